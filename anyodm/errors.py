@@ -1,0 +1,79 @@
+"""The errors anyodm raises.  Every error a user can cause is an :class:`AnyODMError`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "AnyODMError",
+    "DocumentNotFoundError",
+    "DocumentParsingError",
+    "DuplicateKeyError",
+    "SessionStateError",
+]
+
+
+class AnyODMError(Exception):
+    """Base class of every error raised by anyodm itself."""
+
+
+class DocumentNotFoundError(AnyODMError):
+    """The instance an operation needed (``delete``, a reference) is not in the database."""
+
+    def __init__(self, instance: Any, message: str | None = None) -> None:
+        self.instance = instance
+        if message is None:
+            model = type(instance).__name__
+            pk = getattr(instance, "__anyodm_pk_value__", None)
+            message = f"{model} instance not found in the database (primary key {pk!r})"
+        super().__init__(message)
+
+
+class DocumentParsingError(AnyODMError, ValueError):
+    """A document from the database does not fit its model.
+
+    ``errors`` lists each failing field as ``(dotted_path, message)``; the path uses
+    the stored key names and list indices (``"address.lines.2"``).
+    """
+
+    def __init__(
+        self,
+        model: type[Any],
+        errors: Sequence[tuple[str, str]],
+        document_id: Any = None,
+    ) -> None:
+        self.model = model
+        self.errors = list(errors)
+        self.document_id = document_id
+        where = f" (_id={document_id!r})" if document_id is not None else ""
+        details = "; ".join(f"{path or '<document>'}: {msg}" for path, msg in self.errors)
+        super().__init__(
+            f"document{where} does not fit model {model.__name__}: "
+            f"{len(self.errors)} failing field(s): {details}"
+        )
+
+
+class DuplicateKeyError(AnyODMError):
+    """A write violated a unique index.
+
+    ``key_value`` is the offending key (as the server reports it, when it does),
+    ``model`` the model written, ``driver_error`` PyMongo's original error.
+    """
+
+    def __init__(
+        self,
+        model: type[Any] | None,
+        key_value: Mapping[str, Any] | None,
+        driver_error: BaseException,
+    ) -> None:
+        self.model = model
+        self.key_value = dict(key_value) if key_value is not None else None
+        self.driver_error = driver_error
+        name = model.__name__ if model is not None else "document"
+        key = f" {self.key_value!r}" if self.key_value else ""
+        super().__init__(f"duplicate key{key} while writing {name}: {driver_error}")
+
+
+class SessionStateError(AnyODMError, RuntimeError):
+    """A session or transaction was used in a state that does not allow the operation."""
