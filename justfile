@@ -1,5 +1,6 @@
 # anyodm developer recipes. Run through ./dev from a fresh clone (it brings uv and just).
 set shell := ["bash", "-euo", "pipefail", "-c"]
+set positional-arguments := true
 
 export UV_PYTHON_DOWNLOADS := "never"
 
@@ -17,9 +18,14 @@ sync:
 demo: sync
     uv run --no-sync python examples/demo.py
 
-# run the whole test suite (both backends) under Python 3.13
+# the whole test suite (asyncio and trio) under Python 3.13, then under 3.11
 test *args: sync
-    uv run --no-sync pytest {{args}}
+    {{just_executable()}} test-on 3.13 "$@"
+    {{just_executable()}} test-on 3.11 "$@"
+
+# the test suite under one Python (.venv for 3.13, .venv-X.Y otherwise; server on 3.13)
+test-on version *args: sync
+    scripts/run-tests "$@"
 
 # ruff check, ruff format --check, mypy --strict on anyodm/
 lint: sync
@@ -33,5 +39,5 @@ fmt: sync
     uv run --no-sync ruff check --fix .
 
 # run the embedded MongoDB-wire server in the foreground and print its URI
-server: sync
-    uv run --no-sync python -m anyodm.testing
+server *args: sync
+    uv run --no-sync python -m anyodm.testing "$@"

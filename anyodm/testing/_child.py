@@ -1,0 +1,143 @@
+"""The embedded server's own process: mongoeco's wire server on a loopback port.
+
+Run as a script by path (``python _child.py --port 0``) under a Python >= 3.13 that has
+mongoeco; it needs nothing of anyodm, so any such interpreter will do.  It speaks to
+its parent through two pipes:
+
+- stdout: exactly one line, ``READY {"host": ..., "port": ..., ...}`` once the server
+  listens, or ``ERROR <one-line message>`` when it cannot start;
+- stdin: never written; end-of-file means the parent is gone, and the server stops.
+
+SIGTERM and SIGINT stop it too, and so does a change of parent pid (the parent died and
+someone else holds the pipe).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import importlib.util
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+READY = "READY"
+ERROR = "ERROR"
+MIN_PYTHON = (3, 13)
+PARENT_POLL_SECONDS = 0.5
+
+
+def _report(kind: str, text: str) -> None:
+    sys.stdout.write(f"{kind} {text}\n")
+    sys.stdout.flush()
+
+
+def _fail(message: str) -> int:
+    _report(ERROR, message)
+    return 1
+
+
+class _EndOfInput(asyncio.Protocol):
+    """Sets ``stop`` when the parent's end of the stdin pipe closes."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        self._stop = stop
+
+    def eof_received(self) -> bool:
+        self._stop.set()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop.set()
+
+
+async def _watch_parent(stop: asyncio.Event, parent_pid: int) -> None:
+    while not stop.is_set():
+        if os.getppid() != parent_pid:
+            stop.set()
+            return
+        await asyncio.sleep(PARENT_POLL_SECONDS)
+
+
+def _apply_patch() -> dict[str, Any]:
+    """Load and apply the sibling insert-cost patch; report what happened."""
+    path = Path(__file__).with_name("_mongoeco_patch.py")
+    spec = importlib.util.spec_from_file_location("_anyodm_mongoeco_patch", path)
+    if spec is None or spec.loader is None:
+        return {"patched": False, "patch_note": f"patch module not found at {path}"}
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    note: str | None = module.apply()
+    return {"patched": note is None, "patch_note": note}
+
+
+async def _serve(host: str, port: int, parent_pid: int, patch: bool) -> int:
+    from mongoeco.engines.memory import MemoryEngine
+    from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
+
+    info: dict[str, Any] = {"patched": False, "patch_note": "disabled"}
+    if patch:
+        info = _apply_patch()
+    proxy = AsyncMongoEcoProxyServer(
+        engine=MemoryEngine(),
+        mongodb_dialect="7.0",
+        pymongo_profile=None,
+        host=host,
+        port=port,
+    )
+    try:
+        address = await proxy.start()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return _fail(
+                f"port {port} on {host} is already in use; choose another port, "
+                "or port 0 for a free one"
+            )
+        return _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await loop.connect_read_pipe(lambda: _EndOfInput(stop), sys.stdin)
+    watcher = asyncio.create_task(_watch_parent(stop, parent_pid))
+    info.update(host=address.host, port=address.port, pid=os.getpid())
+    _report(READY, json.dumps(info))
+    try:
+        await stop.wait()
+    finally:
+        watcher.cancel()
+        await proxy.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--parent-pid", type=int, default=os.getppid())
+    parser.add_argument("--no-patch", action="store_true")
+    args = parser.parse_args(argv)
+    if sys.version_info < MIN_PYTHON:
+        version = ".".join(map(str, sys.version_info[:3]))
+        return _fail(
+            f"the embedded server needs Python >= 3.13 but {sys.executable} is {version}; "
+            "point ANYODM_SERVER_PYTHON at a Python 3.13 that has mongoeco installed"
+        )
+    if importlib.util.find_spec("mongoeco") is None:
+        return _fail(
+            f"{sys.executable} cannot import mongoeco; install it there "
+            "(pip install 'anyodm[testing]') or point ANYODM_SERVER_PYTHON elsewhere"
+        )
+    try:
+        return asyncio.run(_serve(args.host, args.port, args.parent_pid, not args.no_patch))
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
