@@ -1,1 +1,89 @@
-"""anyodm: a MongoDB ODM for pydantic v2 on trio, asyncio and plain sync code."""
+"""anyodm: a MongoDB ODM for pydantic v2 on trio, asyncio and plain sync code.
+
+Models are pydantic v2; the driver is synchronous PyMongo, which the async
+:class:`Engine` runs in anyio worker threads, so the same code works under trio and
+asyncio.  Sessions and transactions are structured-concurrency contexts: cancelling the
+scope around a transaction aborts it.
+
+The public names are imported on first use, so ``import anyodm.testing`` (the test
+server's launcher) stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from anyodm.errors import (
+    AnyODMError,
+    DocumentNotFoundError,
+    DocumentParsingError,
+    DuplicateKeyError,
+    SessionStateError,
+)
+
+if TYPE_CHECKING:
+    from anyodm import query
+    from anyodm.aio.engine import AIOEngine, Engine
+    from anyodm.aio.session import Session, Transaction
+    from anyodm.core.engine import SyncEngine
+    from anyodm.core.lifecycle import TransactionPhase
+    from anyodm.core.session import SyncSession, SyncTransaction
+    from anyodm.model import EmbeddedModel, Field, Index, Model, ObjectId, Reference
+
+__all__ = [
+    "AIOEngine",
+    "AnyODMError",
+    "DocumentNotFoundError",
+    "DocumentParsingError",
+    "DuplicateKeyError",
+    "EmbeddedModel",
+    "Engine",
+    "Field",
+    "Index",
+    "Model",
+    "ObjectId",
+    "Reference",
+    "Session",
+    "SessionStateError",
+    "SyncEngine",
+    "SyncSession",
+    "SyncTransaction",
+    "Transaction",
+    "TransactionPhase",
+    "query",
+]
+
+__version__ = "0.1.0.dev0"
+
+_LAZY = {
+    "query": "anyodm.query",
+    "AIOEngine": "anyodm.aio.engine",
+    "Engine": "anyodm.aio.engine",
+    "Session": "anyodm.aio.session",
+    "Transaction": "anyodm.aio.session",
+    "SyncEngine": "anyodm.core.engine",
+    "SyncSession": "anyodm.core.session",
+    "SyncTransaction": "anyodm.core.session",
+    "TransactionPhase": "anyodm.core.lifecycle",
+    "EmbeddedModel": "anyodm.model",
+    "Field": "anyodm.model",
+    "Index": "anyodm.model",
+    "Model": "anyodm.model",
+    "ObjectId": "anyodm.model",
+    "Reference": "anyodm.model",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'anyodm' has no attribute {name!r}")
+    module = importlib.import_module(module_name)
+    value = module if name == "query" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

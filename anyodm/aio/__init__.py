@@ -1,0 +1,1 @@
+"""The async front: worker threads, deadlines, cursors, sessions and transactions."""

@@ -1,0 +1,282 @@
+"""``Engine``: the async engine for trio and asyncio, a thin front over the operations core."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pymongo import MongoClient
+from pymongo.client_session import ClientSession
+from pymongo.collection import Collection
+from pymongo.database import Database
+from typing_extensions import Self
+
+from anyodm.aio.cleanup import shielded_cleanup
+from anyodm.aio.cursor import AsyncCursor
+from anyodm.aio.session import Session, Transaction
+from anyodm.aio.threads import WorkerRunner
+from anyodm.core import operations as ops
+from anyodm.core.arguments import check_instance, check_instances, check_model_class
+from anyodm.core.client import resolve_client
+from anyodm.core.find import BatchReader, make_find_spec
+from anyodm.core.gateway import DatabaseGateway
+from anyodm.core.retry import DEFAULT_TRANSACTION_TIME_LIMIT
+from anyodm.errors import SessionStateError
+
+if TYPE_CHECKING:
+    from anyodm.model import Model
+
+__all__ = ["AIOEngine", "Engine"]
+
+M = TypeVar("M", bound="Model")
+T = TypeVar("T")
+
+SessionLike = Session | Transaction | ClientSession | None
+
+#: Seconds that aborting a transaction / ending a session may take under cancellation.
+DEFAULT_CLEANUP_TIMEOUT = 10.0
+_DEFAULT_MAX_THREADS = 100
+
+
+class Engine:
+    """The async MongoDB engine, for trio and asyncio (through anyio).
+
+    Every PyMongo call runs in a worker thread bounded by the engine's own
+    ``CapacityLimiter`` (``max_threads``, default: the client's ``maxPoolSize``), under
+    the caller's anyio deadline.  ``client`` is a ``pymongo.MongoClient`` (used as is,
+    never closed by the engine) or a connection string (the engine owns that client and
+    closes it in ``aclose()`` / ``async with engine:``).
+
+    ``cleanup_timeout`` bounds the shielded abort/end-session work done under
+    cancellation (default 10 s); ``transaction_time_limit`` is ``with_transaction``'s
+    default retry window (120 s).
+    """
+
+    def __init__(
+        self,
+        client: MongoClient[Any] | str | None = None,
+        database: str = "test",
+        *,
+        max_threads: int | None = None,
+        cleanup_timeout: float = DEFAULT_CLEANUP_TIMEOUT,
+        transaction_time_limit: float = DEFAULT_TRANSACTION_TIME_LIMIT,
+    ) -> None:
+        self._client, self._owns_client = resolve_client(client, type(self).__name__)
+        self.database_name = database
+        self._gateway = DatabaseGateway(self._client[database])
+        if max_threads is None:
+            pool_size = self._client.options.pool_options.max_pool_size
+            max_threads = int(pool_size) if pool_size else _DEFAULT_MAX_THREADS
+        self._runner = WorkerRunner(max_threads)
+        if cleanup_timeout <= 0:
+            raise ValueError(f"cleanup_timeout must be positive, got {cleanup_timeout!r}")
+        self.cleanup_timeout = cleanup_timeout
+        self.transaction_time_limit = transaction_time_limit
+
+    @property
+    def client(self) -> MongoClient[Any]:
+        """The PyMongo client."""
+        return self._client
+
+    @property
+    def database(self) -> Database[Any]:
+        """The PyMongo database the models are stored in."""
+        return self._gateway.database
+
+    @property
+    def thread_limiter(self) -> Any:
+        """The engine's ``anyio.CapacityLimiter`` (its ``total_tokens`` may be changed)."""
+        return self._runner.limiter
+
+    def get_collection(self, model: type[Model]) -> Collection[Any]:
+        """The PyMongo collection of ``model``."""
+        return self._gateway.collection(check_model_class(model, "get_collection"))
+
+    # -- where an operation runs ---------------------------------------------------------
+
+    def _driver_session_check(self, session: Any, operation: str) -> ClientSession | None:
+        """Validate ``session=`` before anything runs; the raw driver session if given one."""
+        if session is None:
+            return None
+        if isinstance(session, (Session, Transaction)):
+            if session.engine is not self:
+                raise SessionStateError(
+                    f"Engine.{operation}() got a session of another engine: "
+                    "use a session from this engine's session()/transaction()"
+                )
+            if isinstance(session, Transaction):
+                session._require_active(operation)
+            else:
+                session._life.require_open(operation)
+            return None
+        if isinstance(session, ClientSession):
+            return session
+        from anyodm.core.session import SyncSession, SyncTransaction
+
+        if isinstance(session, (SyncSession, SyncTransaction)):
+            raise SessionStateError(
+                f"Engine.{operation}() got a {type(session).__name__}: the async Engine "
+                "needs a Session/Transaction from its own session()/transaction()"
+            )
+        raise TypeError(
+            f"Engine.{operation}(session=...) needs a Session, Transaction or a pymongo "
+            f"ClientSession, got {type(session).__name__}"
+        )
+
+    def _executor(
+        self, session: SessionLike, operation: str
+    ) -> Callable[[str, Callable[[ClientSession | None], T]], Awaitable[T]]:
+        """How to run ``func(driver_session)``: in the session (serialized) or directly."""
+        raw = self._driver_session_check(session, operation)
+        if isinstance(session, (Session, Transaction)):
+            bound = session
+            return lambda op, func: bound.run(op, func)
+        runner = self._runner
+        return lambda _op, func: runner.run(func, raw)
+
+    async def _run(
+        self, session: SessionLike, operation: str, func: Callable[[ClientSession | None], T]
+    ) -> T:
+        if session is None:
+            return await self._runner.run(func, None)
+        return await self._executor(session, operation)(operation, func)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def find(
+        self,
+        model: type[M],
+        *queries: Any,
+        sort: Any = None,
+        skip: int = 0,
+        limit: int | None = None,
+        session: SessionLike = None,
+    ) -> AsyncCursor[M]:
+        """The matching instances: ``await`` for a list, ``async for`` to stream."""
+        spec = make_find_spec(model, queries, sort, skip, limit, "find")
+        execute = self._executor(session, "find")
+        driver = (
+            session.get_driver_session()
+            if isinstance(session, (Session, Transaction))
+            else self._driver_session_check(session, "find")
+        )
+        gateway = self._gateway
+
+        async def list_all() -> list[M]:
+            return await execute("find", lambda d: ops.find_all(gateway, spec, d))
+
+        return AsyncCursor(BatchReader(gateway, spec, driver), execute, list_all, self.cleanup_timeout)
+
+    async def find_one(
+        self, model: type[M], *queries: Any, sort: Any = None, session: SessionLike = None
+    ) -> M | None:
+        """The first matching instance, or None."""
+        spec = make_find_spec(model, queries, sort, 0, 1, "find_one")
+        gateway = self._gateway
+        return await self._run(session, "find_one", lambda d: ops.find_one(gateway, spec, d))
+
+    async def count(self, model: type[Model], *queries: Any, session: SessionLike = None) -> int:
+        """How many instances match."""
+        spec = make_find_spec(model, queries, None, 0, None, "count")
+        gateway = self._gateway
+        return await self._run(session, "count", lambda d: ops.count(gateway, spec, d))
+
+    # -- writes --------------------------------------------------------------------------
+
+    async def save(self, instance: M, *, session: SessionLike = None) -> M:
+        """Save ``instance`` (its references first); only modified fields are sent."""
+        check_instance(instance, "save")
+        gateway = self._gateway
+        return await self._run(session, "save", lambda d: ops.save(gateway, instance, d))
+
+    async def save_all(self, instances: Iterable[M], *, session: SessionLike = None) -> list[M]:
+        """Save many instances with one bulk write per model."""
+        items: list[M] = check_instances(instances, "save_all")  # type: ignore[assignment]
+        gateway = self._gateway
+        return await self._run(session, "save_all", lambda d: ops.save_all(gateway, items, d))
+
+    async def delete(self, instance: Model, *, session: SessionLike = None) -> None:
+        """Delete ``instance``; DocumentNotFoundError if it is not in the database."""
+        check_instance(instance, "delete")
+        gateway = self._gateway
+        await self._run(session, "delete", lambda d: ops.delete(gateway, instance, d))
+
+    async def remove(
+        self,
+        model: type[Model],
+        *queries: Any,
+        just_one: bool = False,
+        session: SessionLike = None,
+    ) -> int:
+        """Delete the matching instances; returns how many were deleted."""
+        spec = make_find_spec(model, queries, None, 0, None, "remove")
+        gateway = self._gateway
+        return await self._run(
+            session, "remove", lambda d: ops.remove(gateway, spec, just_one, d)
+        )
+
+    async def configure_database(
+        self,
+        models: Iterable[type[Model]],
+        *,
+        update_existing_indexes: bool = False,
+        session: SessionLike = None,
+    ) -> None:
+        """Create the indexes of ``models`` (replacing changed ones if asked)."""
+        checked = [check_model_class(m, "configure_database") for m in models]
+        gateway = self._gateway
+        await self._run(
+            session,
+            "configure_database",
+            lambda d: ops.configure_database(gateway, checked, update_existing_indexes, d),
+        )
+
+    # -- sessions ------------------------------------------------------------------------
+
+    def session(self, **options: Any) -> Session:
+        """A new session (``async with engine.session() as s``)."""
+        return Session(self, **options)
+
+    def transaction(self, **options: Any) -> Transaction:
+        """A new transaction in its own session (``async with engine.transaction()``)."""
+        return Transaction(self, **options)
+
+    async def with_transaction(
+        self,
+        callback: Callable[..., Awaitable[T]],
+        *args: Any,
+        time_limit: float | None = None,
+    ) -> T:
+        """``await callback(tx, *args)`` in a transaction, retried by MongoDB's rules
+        (see :meth:`Session.with_transaction`)."""
+        async with self.session() as session:
+            return await session.with_transaction(callback, *args, time_limit=time_limit)
+        raise SessionStateError("with_transaction(): the session was closed under it")
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the client if the engine created it (in a worker thread)."""
+        if self._owns_client:
+            client = self._client
+            await shielded_cleanup(
+                "closing the client", lambda: self._runner.run(client.close), self.cleanup_timeout
+            )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<Engine database={self.database_name!r}>"
+
+
+AIOEngine = Engine

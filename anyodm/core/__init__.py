@@ -1,0 +1,1 @@
+"""The synchronous operations core: every database operation, written once over PyMongo."""

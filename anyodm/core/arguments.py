@@ -1,0 +1,51 @@
+"""Checks on user arguments, done before anything is sent to the server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from anyodm.model import Model
+
+__all__ = ["check_model_class", "check_instance", "check_instances", "check_skip_limit"]
+
+
+def check_model_class(model: Any, operation: str) -> type[Model]:
+    """``model`` must be a ``Model`` subclass (not an instance, not an EmbeddedModel)."""
+    from anyodm.model import Model
+
+    if isinstance(model, type) and issubclass(model, Model) and model is not Model:
+        return model
+    what = f"instance of {type(model).__name__}" if not isinstance(model, type) else model.__name__
+    raise TypeError(f"{operation}() needs a Model subclass as its first argument, got {what}")
+
+
+def check_instance(instance: Any, operation: str) -> Model:
+    """``instance`` must be an instance of a ``Model`` subclass."""
+    from anyodm.model import Model
+
+    if isinstance(instance, Model):
+        return instance
+    raise TypeError(
+        f"{operation}() needs an instance of a Model subclass, "
+        f"got {type(instance).__name__}: {instance!r:.80}"
+    )
+
+
+def check_instances(instances: Iterable[Any], operation: str) -> list[Model]:
+    """Every item of ``instances`` must be a ``Model`` instance."""
+    if isinstance(instances, (str, bytes)) or not isinstance(instances, Iterable):
+        raise TypeError(f"{operation}() needs an iterable of Model instances")
+    return [check_instance(obj, operation) for obj in instances]
+
+
+def check_skip_limit(skip: Any, limit: Any, operation: str) -> tuple[int, int]:
+    """``skip`` and ``limit`` must be non-negative ints; ``limit=None`` means no limit (0)."""
+    if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
+        raise ValueError(f"{operation}(): skip must be a non-negative int, got {skip!r}")
+    if limit is None:
+        return skip, 0
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"{operation}(): limit must be a non-negative int or None, got {limit!r}")
+    return skip, limit

@@ -1,0 +1,95 @@
+"""The sync engine's cursor: streams batch by batch, or behaves as a list once asked to."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Generic, TypeVar, overload
+
+from anyodm.core.find import BatchReader
+
+if TYPE_CHECKING:
+    from anyodm.model import Model
+
+__all__ = ["SyncCursor"]
+
+M = TypeVar("M", bound="Model")
+
+
+class SyncCursor(Generic[M]):
+    """The result of ``SyncEngine.find``.
+
+    Iterating streams the results one server batch at a time without keeping what it
+    already yielded; leaving the loop early closes the server cursor (``with`` or
+    ``close()`` do it deterministically).  ``len()``, indexing or ``to_list()`` read the
+    rest into a list, after which the cursor behaves as that list.
+    """
+
+    __slots__ = ("_items", "_reader")
+
+    def __init__(self, reader: BatchReader[M]) -> None:
+        self._reader = reader
+        self._items: list[M] | None = None
+
+    def __iter__(self) -> Iterator[M]:
+        if self._items is not None:
+            return iter(self._items)
+        return self._stream()
+
+    def _stream(self) -> Iterator[M]:
+        reader = self._reader
+        try:
+            while batch := reader.next_batch():
+                yield from batch
+        finally:
+            reader.close()
+
+    def to_list(self) -> list[M]:
+        """Every remaining result as a list (kept: the cursor then acts as this list)."""
+        if self._items is None:
+            items: list[M] = []
+            try:
+                while batch := self._reader.next_batch():
+                    items.extend(batch)
+            finally:
+                self._reader.close()
+            self._items = items
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self.to_list())
+
+    @overload
+    def __getitem__(self, index: int) -> M: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[M]: ...
+    def __getitem__(self, index: int | slice) -> M | list[M]:
+        return self.to_list()[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, list):
+            return self.to_list() == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def close(self) -> None:
+        """Close the server cursor now (idempotent)."""
+        self._reader.close()
+
+    def __enter__(self) -> SyncCursor[M]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<SyncCursor of {self._reader_model_name()}>"
+
+    def _reader_model_name(self) -> str:
+        return "results" if self._items is None else f"{len(self._items)} results"

@@ -1,0 +1,202 @@
+"""``SyncEngine``: the blocking engine, calling the operations core directly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pymongo import MongoClient
+from pymongo.client_session import ClientSession
+from pymongo.collection import Collection
+from pymongo.database import Database
+from typing_extensions import Self
+
+from anyodm.core import operations as ops
+from anyodm.core.arguments import check_instance, check_instances, check_model_class
+from anyodm.core.client import resolve_client
+from anyodm.core.cursor import SyncCursor
+from anyodm.core.find import BatchReader, make_find_spec
+from anyodm.core.gateway import DatabaseGateway
+from anyodm.core.retry import DEFAULT_TRANSACTION_TIME_LIMIT
+from anyodm.core.session import SyncSession, SyncTransaction
+from anyodm.errors import SessionStateError
+
+if TYPE_CHECKING:
+    from anyodm.model import Model
+
+__all__ = ["SyncEngine", "driver_session_of_sync"]
+
+M = TypeVar("M", bound="Model")
+T = TypeVar("T")
+
+SyncSessionLike = SyncSession | SyncTransaction | ClientSession | None
+
+
+def driver_session_of_sync(
+    engine: SyncEngine, session: Any, operation: str
+) -> ClientSession | None:
+    """The driver session behind a ``session=`` argument of a sync operation."""
+    if session is None:
+        return None
+    if isinstance(session, (SyncSession, SyncTransaction)):
+        if session.engine is not engine:
+            raise SessionStateError(
+                f"SyncEngine.{operation}() got a session of another engine: "
+                "use a session from this engine's session()/transaction()"
+            )
+        return session.driver_session_for(operation)
+    if isinstance(session, ClientSession):
+        return session
+    from anyodm.aio.session import Session, Transaction
+
+    if isinstance(session, (Session, Transaction)):
+        raise SessionStateError(
+            f"SyncEngine.{operation}() got an async {type(session).__name__}: a SyncEngine "
+            "needs a SyncSession/SyncTransaction from its own session()/transaction()"
+        )
+    raise TypeError(
+        f"SyncEngine.{operation}(session=...) needs a SyncSession, SyncTransaction or a "
+        f"pymongo ClientSession, got {type(session).__name__}"
+    )
+
+
+class SyncEngine:
+    """A blocking MongoDB engine with the same methods as :class:`anyodm.Engine`.
+
+    ``client`` is a ``pymongo.MongoClient`` (used as is, never closed by the engine) or a
+    connection string (the engine then owns its client and closes it in ``close()``).
+    """
+
+    def __init__(
+        self,
+        client: MongoClient[Any] | str | None = None,
+        database: str = "test",
+        *,
+        transaction_time_limit: float = DEFAULT_TRANSACTION_TIME_LIMIT,
+    ) -> None:
+        self._client, self._owns_client = resolve_client(client, type(self).__name__)
+        self.database_name = database
+        self._gateway = DatabaseGateway(self._client[database])
+        self.transaction_time_limit = transaction_time_limit
+
+    @property
+    def client(self) -> MongoClient[Any]:
+        """The PyMongo client."""
+        return self._client
+
+    @property
+    def database(self) -> Database[Any]:
+        """The PyMongo database the models are stored in."""
+        return self._gateway.database
+
+    def get_collection(self, model: type[Model]) -> Collection[Any]:
+        """The PyMongo collection of ``model``."""
+        return self._gateway.collection(check_model_class(model, "get_collection"))
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def find(
+        self,
+        model: type[M],
+        *queries: Any,
+        sort: Any = None,
+        skip: int = 0,
+        limit: int | None = None,
+        session: SyncSessionLike = None,
+    ) -> SyncCursor[M]:
+        """The matching instances: iterate to stream them, or use it as a list."""
+        spec = make_find_spec(model, queries, sort, skip, limit, "find")
+        driver = driver_session_of_sync(self, session, "find")
+        return SyncCursor(BatchReader(self._gateway, spec, driver))
+
+    def find_one(
+        self, model: type[M], *queries: Any, sort: Any = None, session: SyncSessionLike = None
+    ) -> M | None:
+        """The first matching instance, or None."""
+        spec = make_find_spec(model, queries, sort, 0, 1, "find_one")
+        return ops.find_one(self._gateway, spec, driver_session_of_sync(self, session, "find_one"))
+
+    def count(self, model: type[Model], *queries: Any, session: SyncSessionLike = None) -> int:
+        """How many instances match."""
+        spec = make_find_spec(model, queries, None, 0, None, "count")
+        return ops.count(self._gateway, spec, driver_session_of_sync(self, session, "count"))
+
+    # -- writes --------------------------------------------------------------------------
+
+    def save(self, instance: M, *, session: SyncSessionLike = None) -> M:
+        """Save ``instance`` (its references first); only modified fields are sent."""
+        check_instance(instance, "save")
+        return ops.save(self._gateway, instance, driver_session_of_sync(self, session, "save"))
+
+    def save_all(self, instances: Iterable[M], *, session: SyncSessionLike = None) -> list[M]:
+        """Save many instances with one bulk write per model."""
+        items: list[M] = check_instances(instances, "save_all")  # type: ignore[assignment]
+        driver = driver_session_of_sync(self, session, "save_all")
+        return ops.save_all(self._gateway, items, driver)
+
+    def delete(self, instance: Model, *, session: SyncSessionLike = None) -> None:
+        """Delete ``instance``; DocumentNotFoundError if it is not in the database."""
+        check_instance(instance, "delete")
+        ops.delete(self._gateway, instance, driver_session_of_sync(self, session, "delete"))
+
+    def remove(
+        self,
+        model: type[Model],
+        *queries: Any,
+        just_one: bool = False,
+        session: SyncSessionLike = None,
+    ) -> int:
+        """Delete the matching instances; returns how many were deleted."""
+        spec = make_find_spec(model, queries, None, 0, None, "remove")
+        driver = driver_session_of_sync(self, session, "remove")
+        return ops.remove(self._gateway, spec, just_one, driver)
+
+    def configure_database(
+        self,
+        models: Iterable[type[Model]],
+        *,
+        update_existing_indexes: bool = False,
+        session: SyncSessionLike = None,
+    ) -> None:
+        """Create the indexes of ``models`` (replacing changed ones if asked)."""
+        driver = driver_session_of_sync(self, session, "configure_database")
+        ops.configure_database(self._gateway, models, update_existing_indexes, driver)
+
+    # -- sessions ------------------------------------------------------------------------
+
+    def session(self, **options: Any) -> SyncSession:
+        """A new session (``with engine.session() as s``)."""
+        return SyncSession(self, **options)
+
+    def transaction(self, **options: Any) -> SyncTransaction:
+        """A new transaction in its own session (``with engine.transaction() as tx``)."""
+        return SyncTransaction(self, **options)
+
+    def with_transaction(
+        self, callback: Callable[..., T], *args: Any, time_limit: float | None = None
+    ) -> T:
+        """Run ``callback(tx, *args)`` in a transaction, retried by MongoDB's rules."""
+        with self.session() as session:
+            return session.with_transaction(callback, *args, time_limit=time_limit)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the client if the engine created it."""
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<SyncEngine database={self.database_name!r}>"

@@ -1,0 +1,141 @@
+"""Finding documents: the validated find specification and the batch reader."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pymongo.client_session import ClientSession
+from pymongo.command_cursor import CommandCursor
+from pymongo.cursor import Cursor
+
+from anyodm.core.arguments import check_model_class, check_skip_limit
+from anyodm.core.gateway import DatabaseGateway
+
+if TYPE_CHECKING:
+    from anyodm.model import Model
+
+__all__ = ["BatchReader", "FindSpec", "make_find_spec", "open_cursor"]
+
+M = TypeVar("M", bound="Model")
+
+#: Documents fetched per thread hop when streaming with ``for``/``async for``.
+STREAM_BATCH_SIZE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class FindSpec(Generic[M]):
+    """A validated query: what to send for one ``find``/``find_one``/``count``."""
+
+    model: type[M]
+    filter: dict[str, Any]
+    sort: list[tuple[str, int]] | None
+    skip: int
+    limit: int  # 0: no limit
+    pipeline: list[dict[str, Any]] | None  # an aggregation when the model has references
+
+
+def make_find_spec(
+    model: type[M],
+    queries: tuple[Any, ...],
+    sort: Any,
+    skip: Any,
+    limit: Any,
+    operation: str,
+) -> FindSpec[M]:
+    """Validate and build a find; raises before anything is sent on bad input."""
+    from anyodm.model.query import build_filter, build_sort
+    from anyodm.model.references import find_pipeline
+
+    model = check_model_class(model, operation)  # type: ignore[assignment]
+    skip_n, limit_n = check_skip_limit(skip, limit, operation)
+    filter_ = build_filter(model, *queries)
+    sort_ = build_sort(model, sort)
+    pipeline = find_pipeline(model, filter_, sort_, skip_n, limit_n or None)
+    return FindSpec(model, filter_, sort_, skip_n, limit_n, pipeline)
+
+
+def open_cursor(
+    gateway: DatabaseGateway,
+    spec: FindSpec[Any],
+    session: ClientSession | None,
+    batch_size: int = 0,
+) -> Cursor[Any] | CommandCursor[Any]:
+    """Start the driver cursor for ``spec`` (no round trip until it is read)."""
+    collection = gateway.collection(spec.model)
+    if spec.pipeline is None:
+        return collection.find(
+            spec.filter,
+            sort=spec.sort,
+            skip=spec.skip,
+            limit=spec.limit,
+            batch_size=batch_size,
+            session=session,
+        )
+    if batch_size:
+        return collection.aggregate(spec.pipeline, session=session, batchSize=batch_size)
+    return collection.aggregate(spec.pipeline, session=session)
+
+
+class BatchReader(Generic[M]):
+    """Reads a result batch by batch (one round trip each), decoding into models.
+
+    Holds only the batch being read, never every document it returned.
+    """
+
+    __slots__ = ("_batch_size", "_cursor", "_gateway", "_session", "_spec", "_validate", "done")
+
+    def __init__(
+        self,
+        gateway: DatabaseGateway,
+        spec: FindSpec[M],
+        session: ClientSession | None,
+        batch_size: int = STREAM_BATCH_SIZE,
+    ) -> None:
+        self._gateway = gateway
+        self._spec = spec
+        self._session = session
+        self._batch_size = batch_size
+        self._cursor: Cursor[Any] | CommandCursor[Any] | None = None
+        self._validate: Callable[[Mapping[str, Any]], M] = spec.model.model_validate_doc
+        self.done = False
+
+    @property
+    def session(self) -> ClientSession | None:
+        """The driver session the reader's cursor is bound to, if any."""
+        return self._session
+
+    @property
+    def has_open_cursor(self) -> bool:
+        """True while a driver cursor may still hold a cursor on the server."""
+        return self._cursor is not None and not self.done
+
+    def next_batch(self) -> list[M]:
+        """The next batch of models; an empty list once the result is exhausted."""
+        if self.done:
+            return []
+        if self._cursor is None:
+            self._cursor = open_cursor(self._gateway, self._spec, self._session, self._batch_size)
+        try:
+            docs = self._cursor.to_list(self._batch_size)
+            if not docs or not self._cursor.alive:
+                self.done = True
+            validate = self._validate
+            return [validate(doc) for doc in docs]
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the driver cursor (kills the server cursor if it is still open)."""
+        self.done = True
+        cursor, self._cursor = self._cursor, None
+        if cursor is not None:
+            cursor.close()
+
+    def detach(self) -> Cursor[Any] | CommandCursor[Any] | None:
+        """Give up the driver cursor without closing it (for a close elsewhere)."""
+        self.done = True
+        cursor, self._cursor = self._cursor, None
+        return cursor

@@ -1,0 +1,72 @@
+"""The states of sessions and transactions, and the errors for using them wrongly.
+
+Shared by the sync and async fronts so both say the same thing for the same misuse.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from anyodm.errors import SessionStateError
+
+__all__ = ["SessionLifecycle", "SessionPhase", "TransactionPhase"]
+
+
+class SessionPhase(enum.Enum):
+    """Where a session is in its life."""
+
+    NEW = "new"
+    STARTED = "started"
+    ENDED = "ended"
+
+
+class TransactionPhase(enum.Enum):
+    """Where a transaction is in its life.
+
+    ``COMMIT_UNKNOWN``: the commit was sent but its outcome could not be learned (a
+    network error or a deadline during the commit); the transaction may or may not have
+    been committed.
+    """
+
+    NEW = "new"
+    ACTIVE = "active"
+    COMMITTED = "committed"
+    ABORTED = "aborted"
+    COMMIT_UNKNOWN = "commit_unknown"
+
+
+class SessionLifecycle:
+    """A session's phase, with the checks every operation makes on it."""
+
+    __slots__ = ("kind", "phase")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind  # "Session", "SyncTransaction", ... for messages
+        self.phase = SessionPhase.NEW
+
+    def require_open(self, operation: str) -> None:
+        """Raise unless the session is started and not ended."""
+        if self.phase is SessionPhase.STARTED:
+            return
+        if self.phase is SessionPhase.NEW:
+            raise SessionStateError(
+                f"{self.kind}.{operation}() called before the {self.kind.lower()} was started: "
+                f"use it inside 'with'/'async with', or call start() first"
+            )
+        raise SessionStateError(
+            f"{self.kind}.{operation}() called after the {self.kind.lower()} ended: "
+            f"a {self.kind.lower()} can't be used once ended; open a new one"
+        )
+
+    def begin(self) -> None:
+        """Move NEW -> STARTED, or raise for a second start."""
+        if self.phase is SessionPhase.STARTED:
+            raise SessionStateError(
+                f"{self.kind} already started: each {self.kind.lower()} is entered/started once"
+            )
+        if self.phase is SessionPhase.ENDED:
+            raise SessionStateError(
+                f"{self.kind} already ended: a {self.kind.lower()} can't be restarted; "
+                f"open a new one"
+            )
+        self.phase = SessionPhase.STARTED

@@ -1,0 +1,220 @@
+"""Every database operation of anyodm, once, as synchronous code over PyMongo.
+
+``SyncEngine`` calls these directly; ``Engine`` runs them in a worker thread.  Each one
+takes the engine's :class:`DatabaseGateway` and an optional driver ``ClientSession``,
+and returns ready model instances (decoding happens here, in the caller's thread).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pymongo import IndexModel, UpdateOne
+from pymongo.client_session import ClientSession
+from pymongo.errors import BulkWriteError, OperationFailure
+
+from anyodm.core.arguments import check_model_class
+from anyodm.core.find import FindSpec, open_cursor
+from anyodm.core.gateway import DatabaseGateway
+from anyodm.core.write_errors import duplicate_keys_as_anyodm_errors
+from anyodm.errors import DocumentNotFoundError
+
+if TYPE_CHECKING:
+    from anyodm.model import Model
+
+__all__ = [
+    "configure_database",
+    "count",
+    "delete",
+    "find_all",
+    "find_one",
+    "remove",
+    "save",
+    "save_all",
+]
+
+M = TypeVar("M", bound="Model")
+
+_INDEX_CONFLICT_CODES = frozenset({85, 86})  # IndexOptionsConflict, IndexKeySpecsConflict
+
+
+# -- reads -------------------------------------------------------------------------------
+
+
+def find_all(
+    gateway: DatabaseGateway, spec: FindSpec[M], session: ClientSession | None
+) -> list[M]:
+    """Every matching document, decoded (one call, the driver's own batching)."""
+    cursor = open_cursor(gateway, spec, session)
+    try:
+        docs = cursor.to_list()
+    finally:
+        cursor.close()
+    validate = spec.model.model_validate_doc
+    return [validate(doc) for doc in docs]
+
+
+def find_one(
+    gateway: DatabaseGateway, spec: FindSpec[M], session: ClientSession | None
+) -> M | None:
+    """The first matching document, decoded, or None."""
+    if spec.pipeline is None:
+        doc = gateway.collection(spec.model).find_one(
+            spec.filter, sort=spec.sort, skip=spec.skip, session=session
+        )
+    else:
+        with gateway.collection(spec.model).aggregate(spec.pipeline, session=session) as cursor:
+            doc = next(cursor, None)
+    return None if doc is None else spec.model.model_validate_doc(doc)
+
+
+def count(gateway: DatabaseGateway, spec: FindSpec[Any], session: ClientSession | None) -> int:
+    """How many documents match."""
+    return gateway.collection(spec.model).count_documents(spec.filter, session=session)
+
+
+# -- writes ------------------------------------------------------------------------------
+
+
+def _unsaved_references(instance: Model) -> list[Model]:
+    """The referenced instances of ``instance`` that have changes to save."""
+    from anyodm.model.tracking import changes_for_save
+
+    found: list[Model] = []
+    for name in type(instance).__anyodm__.references:
+        ref = getattr(instance, name, None)
+        if ref is not None and changes_for_save(ref):
+            found.append(ref)
+    return found
+
+
+def _upsert_of(instance: Model) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(filter, update) that saves ``instance``'s changes, or None if there are none."""
+    from anyodm.model.tracking import changes_for_save
+
+    changes = changes_for_save(instance)
+    if not changes:
+        return None
+    changes = dict(changes)
+    changes.pop("_id", None)
+    pk_filter = {"_id": instance.__anyodm_pk_value__}
+    if not changes:  # a model with nothing but its primary key
+        return pk_filter, {"$setOnInsert": {"_id": instance.__anyodm_pk_value__}}
+    return pk_filter, {"$set": changes}
+
+
+def save(gateway: DatabaseGateway, instance: M, session: ClientSession | None) -> M:
+    """Save the referenced instances, then upsert ``instance``'s modified fields."""
+    from anyodm.model.tracking import mark_saved
+
+    refs = _unsaved_references(instance)
+    if refs:
+        save_all(gateway, refs, session)
+    upsert = _upsert_of(instance)
+    if upsert is not None:
+        model = type(instance)
+        with duplicate_keys_as_anyodm_errors(model):
+            gateway.collection(model).update_one(*upsert, upsert=True, session=session)
+        mark_saved(instance)
+    return instance
+
+
+def save_all(
+    gateway: DatabaseGateway, instances: list[M], session: ClientSession | None
+) -> list[M]:
+    """Save many instances: references first, then one ordered bulk write per model.
+
+    On a failure the instances before the failing one are saved (the write is ordered);
+    run it in a transaction for all or nothing.
+    """
+    from anyodm.model.tracking import mark_saved
+
+    refs: list[Model] = []
+    seen: set[int] = set()
+    for instance in instances:
+        for ref in _unsaved_references(instance):
+            if id(ref) not in seen:
+                seen.add(id(ref))
+                refs.append(ref)
+    if refs:
+        save_all(gateway, refs, session)
+
+    groups: dict[type[Model], list[tuple[Model, UpdateOne]]] = {}
+    for instance in instances:
+        upsert = _upsert_of(instance)
+        if upsert is not None:
+            op = UpdateOne(upsert[0], upsert[1], upsert=True)
+            groups.setdefault(type(instance), []).append((instance, op))
+    for model, pending in groups.items():
+        try:
+            with duplicate_keys_as_anyodm_errors(model):
+                gateway.collection(model).bulk_write(
+                    [op for _, op in pending], ordered=True, session=session
+                )
+        except Exception as exc:
+            failed_at = _first_failed_index(exc)
+            for done, _ in pending[:failed_at]:
+                mark_saved(done)
+            raise
+        for done, _ in pending:
+            mark_saved(done)
+    return instances
+
+
+def _first_failed_index(exc: BaseException) -> int:
+    """Index of the first failed write of an ordered bulk write (0 if unknown)."""
+    cause = exc if isinstance(exc, BulkWriteError) else exc.__cause__
+    if isinstance(cause, BulkWriteError):
+        errors = cause.details.get("writeErrors") or [{}]
+        index = errors[0].get("index", 0)
+        return int(index) if isinstance(index, int) else 0
+    return 0
+
+
+def delete(gateway: DatabaseGateway, instance: Model, session: ClientSession | None) -> None:
+    """Delete ``instance``'s document; DocumentNotFoundError if it was not there."""
+    result = gateway.collection(type(instance)).delete_one(
+        {"_id": instance.__anyodm_pk_value__}, session=session
+    )
+    if result.deleted_count == 0:
+        raise DocumentNotFoundError(instance)
+
+
+def remove(
+    gateway: DatabaseGateway,
+    spec: FindSpec[Any],
+    just_one: bool,
+    session: ClientSession | None,
+) -> int:
+    """Delete the matching documents (at most one with ``just_one``); how many went."""
+    collection = gateway.collection(spec.model)
+    if just_one:
+        return collection.delete_one(spec.filter, session=session).deleted_count
+    return collection.delete_many(spec.filter, session=session).deleted_count
+
+
+# -- schema ------------------------------------------------------------------------------
+
+
+def configure_database(
+    gateway: DatabaseGateway,
+    models: Iterable[type[Model]],
+    update_existing_indexes: bool,
+    session: ClientSession | None,
+) -> None:
+    """Create each model's indexes; with ``update_existing_indexes``, replace changed ones."""
+    checked = [check_model_class(m, "configure_database") for m in models]
+    for model in checked:
+        indexes: list[IndexModel] = list(model.__anyodm__.indexes)
+        if not indexes:
+            continue
+        collection = gateway.collection(model)
+        for index in indexes:
+            try:
+                collection.create_indexes([index], session=session)
+            except OperationFailure as exc:
+                if exc.code not in _INDEX_CONFLICT_CODES or not update_existing_indexes:
+                    raise
+                collection.drop_index(index.document["name"], session=session)
+                collection.create_indexes([index], session=session)

@@ -1,0 +1,320 @@
+"""Synchronous sessions and transactions (``SyncSession``, ``SyncTransaction``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pymongo.client_session import ClientSession
+from pymongo.client_session_shared import TransactionOptions
+from typing_extensions import ParamSpec, Self
+
+from anyodm.core.lifecycle import SessionLifecycle, SessionPhase, TransactionPhase
+from anyodm.core.retry import backoff_seconds, is_transient, should_retry_commit
+from anyodm.errors import SessionStateError
+
+if TYPE_CHECKING:
+    from anyodm.core.cursor import SyncCursor
+    from anyodm.core.engine import SyncEngine
+    from anyodm.model import Model
+
+__all__ = ["SyncSession", "SyncTransaction"]
+
+M = TypeVar("M", bound="Model")
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+class _SyncCrud:
+    """The engine's CRUD methods, bound to this session (``session=`` filled in)."""
+
+    engine: SyncEngine
+
+    def _as_session(self) -> SyncSession | SyncTransaction:
+        return self  # type: ignore[return-value]
+
+    def find(
+        self, model: type[M], *queries: Any, sort: Any = None, skip: int = 0,
+        limit: int | None = None,
+    ) -> SyncCursor[M]:
+        """Like :meth:`SyncEngine.find`, in this session."""
+        return self.engine.find(model, *queries, sort=sort, skip=skip, limit=limit, session=self._as_session())
+
+    def find_one(self, model: type[M], *queries: Any, sort: Any = None) -> M | None:
+        """Like :meth:`SyncEngine.find_one`, in this session."""
+        return self.engine.find_one(model, *queries, sort=sort, session=self._as_session())
+
+    def count(self, model: type[Model], *queries: Any) -> int:
+        """Like :meth:`SyncEngine.count`, in this session."""
+        return self.engine.count(model, *queries, session=self._as_session())
+
+    def save(self, instance: M) -> M:
+        """Like :meth:`SyncEngine.save`, in this session."""
+        return self.engine.save(instance, session=self._as_session())
+
+    def save_all(self, instances: Iterable[M]) -> list[M]:
+        """Like :meth:`SyncEngine.save_all`, in this session."""
+        return self.engine.save_all(instances, session=self._as_session())
+
+    def delete(self, instance: Model) -> None:
+        """Like :meth:`SyncEngine.delete`, in this session."""
+        self.engine.delete(instance, session=self._as_session())
+
+    def remove(self, model: type[Model], *queries: Any, just_one: bool = False) -> int:
+        """Like :meth:`SyncEngine.remove`, in this session."""
+        return self.engine.remove(model, *queries, just_one=just_one, session=self._as_session())
+
+
+class SyncSession(_SyncCrud):
+    """A MongoDB session for :class:`SyncEngine` (``with engine.session() as s``)."""
+
+    def __init__(
+        self,
+        engine: SyncEngine,
+        *,
+        causal_consistency: bool | None = None,
+        default_transaction_options: TransactionOptions | None = None,
+        snapshot: bool | None = False,
+    ) -> None:
+        self.engine = engine
+        self._options: dict[str, Any] = {
+            "causal_consistency": causal_consistency,
+            "default_transaction_options": default_transaction_options,
+            "snapshot": snapshot,
+        }
+        self._life = SessionLifecycle("SyncSession")
+        self._driver: ClientSession | None = None
+        self._transaction: SyncTransaction | None = None
+
+    @property
+    def is_started(self) -> bool:
+        """True between start and end."""
+        return self._life.phase is SessionPhase.STARTED
+
+    def get_driver_session(self) -> ClientSession:
+        """The underlying PyMongo ``ClientSession`` (only while started)."""
+        self._life.require_open("get_driver_session")
+        assert self._driver is not None
+        return self._driver
+
+    def driver_session_for(self, operation: str) -> ClientSession:
+        """The driver session for an operation; raises if the session is not open."""
+        self._life.require_open(operation)
+        assert self._driver is not None
+        return self._driver
+
+    def start(self) -> None:
+        """Start the session (``with`` does it for you)."""
+        self._life.begin()
+        self._driver = self.engine.client.start_session(**self._options)
+
+    def end(self) -> None:
+        """End the session; a transaction still active in it is aborted."""
+        self._life.require_open("end")
+        try:
+            if self._transaction is not None and self._transaction.is_active:
+                self._transaction.abort()
+        finally:
+            self._life.phase = SessionPhase.ENDED
+            driver, self._driver = self._driver, None
+            if driver is not None:
+                driver.end_session()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.is_started:
+            self.end()
+
+    def transaction(self, **options: Any) -> SyncTransaction:
+        """A transaction in this session (``with session.transaction() as tx``)."""
+        return SyncTransaction(self.engine, session=self, **options)
+
+    def with_transaction(
+        self, callback: Callable[..., T], *args: Any, time_limit: float | None = None
+    ) -> T:
+        """Run ``callback(tx, *args)`` in a transaction with MongoDB's retry rules."""
+        self._life.require_open("with_transaction")
+        limit = self.engine.transaction_time_limit if time_limit is None else time_limit
+        started = time.monotonic()
+
+        def time_left() -> bool:
+            return time.monotonic() - started < limit
+
+        attempt = 0
+        while True:
+            attempt += 1
+            tx = self.transaction()
+            tx.start()
+            try:
+                result = callback(tx, *args)
+            except BaseException as exc:
+                if tx.is_active:
+                    tx.abort()
+                if is_transient(exc) and time_left():
+                    time.sleep(backoff_seconds(attempt))
+                    continue
+                raise
+            if not tx.is_active:  # the callback committed or aborted itself
+                return result
+            while True:
+                try:
+                    tx._commit_once()
+                except Exception as exc:
+                    if should_retry_commit(exc) and time_left():
+                        continue
+                    tx._finish_after_failed_commit(exc)
+                    if is_transient(exc) and time_left():
+                        break
+                    raise
+                tx._finish_committed()
+                return result
+            time.sleep(backoff_seconds(attempt))
+
+    def _attach(self, tx: SyncTransaction) -> None:
+        if self._transaction is not None and self._transaction.is_active:
+            raise SessionStateError(
+                "this session already has an active transaction: one transaction at a time "
+                "per session; commit or abort it first, or open another session"
+            )
+        self._transaction = tx
+
+    def __repr__(self) -> str:
+        return f"<SyncSession {self._life.phase.value}>"
+
+
+class SyncTransaction(_SyncCrud):
+    """A MongoDB transaction for :class:`SyncEngine` (``with engine.transaction() as tx``).
+
+    A clean exit of the ``with`` block commits; an exception aborts.  After an explicit
+    ``commit()``/``abort()`` the exit does nothing more and further operations raise.
+    """
+
+    def __init__(
+        self, engine: SyncEngine, session: SyncSession | None = None, **options: Any
+    ) -> None:
+        self.engine = engine
+        self._session = session
+        self._owns_session = session is None
+        self._options = options
+        self.phase = TransactionPhase.NEW
+
+    @property
+    def session(self) -> SyncSession:
+        """The session the transaction runs in (only once started)."""
+        if self._session is None:
+            raise SessionStateError("SyncTransaction has no session before it is started")
+        return self._session
+
+    @property
+    def is_started(self) -> bool:
+        """True while the transaction is active (started, not committed or aborted)."""
+        return self.phase is TransactionPhase.ACTIVE
+
+    @property
+    def is_active(self) -> bool:
+        """Same as :attr:`is_started`."""
+        return self.phase is TransactionPhase.ACTIVE
+
+    def get_driver_session(self) -> ClientSession:
+        """The underlying PyMongo ``ClientSession`` (only while active)."""
+        return self.driver_session_for("get_driver_session")
+
+    def driver_session_for(self, operation: str) -> ClientSession:
+        """The driver session for an operation; raises unless the transaction is active."""
+        if self.phase is not TransactionPhase.ACTIVE:
+            self._raise_not_active(operation)
+        return self.session.driver_session_for(operation)
+
+    def _raise_not_active(self, operation: str) -> None:
+        if self.phase is TransactionPhase.NEW:
+            raise SessionStateError(
+                f"SyncTransaction.{operation}() called before the transaction was started: "
+                "use 'with engine.transaction() as tx', or call start() first"
+            )
+        raise SessionStateError(
+            f"SyncTransaction.{operation}() called after the transaction "
+            f"{self.phase.value.replace('_', ' ')}: start a new transaction"
+        )
+
+    def start(self) -> None:
+        """Start the transaction (and its own session when it has none)."""
+        if self.phase is not TransactionPhase.NEW:
+            raise SessionStateError(
+                "SyncTransaction already started: a transaction object is used once; "
+                "create another with engine.transaction()"
+            )
+        if self._session is None:
+            self._session = self.engine.session()
+            self._session.start()
+        self._session._attach(self)
+        try:
+            self._session.driver_session_for("transaction").start_transaction(**self._options)
+        except BaseException:
+            self._end_own_session()
+            raise
+        self.phase = TransactionPhase.ACTIVE
+
+    def commit(self) -> None:
+        """Commit; the transaction is over afterwards (whatever the outcome)."""
+        self.driver_session_for("commit")
+        try:
+            self._commit_once()
+        except BaseException as exc:
+            self._finish_after_failed_commit(exc)
+            raise
+        self._finish_committed()
+
+    def _commit_once(self) -> None:
+        self.session.driver_session_for("commit").commit_transaction()
+
+    def _finish_committed(self) -> None:
+        self.phase = TransactionPhase.COMMITTED
+        self._end_own_session()
+
+    def _finish_after_failed_commit(self, exc: BaseException) -> None:
+        unknown = should_retry_commit(exc) or not isinstance(exc, Exception)
+        self.phase = TransactionPhase.COMMIT_UNKNOWN if unknown else TransactionPhase.ABORTED
+        self._end_own_session()
+
+    def abort(self) -> None:
+        """Abort; nothing of the transaction is committed."""
+        self.driver_session_for("abort")
+        try:
+            self.session.driver_session_for("abort").abort_transaction()
+        finally:
+            self.phase = TransactionPhase.ABORTED
+            self._end_own_session()
+
+    def _end_own_session(self) -> None:
+        if self._owns_session and self._session is not None and self._session.is_started:
+            self._session.end()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.phase is not TransactionPhase.ACTIVE:
+            return
+        if exc is None:
+            self.commit()
+        else:
+            self.abort()
+
+    def __repr__(self) -> str:
+        return f"<SyncTransaction {self.phase.value}>"
