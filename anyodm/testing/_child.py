@@ -94,8 +94,8 @@ async def _serve(host: str, port: int, parent_pid: int, patch: bool) -> int:
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             return _fail(
-                f"port {port} on {host} is already in use; choose another port, "
-                "or port 0 for a free one"
+                f"cannot listen on {host}:{port}: the port is already in use; "
+                "choose another port, or port 0 for a free one"
             )
         return _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 

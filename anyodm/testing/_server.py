@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -35,6 +37,20 @@ def _default_startup_timeout() -> float:
         raise EmbeddedServerError(
             f"{STARTUP_TIMEOUT_ENV}={raw!r} is not a number of seconds; fix or unset it"
         ) from None
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail fast (before spawning) when an explicitly requested port is taken."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"({exc.strerror})"
+            raise EmbeddedServerError(
+                f"cannot listen on {host}:{port}: the port {reason}; "
+                "choose another port, or port 0 for a free one"
+            ) from None
 
 
 def _read_line(stream: IO[bytes], deadline: float) -> tuple[bytes, bool]:
@@ -104,6 +120,8 @@ class MongoServer:
         if self._process is not None:
             return self.uri
         python = self.python or resolve_server_python()
+        if self.port:
+            _check_port_free(self.host, self.port)
         timeout = self.startup_timeout
         if timeout is None:
             timeout = _default_startup_timeout()
