@@ -1,0 +1,80 @@
+"""``Field()`` and ``Reference()``: pydantic fields carrying the ODM's options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+__all__ = ["Field", "ODMFieldOptions", "Reference", "odm_options"]
+
+
+@dataclass(frozen=True)
+class ODMFieldOptions:
+    """The ODM part of a field, kept in the pydantic ``FieldInfo.metadata``.
+
+    pydantic ignores metadata it does not know, so this marker never changes validation.
+    """
+
+    key_name: str | None = None
+    primary_field: bool = False
+    index: bool = False
+    unique: bool = False
+    reference: bool = False
+
+
+# ODMantic's (pydantic v1 era) spellings of a few constraints.
+_RENAMED = {"regex": "pattern", "min_items": "min_length", "max_items": "max_length"}
+
+
+def Field(
+    default: Any = PydanticUndefined,
+    *,
+    key_name: str | None = None,
+    primary_field: bool = False,
+    index: bool = False,
+    unique: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """A pydantic ``Field`` plus the ODM options.
+
+    ``key_name``: the key the field is stored under (default: the field name; a primary
+    field is always stored as ``_id``). ``primary_field``: this field is the primary key
+    instead of the automatic ``id``. ``index`` / ``unique``: create a (unique) single-field
+    index in ``engine.configure_database``. Every other keyword goes to ``pydantic.Field``.
+    """
+    for old, new in _RENAMED.items():
+        if old in kwargs:
+            kwargs.setdefault(new, kwargs.pop(old))
+    if "const" in kwargs:
+        raise TypeError("Field(const=...) is not supported; annotate the field with Literal[...]")
+    info: FieldInfo = pydantic.Field(default, **kwargs)
+    if key_name is not None or primary_field or index or unique:
+        info.metadata.append(
+            ODMFieldOptions(
+                key_name=key_name, primary_field=primary_field, index=index, unique=unique
+            )
+        )
+    return info
+
+
+def Reference(*, key_name: str | None = None) -> Any:
+    """Declare a reference to another ``Model``: ``publisher: Publisher = Reference()``.
+
+    The document stores the referenced primary key under ``key_name`` (default: the
+    field name); finds load the referenced instance with a ``$lookup``.
+    """
+    info: FieldInfo = pydantic.Field()
+    info.metadata.append(ODMFieldOptions(key_name=key_name, reference=True))
+    return info
+
+
+def odm_options(info: FieldInfo) -> ODMFieldOptions | None:
+    """The ODM options attached to a pydantic field, if any."""
+    for item in info.metadata:
+        if isinstance(item, ODMFieldOptions):
+            return item
+    return None

@@ -1,0 +1,110 @@
+"""``ModelInfo``: what the metaclass learns about a model class, used by the engine."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from pydantic_core import SchemaSerializer, SchemaValidator
+
+from anyodm.errors import DocumentParsingError
+from anyodm.model.schema import doc_serializer_schema, doc_validator_schema
+
+if TYPE_CHECKING:
+    from pymongo import IndexModel
+
+    from anyodm.model.model import Model
+
+__all__ = ["ModelInfo", "ShapeInfo"]
+
+
+class ShapeInfo:
+    """The stored shape of a model or embedded model."""
+
+    def __init__(
+        self,
+        model: type[Any],
+        key_names: dict[str, str],
+        reference_names: tuple[str, ...],
+        parse_doc_with_default_factories: bool,
+    ) -> None:
+        self.model = model
+        #: python field name -> stored key
+        self.key_names = key_names
+        self.reference_names = reference_names
+        self.parse_doc_with_default_factories = parse_doc_with_default_factories
+        self.doc_validator: SchemaValidator | None = None
+        self.doc_serializer: SchemaSerializer | None = None
+
+    def build(self) -> None:
+        """Compile the document validator and serializer (once, on first use)."""
+        model = self.model
+        if not model.__pydantic_complete__ and not model.model_rebuild():
+            raise TypeError(
+                f"{model.__name__} is not fully defined (unresolved forward references)"
+            )
+        schema = model.__pydantic_core_schema__
+        self.doc_validator = SchemaValidator(doc_validator_schema(schema), _use_prebuilt=False)  # type: ignore[arg-type,call-arg]
+        self.doc_serializer = SchemaSerializer(doc_serializer_schema(schema), _use_prebuilt=False)  # type: ignore[arg-type,call-arg]
+
+    def parsing_error(self, exc: ValidationError, doc: Mapping[str, Any]) -> DocumentParsingError:
+        """A ``DocumentParsingError`` naming every failing stored path."""
+        errors = []
+        for err in exc.errors(include_url=False):
+            loc = err["loc"]
+            path = ".".join(str(part) for part in loc)
+            msg = err["msg"]
+            if len(loc) == 1 and err["type"] == "missing":
+                target = self.reference_targets.get(str(loc[0]))
+                if target is not None:
+                    msg = f"referenced {target.__name__} document not found"
+            errors.append((path, msg))
+        doc_id = doc.get("_id") if isinstance(doc, Mapping) else None
+        return DocumentParsingError(self.model, errors, doc_id)
+
+    @property
+    def reference_targets(self) -> dict[str, type[Model]]:
+        """Stored key -> referenced model (empty for embedded models)."""
+        return {}
+
+
+class ModelInfo(ShapeInfo):
+    """``Model.__anyodm__``: the collection, keys, references and indexes of a model."""
+
+    def __init__(
+        self,
+        model: type[Any],
+        *,
+        collection: str,
+        primary_field: str,
+        key_names: dict[str, str],
+        reference_names: tuple[str, ...],
+        parse_doc_with_default_factories: bool,
+        index_spec: Any,
+    ) -> None:
+        super().__init__(model, key_names, reference_names, parse_doc_with_default_factories)
+        #: the collection name
+        self.collection = collection
+        #: python name of the primary key field
+        self.primary_field = primary_field
+        self._index_spec = index_spec
+
+    @cached_property
+    def references(self) -> dict[str, type[Model]]:
+        """Reference field name -> referenced model (resolved on first use)."""
+        from anyodm.model.model import resolve_reference
+
+        return {name: resolve_reference(self.model, name) for name in self.reference_names}
+
+    @cached_property
+    def reference_targets(self) -> dict[str, type[Model]]:
+        return {self.key_names[name]: target for name, target in self.references.items()}
+
+    @cached_property
+    def indexes(self) -> list[IndexModel]:
+        """``Field(index=/unique=)`` indexes, then ``model_config["indexes"]``."""
+        from anyodm.model.index import model_indexes
+
+        return model_indexes(self.model, self._index_spec)

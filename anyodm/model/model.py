@@ -1,0 +1,452 @@
+"""``Model`` and ``EmbeddedModel``: pydantic models mapped to MongoDB documents."""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, Union, get_args, get_origin
+
+import bson
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, ValidationError
+from pydantic._internal._model_construction import ModelMetaclass
+from pydantic.fields import FieldInfo
+from pydantic_core import CoreSchema
+from typing_extensions import Self, dataclass_transform
+
+from anyodm.model.bson_types import BSON_SUBSTITUTES, ObjectId
+from anyodm.model.fields import Field, ODMFieldOptions, Reference, odm_options
+from anyodm.model.info import ModelInfo, ShapeInfo
+from anyodm.model.naming import collection_name
+from anyodm.model.schema import adapt_own_schema
+
+__all__ = ["EmbeddedModel", "Model", "ODMConfigDict", "resolve_reference"]
+
+_STATE = "__anyodm_state__"
+
+
+class ODMConfigDict(ConfigDict, total=False):
+    """pydantic's ``ConfigDict`` plus the ODM keys of ``model_config``."""
+
+    #: the collection name (default: snake_case of the class name without ``Model``)
+    collection: str
+    #: ``Index`` objects (or key specs, or ``pymongo.IndexModel``), or a callable returning them
+    indexes: Any
+    #: fill fields missing from a stored document with their ``default_factory``
+    parse_doc_with_default_factories: bool
+
+
+_ODM_KEYS = frozenset({"collection", "indexes", "parse_doc_with_default_factories"})
+_EMBEDDED_ODM_KEYS = frozenset({"parse_doc_with_default_factories"})
+_KNOWN_KEYS = frozenset(ConfigDict.__annotations__) | _ODM_KEYS
+
+
+# ------------------------------------------------------------------ class-creation checks
+
+
+def _fail(cls_name: str, field: str | None, message: str) -> TypeError:
+    where = f"{cls_name}.{field}" if field else cls_name
+    return TypeError(f"{where}: {message}")
+
+
+def _check_config(cls_name: str, config: Mapping[str, Any], embedded: bool) -> None:
+    for key in config:
+        if key not in _KNOWN_KEYS:
+            raise _fail(cls_name, None, f"unknown model_config key {key!r}")
+        if embedded and key in _ODM_KEYS - _EMBEDDED_ODM_KEYS:
+            raise _fail(
+                cls_name, None, f"model_config[{key!r}] is only for Model, not EmbeddedModel"
+            )
+    if "collection" in config:
+        name = config["collection"]
+        if not isinstance(name, str) or not name or "$" in name or "\0" in name:
+            raise _fail(cls_name, None, f"invalid collection name {name!r}")
+
+
+def _check_key_name(cls_name: str, field: str, key: Any) -> None:
+    if not isinstance(key, str) or not key:
+        raise _fail(cls_name, field, f"key_name must be a non-empty string, not {key!r}")
+    if key.startswith("$"):
+        raise _fail(cls_name, field, f"key_name {key!r} must not start with '$'")
+    if "." in key or "\0" in key:
+        raise _fail(cls_name, field, f"key_name {key!r} must not contain '.' or NUL")
+
+
+def _substitute(annotation: Any) -> Any:
+    """Replace ``bson`` classes in an annotation by their validating counterparts."""
+    if isinstance(annotation, type):
+        return BSON_SUBSTITUTES.get(annotation, annotation)
+    args = get_args(annotation)
+    if not args:
+        return annotation
+    new_args = tuple(_substitute(arg) for arg in args)
+    if new_args == args:
+        return annotation
+    origin = get_origin(annotation)
+    if origin is typing.Annotated:
+        return typing.Annotated[(new_args[0], *annotation.__metadata__)]
+    if origin in (Union, types.UnionType):
+        return Union[new_args]  # noqa: UP007 - built at runtime
+    try:
+        return annotation.copy_with(new_args)
+    except AttributeError:
+        return origin[new_args]
+
+
+def _model_types_in(annotation: Any) -> Iterable[type]:
+    """Every ``Model`` subclass appearing anywhere in an annotation."""
+    if isinstance(annotation, type):
+        if issubclass(annotation, Model):
+            yield annotation
+        return
+    for arg in get_args(annotation):
+        yield from _model_types_in(arg)
+
+
+def resolve_reference(model: type[Model], name: str) -> type[Model]:
+    """The ``Model`` a reference field points to; ``TypeError`` if it is not a plain Model."""
+    annotation = model.model_fields[name].annotation
+    if isinstance(annotation, type) and issubclass(annotation, Model):
+        return annotation
+    if isinstance(annotation, (str, typing.ForwardRef)):
+        raise _fail(
+            model.__name__, name, "the referenced model is not defined yet (forward reference)"
+        )
+    raise _fail(
+        model.__name__,
+        name,
+        f"Reference() needs a Model subclass annotation, not {annotation!r} "
+        "(references inside containers or unions are not supported)",
+    )
+
+
+def _build_info(
+    cls: type[Any], own_config: Mapping[str, Any], namespace: Mapping[str, Any], embedded: bool
+) -> ShapeInfo:
+    name = cls.__name__
+    fields: dict[str, FieldInfo] = cls.__pydantic_fields__
+    options = {field: odm_options(info) or ODMFieldOptions() for field, info in fields.items()}
+    primaries = [field for field, opts in options.items() if opts.primary_field]
+    if embedded and primaries:
+        raise _fail(name, primaries[0], "an EmbeddedModel has no primary field")
+    if len(primaries) > 1:
+        raise _fail(name, None, f"more than one primary field: {', '.join(primaries)}")
+    primary = primaries[0] if primaries else ("" if embedded else "id")
+    if not embedded and primary not in fields:
+        raise _fail(name, None, "no primary field")
+
+    key_names: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    references: list[str] = []
+    for field, opts in options.items():
+        if field == primary:
+            if opts.key_name not in (None, "_id"):
+                raise _fail(name, field, "a primary field is always stored as '_id'")
+            key = "_id"
+        else:
+            key = field if opts.key_name is None else opts.key_name
+            _check_key_name(name, field, key)
+            if key == "_id":
+                raise _fail(name, field, "only the primary field can be stored as '_id'")
+        if key in seen:
+            raise _fail(name, field, f"stored key {key!r} is already used by {seen[key]!r}")
+        seen[key] = field
+        key_names[field] = key
+
+        annotation = fields[field].annotation
+        if opts.reference:
+            if embedded:
+                raise _fail(
+                    name, field, "references are only supported in Model, not EmbeddedModel"
+                )
+            if not isinstance(annotation, (str, typing.ForwardRef)) and not (
+                isinstance(annotation, type) and issubclass(annotation, Model)
+            ):
+                resolve_reference(cls, field)  # raises the TypeError naming the field
+            references.append(field)
+        elif (found := next(iter(_model_types_in(annotation)), None)) is not None:
+            raise _fail(
+                name,
+                field,
+                f"{found.__name__} is a Model: declare the field with Reference() "
+                "(references inside containers are not supported) or use an EmbeddedModel",
+            )
+
+    parse_factories = bool(
+        own_config.get(
+            "parse_doc_with_default_factories",
+            _inherited(cls, "parse_doc_with_default_factories", False),
+        )
+    )
+    if embedded:
+        return ShapeInfo(cls, key_names, tuple(references), parse_factories)
+    collection = own_config.get("collection") or namespace.get("__collection__")
+    return ModelInfo(
+        cls,
+        collection=collection or collection_name(name),
+        primary_field=primary,
+        key_names=key_names,
+        reference_names=tuple(references),
+        parse_doc_with_default_factories=parse_factories,
+        index_spec=own_config.get("indexes"),
+    )
+
+
+def _inherited(cls: type[Any], attribute: str, default: Any) -> Any:
+    for base in cls.__mro__[1:]:
+        info = base.__dict__.get("__anyodm__")
+        if isinstance(info, ShapeInfo):
+            return getattr(info, attribute)
+    return default
+
+
+# ------------------------------------------------------------------ the metaclass
+
+
+@dataclass_transform(kw_only_default=True, field_specifiers=(Field, Reference))
+class ODMModelMetaclass(ModelMetaclass):
+    """Builds ``__anyodm__`` and makes ``Book.title`` a query field proxy."""
+
+    def __new__(
+        mcs,
+        cls_name: str,
+        bases: tuple[type[Any], ...],
+        namespace: dict[str, Any],
+        **kwargs: Any,
+    ) -> type:
+        kind = namespace.pop("__anyodm_kind__", None)
+        if kind is not None:  # Model / EmbeddedModel themselves
+            namespace["__anyodm_kind__"] = kind
+            return super().__new__(mcs, cls_name, bases, namespace, **kwargs)
+        embedded = not any(isinstance(b, ODMModelMetaclass) and issubclass(b, Model) for b in bases)
+        own_config: Mapping[str, Any] = namespace.get("model_config") or {}
+        _check_config(cls_name, own_config, embedded)
+
+        annotations: dict[str, Any] = namespace.setdefault("__annotations__", {})
+        for field, annotation in list(annotations.items()):
+            annotations[field] = _substitute(annotation)
+        if not embedded and not _declares_primary(bases, namespace) and "id" not in annotations:
+            namespace["__annotations__"] = {"id": ObjectId, **annotations}
+            namespace["id"] = Field(default_factory=ObjectId)
+
+        cls = super().__new__(mcs, cls_name, bases, namespace, **kwargs)
+        cls.__anyodm__ = _build_info(cls, own_config, namespace, embedded)  # type: ignore[attr-defined]
+        cls.__anyodm_proxies__ = {}  # type: ignore[attr-defined]
+        return cls
+
+    def __getattr__(cls, name: str) -> Any:
+        fields = cls.__dict__.get("__pydantic_fields__")
+        proxies = cls.__dict__.get("__anyodm_proxies__")
+        if fields is not None and proxies is not None and name in fields:
+            proxy = proxies.get(name)
+            if proxy is None:
+                from anyodm.model.query import FieldProxy
+
+                proxy = proxies[name] = FieldProxy.for_field(cls, name)
+            return proxy
+        return super().__getattr__(name)
+
+
+def _declares_primary(bases: tuple[type[Any], ...], namespace: Mapping[str, Any]) -> bool:
+    for value in namespace.values():
+        if isinstance(value, FieldInfo) and (opts := odm_options(value)) and opts.primary_field:
+            return True
+    for base in bases:
+        info = getattr(base, "__anyodm__", None)
+        if isinstance(info, ModelInfo):
+            return True
+    return False
+
+
+# ------------------------------------------------------------------ the base classes
+
+
+class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
+    """What ``Model`` and ``EmbeddedModel`` share: document parsing and dumping."""
+
+    __anyodm_kind__ = "base"
+    __slots__ = ("__anyodm_state__",)
+    model_config: ClassVar[ODMConfigDict] = ODMConfigDict(validate_assignment=True)  # type: ignore[misc]
+    __anyodm__: ClassVar[ShapeInfo]
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: type[BaseModel], handler: GetCoreSchemaHandler, /
+    ) -> CoreSchema:
+        schema = handler(source)
+        if source is cls:
+            schema = adapt_own_schema(schema, cls)  # type: ignore[arg-type,assignment]
+        return schema
+
+    @classmethod
+    def model_validate_doc(cls, raw_doc: Mapping[str, Any]) -> Self:
+        """Build an instance from a stored document (stored key names, looked-up references).
+
+        Raises ``DocumentParsingError`` naming every failing field path.
+        """
+        info = cls.__anyodm__
+        validator = info.doc_validator
+        if validator is None:
+            info.build()
+            validator = info.doc_validator
+            assert validator is not None
+        try:
+            instance: Self = validator.validate_python(raw_doc, by_alias=True, by_name=False)
+        except ValidationError as exc:
+            raise info.parsing_error(exc, raw_doc) from exc
+        if info.reference_names:
+            _mark_loaded_references(instance, raw_doc)
+        object.__setattr__(instance, _STATE, raw_doc)
+        return instance
+
+    def model_dump_doc(
+        self,
+        *,
+        include: Any = None,
+        exclude: Any = None,
+        exclude_unset: bool = False,
+        exclude_defaults: bool = False,
+        exclude_none: bool = False,
+    ) -> dict[str, Any]:
+        """The document to store: stored key names, ``_id``, BSON-ready values.
+
+        ``include`` / ``exclude`` name python fields, as in ``model_dump``.
+        """
+        info = type(self).__anyodm__
+        serializer = info.doc_serializer
+        if serializer is None:
+            info.build()
+            serializer = info.doc_serializer
+            assert serializer is not None
+        doc: dict[str, Any] = serializer.to_python(
+            self,
+            by_alias=True,
+            include=include,
+            exclude=exclude,
+            exclude_unset=exclude_unset,
+            exclude_defaults=exclude_defaults,
+            exclude_none=exclude_none,
+        )
+        return doc
+
+    def model_update(
+        self,
+        obj: BaseModel | Mapping[str, Any],
+        *,
+        include: Any = None,
+        exclude: Any = None,
+        exclude_unset: bool = True,
+        exclude_defaults: bool = False,
+        exclude_none: bool = False,
+    ) -> Self:
+        """Update fields from a pydantic object or a dict of field values; returns ``self``.
+
+        The new values are validated together (model validators included) before
+        anything changes; fields of ``obj`` that this model lacks are ignored for
+        objects and rejected for dicts. The primary key is never changed.
+        """
+        fields = type(self).__pydantic_fields__
+        if isinstance(obj, BaseModel):
+            dumped = obj.model_dump(
+                include=include,
+                exclude=exclude,
+                exclude_unset=exclude_unset,
+                exclude_defaults=exclude_defaults,
+                exclude_none=exclude_none,
+            )
+            values = {key: getattr(obj, key) for key in dumped if key in fields}
+        else:
+            unknown = [key for key in obj if key not in fields]
+            if unknown:
+                raise ValueError(
+                    f"{type(self).__name__}.model_update: unknown field(s) {', '.join(map(str, unknown))}"
+                )
+            values = {
+                key: value
+                for key, value in obj.items()
+                if (include is None or key in include)
+                and (exclude is None or key not in exclude)
+                and not (exclude_none and value is None)
+            }
+        primary = getattr(type(self).__anyodm__, "primary_field", None)
+        values.pop(primary, None)  # type: ignore[arg-type]
+        if not values:
+            return self
+        checked = type(self).model_validate({**self.__dict__, **values})
+        object.__setattr__(self, "__dict__", checked.__dict__)
+        self.__pydantic_fields_set__.update(values)
+        return self
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy (deep if asked) with ``update`` applied *and validated*.
+
+        The copy keeps the original's persistence state: saving it writes to the same
+        document unless its primary key was changed through ``update``.
+        """
+        copied = super().model_copy(deep=deep)
+        state = getattr(self, _STATE, None)
+        if state is not None:
+            object.__setattr__(copied, _STATE, state)
+        if update:
+            fields = type(self).__pydantic_fields__
+            unknown = [key for key in update if key not in fields]
+            if unknown:
+                raise ValueError(
+                    f"{type(self).__name__}.model_copy: unknown field(s) {', '.join(map(str, unknown))}"
+                )
+            checked = type(self).model_validate({**copied.__dict__, **update})
+            object.__setattr__(copied, "__dict__", checked.__dict__)
+            copied.__pydantic_fields_set__.update(update)
+        return copied
+
+    # ODMantic's pre-1.0 spellings
+    def doc(self, include: Any = None) -> dict[str, Any]:
+        """Deprecated alias of ``model_dump_doc``."""
+        return self.model_dump_doc(include=include)
+
+    @classmethod
+    def parse_doc(cls, raw_doc: Mapping[str, Any]) -> Self:
+        """Deprecated alias of ``model_validate_doc``."""
+        return cls.model_validate_doc(raw_doc)
+
+
+def _mark_loaded_references(instance: Any, raw_doc: Mapping[str, Any]) -> None:
+    """Referenced instances loaded by a ``$lookup`` count as persisted too."""
+    info = type(instance).__anyodm__
+    for name in info.reference_names:
+        sub_doc = raw_doc.get(info.key_names[name])
+        if isinstance(sub_doc, Mapping):
+            target = instance.__dict__[name]
+            if type(target).__anyodm__.reference_names:
+                _mark_loaded_references(target, sub_doc)
+            object.__setattr__(target, _STATE, sub_doc)
+
+
+class EmbeddedModel(_DocumentBase):
+    """A document nested in another: no primary key, no collection.
+
+    Usable directly, in ``list``/``tuple``/``set``/``dict[str, ...]`` and as ``X | None``.
+    """
+
+    __anyodm_kind__ = "embedded"
+
+
+class Model(_DocumentBase):
+    """A document of a collection.
+
+    The primary key is ``id: ObjectId`` stored as ``_id`` unless one field is declared
+    with ``Field(primary_field=True)``.
+    """
+
+    __anyodm_kind__ = "document"
+    __anyodm__: ClassVar[ModelInfo]
+    if typing.TYPE_CHECKING:
+        id: ObjectId | Any
+
+    @property
+    def __anyodm_pk_value__(self) -> Any:
+        """The primary key value."""
+        return self.__dict__[type(self).__anyodm__.primary_field]
+
+
+_ = bson  # bson.ObjectId et al. are substituted through BSON_SUBSTITUTES

@@ -1,0 +1,535 @@
+"""Field expressions and the filter/sort builders used by the engines.
+
+``Book.pages > 100`` builds ``{"pages": {"$gt": 100}}``; equality is always sent as
+``{"field": {"$eq": value}}`` so that a user-supplied dict is never read as an operator.
+"""
+
+from __future__ import annotations
+
+import collections.abc as abc
+import decimal
+import enum
+import re
+import types
+import typing
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any, Union, get_args, get_origin
+
+import bson
+import bson.binary
+import bson.decimal128
+import bson.regex
+from pydantic import BaseModel
+
+from anyodm.model.bson_types import regex_flags
+
+__all__ = [
+    "FieldProxy",
+    "QueryExpression",
+    "SortExpression",
+    "all_",
+    "and_",
+    "asc",
+    "build_filter",
+    "build_sort",
+    "desc",
+    "elem_match",
+    "eq",
+    "exists",
+    "gt",
+    "gte",
+    "in_",
+    "lt",
+    "lte",
+    "match",
+    "ne",
+    "nor_",
+    "not_in",
+    "or_",
+    "size",
+]
+
+
+class QueryExpression(dict[str, Any]):
+    """A MongoDB filter built from field expressions; combine with ``&`` and ``|``."""
+
+    __slots__ = ("models",)
+    models: frozenset[type[Any]]
+
+    def __init__(self, query: Mapping[str, Any], models: Iterable[type[Any]] = ()) -> None:
+        super().__init__(query)
+        self.models = frozenset(models)
+
+    def __and__(self, other: Mapping[str, Any]) -> QueryExpression:  # type: ignore[override]
+        return and_(self, other)
+
+    def __rand__(self, other: Mapping[str, Any]) -> QueryExpression:
+        return and_(other, self)
+
+    def __or__(self, other: Mapping[str, Any]) -> QueryExpression:  # type: ignore[override]
+        return or_(self, other)
+
+    def __ror__(self, other: Mapping[str, Any]) -> QueryExpression:  # type: ignore[override]
+        return or_(other, self)
+
+    def __repr__(self) -> str:
+        return f"QueryExpression({dict.__repr__(self)})"
+
+
+class SortExpression(dict[str, int]):
+    """A sort key with its direction, e.g. ``{"pages": -1}``; tuples of them sort by several."""
+
+    __slots__ = ("models",)
+    models: frozenset[type[Any]]
+
+    def __init__(self, keys: Mapping[str, int], models: Iterable[type[Any]] = ()) -> None:
+        super().__init__(keys)
+        self.models = frozenset(models)
+
+    def __repr__(self) -> str:
+        return f"SortExpression({dict.__repr__(self)})"
+
+
+# ------------------------------------------------------------------ field types
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The alternatives of an annotation: Annotated and Optional/unions flattened."""
+    origin = get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return [
+            alt for arg in get_args(annotation) if arg is not type(None) for alt in _unwrap(arg)
+        ]
+    return [annotation]
+
+
+_ARRAYS = (list, tuple, set, frozenset, abc.Sequence, abc.Set)
+
+
+def _is_array(tp: Any) -> bool:
+    origin = get_origin(tp) or tp
+    return (
+        isinstance(origin, type)
+        and issubclass(origin, _ARRAYS)
+        and not issubclass(origin, (str, bytes, bytearray))
+    )
+
+
+def _elements(tp: Any) -> list[Any]:
+    args = [a for a in get_args(tp) if a is not Ellipsis]
+    return [alt for arg in args for alt in _unwrap(arg)] or [Any]
+
+
+def _is_any(tp: Any) -> bool:
+    return tp is Any or tp is object or isinstance(tp, (typing.TypeVar, str, typing.ForwardRef))
+
+
+def _is_stringy(tp: Any) -> bool:
+    if _is_any(tp):
+        return True
+    if get_origin(tp) is typing.Literal:
+        return all(isinstance(v, str) for v in get_args(tp))
+    return isinstance(tp, type) and issubclass(tp, (str, bson.regex.Regex))
+
+
+def _embedded_model(tp: Any) -> type[BaseModel] | None:
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+# ------------------------------------------------------------------ values
+
+
+_PASS_THROUGH = (str, int, float, bool, type(None), bson.ObjectId)
+
+
+def bson_value(value: Any) -> Any:
+    """A query value in the form it is stored (Decimal128, reference ids, embedded docs)."""
+    if isinstance(value, _PASS_THROUGH):
+        return value
+    if isinstance(value, BaseModel):
+        info = getattr(type(value), "__anyodm__", None)
+        if info is not None and getattr(info, "primary_field", ""):
+            return getattr(value, info.primary_field)
+        dump = getattr(value, "model_dump_doc", None)
+        return dump() if dump is not None else value.model_dump()
+    if isinstance(value, decimal.Decimal):
+        return bson.decimal128.Decimal128(value)
+    if isinstance(value, enum.Enum):
+        return bson_value(value.value)
+    if isinstance(value, uuid.UUID):
+        return bson.binary.Binary.from_uuid(value)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [bson_value(item) for item in value]
+    if isinstance(value, Mapping) and not isinstance(value, bson.SON):
+        return {key: bson_value(item) for key, item in value.items()}
+    return value
+
+
+def _values(op: str, values: Any) -> list[Any]:
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+        raise TypeError(f"{op} expects a list of values, not {type(values).__name__}")
+    return [bson_value(v) for v in values]
+
+
+# ------------------------------------------------------------------ field proxies
+
+
+class FieldProxy:
+    """``Book.title``: a field of a model, used to build queries, sorts and indexes."""
+
+    __slots__ = ("_annotation", "_model", "_name", "_path")
+
+    def __init__(self, model: type[Any], path: str, name: str, annotation: Any) -> None:
+        self._model = model
+        self._path = path
+        self._name = name
+        self._annotation = annotation
+
+    @classmethod
+    def for_field(cls, model: type[Any], name: str) -> FieldProxy:
+        """The proxy of a top-level field of ``model``."""
+        info = model.__anyodm__
+        return cls(model, info.key_names[name], name, model.__pydantic_fields__[name].annotation)
+
+    def __repr__(self) -> str:
+        return f"FieldProxy({self._model.__name__}.{self._name} -> {self._path!r})"
+
+    def __str__(self) -> str:
+        return self._path
+
+    def __hash__(self) -> int:
+        return hash((self._model, self._path))
+
+    def __getattr__(self, name: str) -> FieldProxy:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        info = self._model.__anyodm__
+        if self._path.split(".", 1)[0] in getattr(info, "reference_targets", {}):
+            raise AttributeError(
+                f"{self._where}: queries cannot go through a reference to {name!r}"
+            )
+        for alt in self._alternatives():
+            for candidate in [alt, *(_elements(alt) if _is_array(alt) else [])]:
+                sub = _embedded_model(candidate)
+                if sub is not None and name in sub.model_fields:
+                    sub_info = getattr(sub, "__anyodm__", None)
+                    key = sub_info.key_names[name] if sub_info is not None else name
+                    annotation = sub.model_fields[name].annotation
+                    return FieldProxy(
+                        self._model, f"{self._path}.{key}", f"{self._name}.{name}", annotation
+                    )
+        raise AttributeError(f"{self._where} has no sub-field {name!r}")
+
+    @property
+    def _where(self) -> str:
+        return f"{self._model.__name__}.{self._name}"
+
+    def _alternatives(self) -> list[Any]:
+        return _unwrap(self._annotation)
+
+    def _expr(self, op: str, value: Any) -> QueryExpression:
+        return QueryExpression({self._path: {op: value}}, (self._model,))
+
+    # comparisons
+    def __eq__(self, value: Any) -> QueryExpression:  # type: ignore[override]
+        return self._expr("$eq", bson_value(value))
+
+    def __ne__(self, value: Any) -> QueryExpression:  # type: ignore[override]
+        return self._expr("$ne", bson_value(value))
+
+    def __gt__(self, value: Any) -> QueryExpression:
+        return self._expr("$gt", bson_value(value))
+
+    def __ge__(self, value: Any) -> QueryExpression:
+        return self._expr("$gte", bson_value(value))
+
+    def __lt__(self, value: Any) -> QueryExpression:
+        return self._expr("$lt", bson_value(value))
+
+    def __le__(self, value: Any) -> QueryExpression:
+        return self._expr("$lte", bson_value(value))
+
+    def eq(self, value: Any) -> QueryExpression:
+        return self == value
+
+    def ne(self, value: Any) -> QueryExpression:
+        return self != value
+
+    def gt(self, value: Any) -> QueryExpression:
+        return self > value
+
+    def gte(self, value: Any) -> QueryExpression:
+        return self >= value
+
+    def lt(self, value: Any) -> QueryExpression:
+        return self < value
+
+    def lte(self, value: Any) -> QueryExpression:
+        return self <= value
+
+    def in_(self, values: Iterable[Any]) -> QueryExpression:
+        """The field equals one of ``values`` (for an array field: contains one)."""
+        return self._expr("$in", _values(f"{self._where}.in_", values))
+
+    def not_in(self, values: Iterable[Any]) -> QueryExpression:
+        return self._expr("$nin", _values(f"{self._where}.not_in", values))
+
+    def exists(self, present: bool = True) -> QueryExpression:
+        return self._expr("$exists", bool(present))
+
+    def match(self, pattern: str | re.Pattern[str] | bson.regex.Regex[Any]) -> QueryExpression:
+        """A regular expression match; only for string fields (or arrays of strings)."""
+        alts = self._alternatives()
+        if not any(
+            _is_stringy(alt) or (_is_array(alt) and any(map(_is_stringy, _elements(alt))))
+            for alt in alts
+        ):
+            raise TypeError(
+                f"{self._where}: match() needs a string field, not {self._annotation!r}"
+            )
+        if isinstance(pattern, re.Pattern):
+            spec: dict[str, Any] = {"$regex": pattern.pattern}
+            options = regex_flags(pattern.flags)
+        elif isinstance(pattern, bson.regex.Regex):
+            spec = {"$regex": str(pattern.pattern)}
+            options = regex_flags(pattern.flags) if isinstance(pattern.flags, int) else ""
+        elif isinstance(pattern, str):
+            spec = {"$regex": pattern}
+            options = ""
+        else:
+            raise TypeError(
+                f"{self._where}: match() expects a pattern, not {type(pattern).__name__}"
+            )
+        if options:
+            spec["$options"] = options
+        return QueryExpression({self._path: spec}, (self._model,))
+
+    # array operators
+    def _array_only(self, op: str) -> None:
+        if not any(_is_array(alt) or _is_any(alt) for alt in self._alternatives()):
+            raise TypeError(f"{self._where}: {op}() needs an array field, not {self._annotation!r}")
+
+    def all(self, values: Iterable[Any]) -> QueryExpression:
+        """The array field contains every one of ``values``."""
+        self._array_only("all")
+        return self._expr("$all", _values(f"{self._where}.all", values))
+
+    def size(self, length: int) -> QueryExpression:
+        """The array field has exactly ``length`` elements."""
+        self._array_only("size")
+        if not isinstance(length, int) or isinstance(length, bool) or length < 0:
+            raise TypeError(f"{self._where}: size() expects a non-negative int, not {length!r}")
+        return self._expr("$size", length)
+
+    def elem_match(self, *queries: Mapping[str, Any]) -> QueryExpression:
+        """An element of the array field matches all ``queries``.
+
+        For arrays of embedded models use that model's fields
+        (``Person.addresses.elem_match(Address.city == "Paris")``); for arrays of
+        scalars pass an operator dict (``Book.scores.elem_match({"$gt": 3})``).
+        """
+        self._array_only("elem_match")
+        if not queries:
+            raise TypeError(f"{self._where}: elem_match() needs at least one query")
+        allowed = {e for alt in self._alternatives() if _is_array(alt) for e in _elements(alt)}
+        for q in queries:
+            foreign = [
+                m for m in getattr(q, "models", ()) if not any(_is_base(m, a) for a in allowed)
+            ]
+            if foreign:
+                raise TypeError(
+                    f"{self._where}: elem_match() got a query on {foreign[0].__name__}, "
+                    "which is not the element type of this array"
+                )
+        cond = dict(queries[0]) if len(queries) == 1 else {"$and": [dict(q) for q in queries]}
+        return self._expr("$elemMatch", cond)
+
+    # sorting
+    def asc(self) -> SortExpression:
+        return SortExpression({self._path: 1}, (self._model,))
+
+    def desc(self) -> SortExpression:
+        return SortExpression({self._path: -1}, (self._model,))
+
+
+def _is_base(model: type[Any], element: Any) -> bool:
+    return isinstance(element, type) and issubclass(element, model)
+
+
+# ------------------------------------------------------------------ module-level helpers
+
+
+def _proxy(field: Any) -> FieldProxy:
+    if not isinstance(field, FieldProxy):
+        raise TypeError(f"expected a model field such as Book.title, not {field!r}")
+    return field
+
+
+def eq(field: Any, value: Any) -> QueryExpression:
+    return _proxy(field) == value
+
+
+def ne(field: Any, value: Any) -> QueryExpression:
+    return _proxy(field) != value
+
+
+def gt(field: Any, value: Any) -> QueryExpression:
+    return _proxy(field) > value
+
+
+def gte(field: Any, value: Any) -> QueryExpression:
+    return _proxy(field) >= value
+
+
+def lt(field: Any, value: Any) -> QueryExpression:
+    return _proxy(field) < value
+
+
+def lte(field: Any, value: Any) -> QueryExpression:
+    return _proxy(field) <= value
+
+
+def in_(field: Any, values: Iterable[Any]) -> QueryExpression:
+    return _proxy(field).in_(values)
+
+
+def not_in(field: Any, values: Iterable[Any]) -> QueryExpression:
+    return _proxy(field).not_in(values)
+
+
+def exists(field: Any, present: bool = True) -> QueryExpression:
+    return _proxy(field).exists(present)
+
+
+def match(field: Any, pattern: str | re.Pattern[str] | bson.regex.Regex[Any]) -> QueryExpression:
+    return _proxy(field).match(pattern)
+
+
+def all_(field: Any, values: Iterable[Any]) -> QueryExpression:
+    return _proxy(field).all(values)
+
+
+def size(field: Any, length: int) -> QueryExpression:
+    return _proxy(field).size(length)
+
+
+def elem_match(field: Any, *queries: Mapping[str, Any]) -> QueryExpression:
+    return _proxy(field).elem_match(*queries)
+
+
+def asc(field: Any) -> SortExpression:
+    return _proxy(field).asc()
+
+
+def desc(field: Any) -> SortExpression:
+    return _proxy(field).desc()
+
+
+def _combine(op: str, queries: tuple[Mapping[str, Any], ...]) -> QueryExpression:
+    models: set[type[Any]] = set()
+    parts: list[dict[str, Any]] = []
+    for q in queries:
+        if not isinstance(q, Mapping):
+            raise TypeError(f"{op} expects queries (field expressions or dicts), not {q!r}")
+        models.update(getattr(q, "models", ()))
+        if isinstance(q, QueryExpression) and len(q) == 1 and op in q:
+            parts.extend(q[op])  # flatten (a & b) & c
+        else:
+            parts.append(dict(q))
+    return QueryExpression({op: parts}, models)
+
+
+def and_(*queries: Mapping[str, Any]) -> QueryExpression:
+    """All of ``queries``."""
+    if len(queries) == 1 and isinstance(queries[0], Mapping):
+        return QueryExpression(queries[0], getattr(queries[0], "models", ()))
+    return _combine("$and", queries)
+
+
+def or_(*queries: Mapping[str, Any]) -> QueryExpression:
+    """Any of ``queries``."""
+    return _combine("$or", queries)
+
+
+def nor_(*queries: Mapping[str, Any]) -> QueryExpression:
+    """None of ``queries``."""
+    return _combine("$nor", queries)
+
+
+# ------------------------------------------------------------------ used by the engines
+
+
+def _check_models(model: type[Any], used: Iterable[type[Any]], what: str) -> None:
+    for other in used:
+        if not issubclass(model, other):
+            raise TypeError(
+                f"{what} uses a field of {other.__name__}, but the operation is on {model.__name__}"
+            )
+
+
+def build_filter(model: type[Any], *queries: Any) -> dict[str, Any]:
+    """Combine field expressions and raw dicts with ``$and`` (``{}`` when none).
+
+    A field of another model raises ``TypeError`` before anything is sent.
+    """
+    parts: list[dict[str, Any]] = []
+    for q in queries:
+        if q is None:
+            continue
+        if isinstance(q, bool) or not isinstance(q, Mapping):
+            raise TypeError(
+                f"a query on {model.__name__} must be a field expression or a dict, not {q!r}"
+                + (" (was a field of a plain class compared?)" if isinstance(q, bool) else "")
+            )
+        _check_models(model, getattr(q, "models", ()), "a query")
+        if q:
+            parts.append(dict(q))
+    if not parts:
+        return {}
+    if len(parts) == 1:
+        return parts[0]
+    return {"$and": parts}
+
+
+def _sort_items(model: type[Any], item: Any) -> list[tuple[str, Any]]:
+    if isinstance(item, FieldProxy):
+        _check_models(model, (item._model,), "sort")
+        return [(item._path, 1)]
+    if isinstance(item, Mapping):
+        _check_models(model, getattr(item, "models", ()), "sort")
+        result = []
+        for key, direction in item.items():
+            if not isinstance(key, str):
+                raise TypeError(f"sort keys must be strings, not {key!r}")
+            if direction not in (1, -1) and not (
+                isinstance(direction, Mapping) and "$meta" in direction
+            ):
+                raise ValueError(f"sort direction for {key!r} must be 1 or -1, not {direction!r}")
+            result.append((key, direction))
+        return result
+    if isinstance(item, str):
+        return [(item, 1)]
+    if (
+        isinstance(item, tuple)
+        and len(item) == 2
+        and isinstance(item[0], str)
+        and isinstance(item[1], int)
+    ):
+        return _sort_items(model, {item[0]: item[1]})
+    raise TypeError(f"cannot sort {model.__name__} by {item!r}")
+
+
+def build_sort(model: type[Any], sort: Any) -> list[tuple[str, int]] | None:
+    """``None``, a field, ``asc()``/``desc()``, a raw dict, or a tuple/list of them."""
+    if sort is None:
+        return None
+    if isinstance(sort, (tuple, list)) and not (
+        len(sort) == 2 and isinstance(sort[0], str) and isinstance(sort[1], int)
+    ):
+        items = [pair for part in sort for pair in _sort_items(model, part)]
+    else:
+        items = _sort_items(model, sort)
+    return items or None

@@ -1,0 +1,202 @@
+"""Rewrites of pydantic core schemas.
+
+Three uses, all done once per class, so that each document is handled by pydantic-core
+in a single call with no Python loop over fields:
+
+* :func:`adapt_own_schema` (every validation): datetimes truncated to milliseconds and
+  aware ones moved to UTC; ``Decimal`` accepts a stored ``Decimal128``; ``re.Pattern``
+  accepts a stored BSON regex.
+* :func:`doc_validator_schema` (``model_validate_doc``): fields are read from their
+  stored key names; UUIDs from BSON binaries; fields with a default factory are required
+  unless ``parse_doc_with_default_factories``.
+* :func:`doc_serializer_schema` (``model_dump_doc``): fields are written under their
+  stored key names; references as the referenced primary key; ``Decimal`` as
+  ``Decimal128``, ``UUID`` as a subtype-4 binary, sets as arrays, enums as their values.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from typing import Any
+
+from pydantic_core import core_schema
+
+from anyodm.model.bson_types import (
+    datetime_to_ms,
+    decimal_from_bson,
+    decimal_to_bson,
+    pattern_from_bson,
+    uuid_from_bson,
+    uuid_to_bson,
+)
+
+__all__ = ["adapt_own_schema", "doc_serializer_schema", "doc_validator_schema"]
+
+Schema = dict[str, Any]
+# Keys whose values are data or callables, never sub-schemas.
+_OPAQUE = frozenset(
+    {"default", "default_factory", "metadata", "examples", "cls", "config", "ref", "members"}
+)
+_OUR_FUNCTIONS = (datetime_to_ms, decimal_from_bson, pattern_from_bson, uuid_from_bson)
+_PATTERN_VALIDATORS = frozenset(
+    {"pattern_either_validator", "pattern_str_validator", "pattern_bytes_validator"}
+)
+
+
+def _rewrite(node: Any, visit: Callable[[Schema], Schema], enter: Callable[[Schema], bool]) -> Any:
+    """Copy a core schema, passing each sub-schema (children first) through ``visit``.
+
+    Only dicts and lists are copied; ``enter`` decides whether to go inside a schema.
+    """
+    if isinstance(node, list):
+        return [_rewrite(item, visit, enter) for item in node]
+    if isinstance(node, tuple):
+        return tuple(_rewrite(item, visit, enter) for item in node)
+    if not isinstance(node, dict):
+        return node
+    is_schema = isinstance(node.get("type"), str)
+    if is_schema and not enter(node):
+        return visit(node)
+    new: Schema = {}
+    for key, value in node.items():
+        if key in _OPAQUE or key == "function":
+            new[key] = value
+        elif key == "serialization" and isinstance(value, dict):
+            # A serializer's own "type" means something else; only its nested
+            # return/inner schemas are real schemas.
+            ser = dict(value)
+            for sub in ("return_schema", "schema"):
+                if sub in ser:
+                    ser[sub] = _rewrite(ser[sub], visit, enter)
+            new[key] = ser
+        else:
+            new[key] = _rewrite(value, visit, enter)
+    return visit(new) if is_schema else new
+
+
+def _is_ours(node: Schema) -> bool:
+    func = node.get("function")
+    return isinstance(func, dict) and func.get("function") in _OUR_FUNCTIONS
+
+
+def _is_pattern(node: Schema) -> bool:
+    func = node.get("function")
+    if node["type"] != "function-plain" or not isinstance(func, dict):
+        return False
+    return getattr(func.get("function"), "__name__", "") in _PATTERN_VALIDATORS
+
+
+# ------------------------------------------------------------------ every validation
+
+
+def adapt_own_schema(schema: Schema, cls: type) -> Schema:
+    """The model's own schema with the BSON adaptations (idempotent)."""
+
+    def enter(node: Schema) -> bool:
+        if _is_ours(node):
+            return False
+        return not (node["type"] == "model" and node.get("cls") is not cls)
+
+    def visit(node: Schema) -> Schema:
+        kind = node["type"]
+        if kind == "datetime":
+            return core_schema.no_info_after_validator_function(datetime_to_ms, node)  # type: ignore[arg-type]
+        if kind == "decimal":
+            return core_schema.no_info_before_validator_function(decimal_from_bson, node)  # type: ignore[arg-type]
+        if _is_pattern(node):
+            return core_schema.no_info_before_validator_function(pattern_from_bson, node)  # type: ignore[arg-type]
+        return node
+
+    result: Schema = _rewrite(schema, visit, enter)
+    return result
+
+
+# ------------------------------------------------------------------ documents
+
+
+def _shape(cls: Any) -> Any:
+    """The ODM description of a model class (``None`` for plain pydantic models)."""
+    from anyodm.model.info import ShapeInfo
+
+    shape = cls.__dict__.get("__anyodm__") if isinstance(cls, type) else None
+    return shape if isinstance(shape, ShapeInfo) else None
+
+
+def _always(node: Schema) -> bool:
+    return True
+
+
+def doc_validator_schema(schema: Schema) -> Schema:
+    """Validation from stored documents (call with ``by_alias=True, by_name=False``)."""
+
+    def visit(node: Schema) -> Schema:
+        kind = node["type"]
+        if kind == "uuid":
+            return core_schema.no_info_before_validator_function(uuid_from_bson, node)  # type: ignore[arg-type]
+        if kind == "model" and (shape := _shape(node["cls"])) is not None:
+            inner = node["schema"]
+            if inner.get("type") == "model-fields":
+                fields = {}
+                for name, field in inner["fields"].items():
+                    field = dict(field)
+                    field["validation_alias"] = shape.key_names.get(name, name)
+                    sub = field["schema"]
+                    if (
+                        not shape.parse_doc_with_default_factories
+                        and sub.get("type") == "default"
+                        and "default_factory" in sub
+                    ):
+                        field["schema"] = sub["schema"]
+                    fields[name] = field
+                node["schema"] = {**inner, "fields": fields}
+        return node
+
+    result: Schema = _rewrite(schema, visit, _always)
+    return result
+
+
+def _pk_of(value: Any) -> Any:
+    return value.__anyodm_pk_value__
+
+
+_REFERENCE_SER = core_schema.any_schema(
+    serialization=core_schema.plain_serializer_function_ser_schema(_pk_of)
+)
+
+
+def doc_serializer_schema(schema: Schema) -> Schema:
+    """Serialization to stored documents (call with ``by_alias=True``)."""
+
+    def visit(node: Schema) -> Schema:
+        kind = node["type"]
+        if kind == "decimal":
+            node["serialization"] = core_schema.plain_serializer_function_ser_schema(
+                decimal_to_bson
+            )
+        elif kind == "uuid":
+            node["serialization"] = core_schema.plain_serializer_function_ser_schema(uuid_to_bson)
+        elif kind in ("set", "frozenset"):
+            items = node.get("items_schema", core_schema.any_schema())
+            node["serialization"] = core_schema.plain_serializer_function_ser_schema(
+                list, return_schema=core_schema.list_schema(items)
+            )
+        elif kind == "enum":
+            node["serialization"] = core_schema.plain_serializer_function_ser_schema(
+                operator.attrgetter("value")
+            )
+        elif kind == "model" and (shape := _shape(node["cls"])) is not None:
+            inner = node["schema"]
+            if inner.get("type") == "model-fields":
+                fields = {}
+                for name, field in inner["fields"].items():
+                    field = dict(field)
+                    field["serialization_alias"] = shape.key_names.get(name, name)
+                    if name in shape.reference_names:
+                        field["schema"] = _REFERENCE_SER
+                    fields[name] = field
+                node["schema"] = {**inner, "fields": fields}
+        return node
+
+    result: Schema = _rewrite(schema, visit, _always)
+    return result
