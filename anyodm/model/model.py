@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -9,7 +10,11 @@ from typing import Any, ClassVar, Union, get_args, get_origin
 
 import bson
 from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, ValidationError
-from pydantic._internal._model_construction import ModelMetaclass
+from pydantic._internal._model_construction import (
+    ModelMetaclass,
+    build_lenient_weakvaluedict,
+)
+from pydantic._internal._typing_extra import parent_frame_namespace
 from pydantic.fields import FieldInfo
 from pydantic_core import CoreSchema
 from typing_extensions import Self, dataclass_transform
@@ -70,6 +75,23 @@ def _check_key_name(cls_name: str, field: str, key: Any) -> None:
         raise _fail(cls_name, field, f"key_name {key!r} must not start with '$'")
     if "." in key or "\0" in key:
         raise _fail(cls_name, field, f"key_name {key!r} must not contain '.' or NUL")
+
+
+_BSON_NAMES = ("ObjectId", "Decimal128", "Int64", "Binary", "Regex")
+
+
+def _evaluated(annotation: str, namespace: Mapping[str, Any]) -> Any:
+    """A string annotation that may name a ``bson`` class, evaluated if possible."""
+    if not any(name in annotation for name in _BSON_NAMES):
+        return annotation
+    module = sys.modules.get(namespace.get("__module__", ""))
+    scope = {**(vars(module) if module is not None else {}), **namespace}
+    try:
+        value = eval(annotation, scope)
+    except Exception:  # forward references: pydantic resolves them later
+        return annotation
+    substituted = _substitute(value)
+    return annotation if substituted is value else substituted
 
 
 def _substitute(annotation: Any) -> Any:
@@ -224,12 +246,22 @@ class ODMModelMetaclass(ModelMetaclass):
 
         annotations: dict[str, Any] = namespace.setdefault("__annotations__", {})
         for field, annotation in list(annotations.items()):
-            annotations[field] = _substitute(annotation)
+            if isinstance(annotation, str):
+                annotations[field] = _evaluated(annotation, namespace)
+            else:
+                annotations[field] = _substitute(annotation)
         if not embedded and not _declares_primary(bases, namespace) and "id" not in annotations:
             namespace["__annotations__"] = {"id": ObjectId, **annotations}
             namespace["id"] = Field(default_factory=ObjectId)
 
-        cls = super().__new__(mcs, cls_name, bases, namespace, **kwargs)
+        if kwargs.pop("__pydantic_reset_parent_namespace__", True):
+            # pydantic would look one frame too high (this one): give it the class's own
+            namespace["__pydantic_parent_namespace__"] = build_lenient_weakvaluedict(
+                parent_frame_namespace()
+            )
+        cls = super().__new__(
+            mcs, cls_name, bases, namespace, __pydantic_reset_parent_namespace__=False, **kwargs
+        )
         cls.__anyodm__ = _build_info(cls, own_config, namespace, embedded)  # type: ignore[attr-defined]
         cls.__anyodm_proxies__ = {}  # type: ignore[attr-defined]
         return cls
