@@ -246,7 +246,7 @@ def report(payload: dict[str, Any]) -> str:
         f"strings, datetime, optional field), BSON-decoded as the driver returns them; best "
         f"of {payload['repeats']} runs; µs per document. Produced by `benchmarks/bench_model.py`.",
         "",
-        "| implementation | parse µs/doc | × floor | anyodm faster by | dump µs/doc | × floor |",
+        "| implementation | parse µs/doc | x floor | anyodm faster by | dump µs/doc | x floor |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, row in results.items():
@@ -254,9 +254,9 @@ def report(payload: dict[str, Any]) -> str:
             lines.append(f"| {name} | {row['error']} | | | | |")
             continue
         lines.append(
-            f"| {name} | {row['parse_us']:.2f} | {row['parse_us'] / floor['parse_us']:.2f}× "
-            f"| {row['parse_us'] / ours['parse_us']:.2f}× | {row['dump_us']:.2f} "
-            f"| {row['dump_us'] / floor['dump_us']:.2f}× |"
+            f"| {name} | {row['parse_us']:.2f} | {row['parse_us'] / floor['parse_us']:.2f}x "
+            f"| {row['parse_us'] / ours['parse_us']:.2f}x | {row['dump_us']:.2f} "
+            f"| {row['dump_us'] / floor['dump_us']:.2f}x |"
         )
     versions = ", ".join(f"{k} {v}" for k, v in payload["versions"].items())
     lines += ["", f"Versions: {versions}; {sys.platform}.", ""]

@@ -200,7 +200,8 @@ def _to_binary(value: Any) -> bson.binary.Binary:
     if isinstance(value, bson.binary.Binary):
         return value
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return bson.binary.Binary(bytes(value))
+        binary: bson.binary.Binary = bson.binary.Binary(bytes(value), 0)
+        return binary
     raise PydanticCustomError("binary", "Input should be bytes or a BSON Binary")
 
 
@@ -260,7 +261,7 @@ def _regex_to_json(value: bson.regex.Regex[Any]) -> str:
     return str(value.pattern)
 
 
-class Regex(bson.regex.Regex[Any], metaclass=_BSONTypeMeta):  # type: ignore[misc]
+class Regex(bson.regex.Regex[Any], metaclass=_BSONTypeMeta):
     """A BSON regular expression (pattern and flags), kept uncompiled."""
 
     __bson_base__ = bson.regex.Regex

@@ -46,8 +46,8 @@ class ShapeInfo:
                 f"{model.__name__} is not fully defined (unresolved forward references)"
             )
         schema = model.__pydantic_core_schema__
-        self.doc_validator = SchemaValidator(doc_validator_schema(schema), _use_prebuilt=False)  # type: ignore[arg-type,call-arg]
-        self.doc_serializer = SchemaSerializer(doc_serializer_schema(schema), _use_prebuilt=False)  # type: ignore[arg-type,call-arg]
+        self.doc_validator = SchemaValidator(doc_validator_schema(schema), _use_prebuilt=False)
+        self.doc_serializer = SchemaSerializer(doc_serializer_schema(schema), _use_prebuilt=False)
 
     def parsing_error(self, exc: ValidationError, doc: Mapping[str, Any]) -> DocumentParsingError:
         """A ``DocumentParsingError`` naming every failing stored path."""

@@ -6,7 +6,7 @@ import sys
 import types
 import typing
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, Union, get_args, get_origin
+from typing import Any, ClassVar, Union, cast, get_args, get_origin
 
 import bson
 from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, ValidationError
@@ -106,7 +106,8 @@ def _substitute(annotation: Any) -> Any:
         return annotation
     origin = get_origin(annotation)
     if origin is typing.Annotated:
-        return typing.Annotated[(new_args[0], *annotation.__metadata__)]
+        params = (new_args[0], *annotation.__metadata__)
+        return typing.Annotated[params]
     if origin in (Union, types.UnionType):
         return Union[new_args]  # noqa: UP007 - built at runtime
     try:
@@ -276,7 +277,10 @@ class ODMModelMetaclass(ModelMetaclass):
 
                 proxy = proxies[name] = FieldProxy.for_field(cls, name)
             return proxy
-        return super().__getattr__(name)
+        parent = getattr(ModelMetaclass, "__getattr__", None)
+        if parent is None:
+            raise AttributeError(name)
+        return parent(cls, name)
 
 
 def _declares_primary(bases: tuple[type[Any], ...], namespace: Mapping[str, Any]) -> bool:
@@ -298,7 +302,7 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
 
     __anyodm_kind__ = "base"
     __slots__ = ("__anyodm_state__",)
-    model_config: ClassVar[ODMConfigDict] = ODMConfigDict(validate_assignment=True)  # type: ignore[misc]
+    model_config: ClassVar[ODMConfigDict] = ODMConfigDict(validate_assignment=True)
     __anyodm__: ClassVar[ShapeInfo]
 
     @classmethod
@@ -307,7 +311,7 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
     ) -> CoreSchema:
         schema = handler(source)
         if source is cls:
-            schema = adapt_own_schema(schema, cls)  # type: ignore[arg-type,assignment]
+            schema = cast(CoreSchema, adapt_own_schema(cast(dict[str, Any], schema), cls))
         return schema
 
     @classmethod
@@ -390,9 +394,8 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
         else:
             unknown = [key for key in obj if key not in fields]
             if unknown:
-                raise ValueError(
-                    f"{type(self).__name__}.model_update: unknown field(s) {', '.join(map(str, unknown))}"
-                )
+                names = ", ".join(map(str, unknown))
+                raise ValueError(f"{type(self).__name__}.model_update: unknown field(s) {names}")
             values = {
                 key: value
                 for key, value in obj.items()
@@ -423,9 +426,8 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
             fields = type(self).__pydantic_fields__
             unknown = [key for key in update if key not in fields]
             if unknown:
-                raise ValueError(
-                    f"{type(self).__name__}.model_copy: unknown field(s) {', '.join(map(str, unknown))}"
-                )
+                names = ", ".join(map(str, unknown))
+                raise ValueError(f"{type(self).__name__}.model_copy: unknown field(s) {names}")
             checked = type(self).model_validate({**copied.__dict__, **update})
             object.__setattr__(copied, "__dict__", checked.__dict__)
             copied.__pydantic_fields_set__.update(update)

@@ -61,7 +61,7 @@ class QueryExpression(dict[str, Any]):
         super().__init__(query)
         self.models = frozenset(models)
 
-    def __and__(self, other: Mapping[str, Any]) -> QueryExpression:  # type: ignore[override]
+    def __and__(self, other: Mapping[str, Any]) -> QueryExpression:
         return and_(self, other)
 
     def __rand__(self, other: Mapping[str, Any]) -> QueryExpression:
@@ -151,7 +151,7 @@ def bson_value(value: Any) -> Any:
         return value
     if isinstance(value, BaseModel):
         info = getattr(type(value), "__anyodm__", None)
-        if info is not None and getattr(info, "primary_field", ""):
+        if info is not None and getattr(info, "primary_field", None):
             return getattr(value, info.primary_field)
         dump = getattr(value, "model_dump_doc", None)
         return dump() if dump is not None else value.model_dump()
@@ -253,22 +253,22 @@ class FieldProxy:
         return self._expr("$lte", bson_value(value))
 
     def eq(self, value: Any) -> QueryExpression:
-        return self == value
+        return self._expr("$eq", bson_value(value))
 
     def ne(self, value: Any) -> QueryExpression:
-        return self != value
+        return self._expr("$ne", bson_value(value))
 
     def gt(self, value: Any) -> QueryExpression:
-        return self > value
+        return self._expr("$gt", bson_value(value))
 
     def gte(self, value: Any) -> QueryExpression:
-        return self >= value
+        return self._expr("$gte", bson_value(value))
 
     def lt(self, value: Any) -> QueryExpression:
-        return self < value
+        return self._expr("$lt", bson_value(value))
 
     def lte(self, value: Any) -> QueryExpression:
-        return self <= value
+        return self._expr("$lte", bson_value(value))
 
     def in_(self, values: Iterable[Any]) -> QueryExpression:
         """The field equals one of ``values`` (for an array field: contains one)."""
@@ -369,27 +369,27 @@ def _proxy(field: Any) -> FieldProxy:
 
 
 def eq(field: Any, value: Any) -> QueryExpression:
-    return _proxy(field) == value
+    return _proxy(field).eq(value)
 
 
 def ne(field: Any, value: Any) -> QueryExpression:
-    return _proxy(field) != value
+    return _proxy(field).ne(value)
 
 
 def gt(field: Any, value: Any) -> QueryExpression:
-    return _proxy(field) > value
+    return _proxy(field).gt(value)
 
 
 def gte(field: Any, value: Any) -> QueryExpression:
-    return _proxy(field) >= value
+    return _proxy(field).gte(value)
 
 
 def lt(field: Any, value: Any) -> QueryExpression:
-    return _proxy(field) < value
+    return _proxy(field).lt(value)
 
 
 def lte(field: Any, value: Any) -> QueryExpression:
-    return _proxy(field) <= value
+    return _proxy(field).lte(value)
 
 
 def in_(field: Any, values: Iterable[Any]) -> QueryExpression:

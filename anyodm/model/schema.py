@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from pydantic_core import core_schema
 
@@ -87,6 +87,14 @@ def _is_pattern(node: Schema) -> bool:
     return getattr(func.get("function"), "__name__", "") in _PATTERN_VALIDATORS
 
 
+def _wrap_after(function: Callable[[Any], Any], node: Schema) -> Schema:
+    return cast(Schema, core_schema.no_info_after_validator_function(function, cast(Any, node)))
+
+
+def _wrap_before(function: Callable[[Any], Any], node: Schema) -> Schema:
+    return cast(Schema, core_schema.no_info_before_validator_function(function, cast(Any, node)))
+
+
 # ------------------------------------------------------------------ every validation
 
 
@@ -101,11 +109,11 @@ def adapt_own_schema(schema: Schema, cls: type) -> Schema:
     def visit(node: Schema) -> Schema:
         kind = node["type"]
         if kind == "datetime":
-            return core_schema.no_info_after_validator_function(datetime_to_ms, node)  # type: ignore[arg-type]
+            return _wrap_after(datetime_to_ms, node)
         if kind == "decimal":
-            return core_schema.no_info_before_validator_function(decimal_from_bson, node)  # type: ignore[arg-type]
+            return _wrap_before(decimal_from_bson, node)
         if _is_pattern(node):
-            return core_schema.no_info_before_validator_function(pattern_from_bson, node)  # type: ignore[arg-type]
+            return _wrap_before(pattern_from_bson, node)
         return node
 
     result: Schema = _rewrite(schema, visit, enter)
@@ -133,7 +141,7 @@ def doc_validator_schema(schema: Schema) -> Schema:
     def visit(node: Schema) -> Schema:
         kind = node["type"]
         if kind == "uuid":
-            return core_schema.no_info_before_validator_function(uuid_from_bson, node)  # type: ignore[arg-type]
+            return _wrap_before(uuid_from_bson, node)
         if kind == "model" and (shape := _shape(node["cls"])) is not None:
             inner = node["schema"]
             if inner.get("type") == "model-fields":

@@ -33,7 +33,7 @@ def changes_for_save(instance: Any) -> dict[str, Any]:
     A fresh instance (or one whose primary key was changed) gets every field, ``_id``
     included; a persisted one only the changed fields, never ``_id``.
     """
-    doc = instance.model_dump_doc()
+    doc: dict[str, Any] = instance.model_dump_doc()
     base = _baseline(instance)
     if base is None or base.get("_id", doc["_id"]) != doc["_id"]:
         return doc

@@ -1,5 +1,7 @@
 """Models shared by the model-layer tests."""
 
+# ruff: noqa: RUF012 - pydantic field defaults (ruff cannot tell Model is pydantic)
+
 from __future__ import annotations
 
 import datetime

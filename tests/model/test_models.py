@@ -1,5 +1,7 @@
 """Model definition: collection names, primary keys, key names, config, bad definitions."""
 
+# ruff: noqa: RUF012 - pydantic field defaults (ruff cannot tell Model is pydantic)
+
 from __future__ import annotations
 
 import pytest
@@ -18,7 +20,7 @@ def test_default_primary_key_is_id_stored_as_underscore_id() -> None:
     assert isinstance(person.id, ObjectId)
     assert person.__anyodm_pk_value__ == person.id
     assert person.model_dump_doc()["_id"] == person.id
-    assert list(Person.model_fields)[0] == "id"
+    assert next(iter(Person.model_fields)) == "id"
 
 
 def test_collection_names() -> None:

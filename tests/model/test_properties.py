@@ -1,5 +1,7 @@
 """Property tests: any valid instance survives dump -> (BSON) -> parse unchanged."""
 
+# ruff: noqa: RUF012 - pydantic field defaults (ruff cannot tell Model is pydantic)
+
 from __future__ import annotations
 
 import datetime

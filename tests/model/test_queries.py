@@ -100,9 +100,9 @@ def test_build_filter() -> None:
     assert build_filter(Book, Book.title == "x", {"pages": 3}) == {
         "$and": [{"title": {"$eq": "x"}}, {"pages": 3}]
     }
-    with pytest.raises(TypeError, match="Person.*Book"):
+    with pytest.raises(TypeError, match=r"Person.*Book"):
         build_filter(Book, Person.name == "x")
-    with pytest.raises(TypeError, match="Person.*Book"):
+    with pytest.raises(TypeError, match=r"Person.*Book"):
         build_filter(Book, (Book.title == "x") | (Person.name == "y"))
     with pytest.raises(TypeError, match="plain class"):
         build_filter(Book, True)
