@@ -1,0 +1,331 @@
+"""The workloads, written once over a small per-client interface.
+
+A client implements a handful of primitives (save one, save many, find one by id, fetch
+all, update one field, drop the write collection).  The loops, the untimed preparation
+and the clocks live here, so every client is measured the same way.  Sync clients run
+the 64 concurrent finds on 64 threads; async clients on 64 tasks of their event loop.
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from benchmarks.common import Sample, Sizes, atimed, make_fields, timed, with_stall_ticker
+
+WORKLOADS = (
+    "insert_one",
+    "bulk_insert",
+    "find_one",
+    "fetch",
+    "update",
+    "concurrent_find_one",
+)
+
+WARMUP_OPS = 30
+
+
+class SyncBench:
+    """Primitives of a blocking client (see the module doc)."""
+
+    name = ""
+    label = ""
+    library = ""
+    backend = "sync"
+
+    def open(self, write_uri: str, read_uri: str) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def make_items(self, fields: list[dict[str, Any]]) -> list[Any]:
+        raise NotImplementedError
+
+    def insert_each(self, items: list[Any]) -> None:
+        raise NotImplementedError
+
+    def insert_bulk(self, items: list[Any]) -> None:
+        raise NotImplementedError
+
+    def find_by_id(self, oid: Any) -> Any:
+        raise NotImplementedError
+
+    def fetch_all(self) -> list[Any]:
+        raise NotImplementedError
+
+    def load_for_update(self, ids: list[Any]) -> list[Any]:
+        raise NotImplementedError
+
+    def update_each(self, items: list[Any], value: int) -> None:
+        raise NotImplementedError
+
+    def drop_write(self) -> None:
+        raise NotImplementedError
+
+
+class AsyncBench:
+    """Primitives of an async client; ``backend`` is "asyncio" or "trio"."""
+
+    name = ""
+    label = ""
+    library = ""
+    backend = "asyncio"
+
+    async def open(self, write_uri: str, read_uri: str) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    def make_items(self, fields: list[dict[str, Any]]) -> list[Any]:
+        raise NotImplementedError
+
+    async def insert_each(self, items: list[Any]) -> None:
+        raise NotImplementedError
+
+    async def insert_bulk(self, items: list[Any]) -> None:
+        raise NotImplementedError
+
+    async def find_by_id(self, oid: Any) -> Any:
+        raise NotImplementedError
+
+    async def fetch_all(self) -> list[Any]:
+        raise NotImplementedError
+
+    async def load_for_update(self, ids: list[Any]) -> list[Any]:
+        raise NotImplementedError
+
+    async def update_each(self, items: list[Any], value: int) -> None:
+        raise NotImplementedError
+
+    async def drop_write(self) -> None:
+        raise NotImplementedError
+
+
+def _id_sequence(ids: list[Any], count: int, seed: int) -> list[Any]:
+    rng = random.Random(seed)
+    return [rng.choice(ids) for _ in range(count)]
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise RuntimeError(message)
+
+
+# -- sync --------------------------------------------------------------------------------
+
+
+def run_sync(
+    bench: SyncBench,
+    write_uri: str,
+    read_uri: str,
+    ids: list[Any],
+    sizes: Sizes,
+    workloads: tuple[str, ...],
+    seed: int,
+) -> dict[str, Sample]:
+    out: dict[str, Sample] = {}
+    bench.open(write_uri, read_uri)
+    try:
+        # Warm up: connections, validators, schema caches.
+        for oid in ids[:WARMUP_OPS]:
+            _check(bench.find_by_id(oid) is not None, f"{bench.name}: warm-up find failed")
+        bench.fetch_all()
+        bench.drop_write()
+        bench.insert_each(bench.make_items(make_fields(WARMUP_OPS, seed + 1000)))
+        bench.drop_write()
+
+        for workload in workloads:
+            gc.collect()
+            out[workload] = _SYNC[workload](bench, ids, sizes, seed)
+    finally:
+        bench.close()
+    return out
+
+
+def _sync_insert_one(bench: SyncBench, ids: list[Any], sizes: Sizes, seed: int) -> Sample:
+    items = bench.make_items(make_fields(sizes.insert_one, seed))
+    bench.drop_write()
+    sample = timed(len(items), lambda: bench.insert_each(items))
+    bench.drop_write()
+    return sample
+
+
+def _sync_bulk(bench: SyncBench, ids: list[Any], sizes: Sizes, seed: int) -> Sample:
+    items = bench.make_items(make_fields(sizes.bulk_insert, seed + 1))
+    bench.drop_write()
+    sample = timed(len(items), lambda: bench.insert_bulk(items))
+    bench.drop_write()
+    return sample
+
+
+def _sync_find_one(bench: SyncBench, ids: list[Any], sizes: Sizes, seed: int) -> Sample:
+    seq = _id_sequence(ids, sizes.find_one, seed)
+    find = bench.find_by_id
+
+    def loop() -> None:
+        for oid in seq:
+            find(oid)
+
+    return timed(len(seq), loop)
+
+
+def _sync_fetch(bench: SyncBench, ids: list[Any], sizes: Sizes, seed: int) -> Sample:
+    counts: list[int] = []
+
+    def loop() -> None:
+        for _ in range(sizes.fetch_times):
+            counts.append(len(bench.fetch_all()))
+
+    sample = timed(sizes.fetch_times * sizes.fetch_docs, loop)
+    _check(all(c == sizes.fetch_docs for c in counts), f"{bench.name}: fetched {counts}")
+    return sample
+
+
+def _sync_update(bench: SyncBench, ids: list[Any], sizes: Sizes, seed: int) -> Sample:
+    items = bench.load_for_update(ids[: sizes.update])
+    value = random.randrange(1, 2**30)  # new values: no client may skip an unchanged write
+    return timed(len(items), lambda: bench.update_each(items, value))
+
+
+def _sync_concurrent(bench: SyncBench, ids: list[Any], sizes: Sizes, seed: int) -> Sample:
+    tasks, per_task = sizes.concurrent_tasks, sizes.concurrent_per_task
+    seqs = [_id_sequence(ids, per_task, seed + t) for t in range(tasks)]
+    find = bench.find_by_id
+
+    def worker(seq: list[Any]) -> None:
+        for oid in seq:
+            find(oid)
+
+    with ThreadPoolExecutor(tasks) as pool:
+        list(pool.map(lambda _: None, range(tasks)))  # start the threads untimed
+
+        def run() -> None:
+            list(pool.map(worker, seqs))
+
+        return timed(tasks * per_task, run)
+
+
+_SYNC: dict[str, Callable[[SyncBench, list[Any], Sizes, int], Sample]] = {
+    "insert_one": _sync_insert_one,
+    "bulk_insert": _sync_bulk,
+    "find_one": _sync_find_one,
+    "fetch": _sync_fetch,
+    "update": _sync_update,
+    "concurrent_find_one": _sync_concurrent,
+}
+
+
+# -- async -------------------------------------------------------------------------------
+
+
+async def run_async(
+    bench: AsyncBench,
+    write_uri: str,
+    read_uri: str,
+    ids: list[Any],
+    sizes: Sizes,
+    workloads: tuple[str, ...],
+    seed: int,
+) -> dict[str, Sample]:
+    out: dict[str, Sample] = {}
+    await bench.open(write_uri, read_uri)
+    try:
+        for oid in ids[:WARMUP_OPS]:
+            _check(await bench.find_by_id(oid) is not None, f"{bench.name}: warm-up find failed")
+        await bench.fetch_all()
+        await bench.drop_write()
+        await bench.insert_each(bench.make_items(make_fields(WARMUP_OPS, seed + 1000)))
+        await bench.drop_write()
+
+        for workload in workloads:
+            gc.collect()
+            out[workload] = await _ASYNC[workload](bench, ids, sizes, seed)
+    finally:
+        await bench.close()
+    return out
+
+
+async def _async_insert_one(bench: AsyncBench, ids: list[Any], sizes: Sizes, seed: int) -> Sample:
+    items = bench.make_items(make_fields(sizes.insert_one, seed))
+    await bench.drop_write()
+    sample = await atimed(len(items), lambda: bench.insert_each(items))
+    await bench.drop_write()
+    return sample
+
+
+async def _async_bulk(bench: AsyncBench, ids: list[Any], sizes: Sizes, seed: int) -> Sample:
+    items = bench.make_items(make_fields(sizes.bulk_insert, seed + 1))
+    await bench.drop_write()
+    sample = await atimed(len(items), lambda: bench.insert_bulk(items))
+    await bench.drop_write()
+    return sample
+
+
+async def _async_find_one(bench: AsyncBench, ids: list[Any], sizes: Sizes, seed: int) -> Sample:
+    seq = _id_sequence(ids, sizes.find_one, seed)
+    find = bench.find_by_id
+
+    async def loop() -> None:
+        for oid in seq:
+            await find(oid)
+
+    return await atimed(len(seq), loop)
+
+
+async def _async_fetch(bench: AsyncBench, ids: list[Any], sizes: Sizes, seed: int) -> Sample:
+    counts: list[int] = []
+
+    async def loop() -> None:
+        for _ in range(sizes.fetch_times):
+            counts.append(len(await bench.fetch_all()))
+
+    sample = await atimed(sizes.fetch_times * sizes.fetch_docs, loop)
+    _check(all(c == sizes.fetch_docs for c in counts), f"{bench.name}: fetched {counts}")
+
+    # The loop stall, measured on its own fetch (the ticker costs CPU of its own).
+    async def one_fetch() -> None:
+        counts.append(len(await bench.fetch_all()))
+
+    gc.collect()
+    sample.stall_ms = await with_stall_ticker(one_fetch)
+    return sample
+
+
+async def _async_update(bench: AsyncBench, ids: list[Any], sizes: Sizes, seed: int) -> Sample:
+    items = await bench.load_for_update(ids[: sizes.update])
+    value = random.randrange(1, 2**30)  # new values: no client may skip an unchanged write
+    return await atimed(len(items), lambda: bench.update_each(items, value))
+
+
+async def _async_concurrent(bench: AsyncBench, ids: list[Any], sizes: Sizes, seed: int) -> Sample:
+    import anyio
+
+    tasks, per_task = sizes.concurrent_tasks, sizes.concurrent_per_task
+    seqs = [_id_sequence(ids, per_task, seed + t) for t in range(tasks)]
+    find = bench.find_by_id
+
+    async def worker(seq: list[Any]) -> None:
+        for oid in seq:
+            await find(oid)
+
+    async def run() -> None:
+        async with anyio.create_task_group() as tg:
+            for seq in seqs:
+                tg.start_soon(worker, seq)
+
+    return await atimed(tasks * per_task, run)
+
+
+_ASYNC: dict[str, Callable[..., Any]] = {
+    "insert_one": _async_insert_one,
+    "bulk_insert": _async_bulk,
+    "find_one": _async_find_one,
+    "fetch": _async_fetch,
+    "update": _async_update,
+    "concurrent_find_one": _async_concurrent,
+}
