@@ -511,7 +511,7 @@ def _sort_items(model: type[Any], item: Any) -> list[tuple[str, Any]]:
             result.append((key, direction))
         return result
     if isinstance(item, str):
-        return [(item, 1)]
+        return [(_sort_key(model, item), 1)]
     if (
         isinstance(item, tuple)
         and len(item) == 2
@@ -520,6 +520,16 @@ def _sort_items(model: type[Any], item: Any) -> list[tuple[str, Any]]:
     ):
         return _sort_items(model, {item[0]: item[1]})
     raise TypeError(f"cannot sort {model.__name__} by {item!r}")
+
+
+def _sort_key(model: type[Any], name: str) -> str:
+    """A field name or stored key path as a stored key path; ``ValueError`` if unknown."""
+    key_names: dict[str, str] = model.__anyodm__.key_names
+    if name in key_names:
+        return key_names[name]
+    if name.split(".", 1)[0] in key_names.values():
+        return name
+    raise ValueError(f"cannot sort {model.__name__} by {name!r}: no such field")
 
 
 def build_sort(model: type[Any], sort: Any) -> list[tuple[str, int]] | None:

@@ -122,6 +122,10 @@ def test_build_sort() -> None:
         build_sort(Book, {"pages": 2})
     with pytest.raises(TypeError):
         build_sort(Book, 3)
+    assert build_sort(Person, "address.zip") == [("address.zip", 1)]
+    assert build_sort(Person, "id") == [("_id", 1)]
+    with pytest.raises(ValueError, match="sort Book by 'nope'"):
+        build_sort(Book, "nope")
 
 
 def test_inherited_fields_are_accepted() -> None:
