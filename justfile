@@ -41,3 +41,8 @@ fmt: sync
 # run the embedded MongoDB-wire server in the foreground and print its URI
 server *args: sync
     uv run --no-sync python -m anyodm.testing "$@"
+
+# benchmarks vs PyMongo, ODMantic, Beanie in their own env (.venv-bench); `just bench --quick` for a smoke run
+bench *args:
+    UV_PROJECT_ENVIRONMENT=.venv-bench uv sync --quiet --python {{py}} --frozen --group bench
+    UV_PROJECT_ENVIRONMENT=.venv-bench uv run --no-sync python -m benchmarks.run "$@"
