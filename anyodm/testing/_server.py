@@ -11,6 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -174,6 +175,13 @@ class MongoServer:
                 f"'{python} -c \"import mongoeco\"' works, or set {SERVER_PYTHON_ENV}"
             )
         self.info = json.loads(payload)
+        if self.patch and not self.patched:
+            warnings.warn(
+                f"anyodm.testing: mongoeco runs unpatched ({self.info.get('patch_note')}); "
+                "inserts into large collections will be slow",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         try:
             ping(self.uri, max(0.5, deadline - time.monotonic()))
         except PyMongoError as exc:
