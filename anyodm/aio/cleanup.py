@@ -21,21 +21,21 @@ log = logging.getLogger("anyodm")
 
 
 async def shielded_cleanup(
-    what: str, action: Callable[[], Awaitable[object]], timeout: float
+    what: str, action: Callable[[], Awaitable[object]], bound: float
 ) -> bool:
-    """Run ``action()`` shielded from outer cancellation, for at most ``timeout`` seconds.
+    """Run ``action()`` shielded from outer cancellation, for at most ``bound`` seconds.
 
     Returns True when it completed; False (after logging why) when it failed or ran out
     of time.  Never raises, except for a ``KeyboardInterrupt``/``SystemExit``.
     """
     with anyio.CancelScope(shield=True) as scope:
-        scope.deadline = anyio.current_time() + timeout
+        scope.deadline = anyio.current_time() + bound
         try:
             await action()
         except Exception:
             log.warning("anyodm: %s failed during cleanup", what, exc_info=True)
             return False
     if scope.cancelled_caught:
-        log.warning("anyodm: %s did not finish within the %.1fs cleanup timeout", what, timeout)
+        log.warning("anyodm: %s did not finish within the %.1fs cleanup timeout", what, bound)
         return False
     return True

@@ -166,7 +166,9 @@ class Engine:
         async def list_all() -> list[M]:
             return await execute("find", lambda d: ops.find_all(gateway, spec, d))
 
-        return AsyncCursor(BatchReader(gateway, spec, driver), execute, list_all, self.cleanup_timeout)
+        return AsyncCursor(
+            BatchReader(gateway, spec, driver), execute, list_all, self.cleanup_timeout
+        )
 
     async def find_one(
         self, model: type[M], *queries: Any, sort: Any = None, session: SessionLike = None
@@ -212,9 +214,7 @@ class Engine:
         """Delete the matching instances; returns how many were deleted."""
         spec = make_find_spec(model, queries, None, 0, None, "remove")
         gateway = self._gateway
-        return await self._run(
-            session, "remove", lambda d: ops.remove(gateway, spec, just_one, d)
-        )
+        return await self._run(session, "remove", lambda d: ops.remove(gateway, spec, just_one, d))
 
     async def configure_database(
         self,

@@ -13,12 +13,15 @@
 * **One at a time (S5).** Every operation takes the session's FIFO lock, so the PyMongo
   session (not thread-safe) is only ever used by one worker thread at a time.
 
-What a caller knows after a transaction block ends — :attr:`Transaction.phase`:
-``COMMITTED`` (the server acknowledged the commit, even if a cancellation was delivered
-right after it), ``ABORTED`` (nothing of it is committed), ``COMMIT_UNKNOWN`` (the commit
-was sent but its outcome could not be learned: a network error, or the deadline ran out
-during the commit; the server may or may not have committed).  A block that exits with
-an exception or cancellation never leaves ``COMMITTED`` unnoticed: check ``phase``.
+Commits are never cut short.  Once a block decides to commit (it exited cleanly) or
+``commit()`` is called, the commit runs shielded, bounded by ``cleanup_timeout``, so
+its outcome is known: a block whose transaction committed exits normally, and a
+cancellation that arrived during the commit is delivered at the next checkpoint after
+it.  When a commit fails, the block raises and :attr:`Transaction.phase` tells what the
+caller can know: ``ABORTED`` (nothing of it is committed) or ``COMMIT_UNKNOWN`` (the
+outcome could not be learned — a network error, or the cleanup bound ran out; the
+server may or may not have committed, as with MongoDB's
+``UnknownTransactionCommitResult``).
 """
 
 from __future__ import annotations
@@ -64,11 +67,17 @@ class _AsyncCrud:
         return self  # type: ignore[return-value]
 
     def find(
-        self, model: type[M], *queries: Any, sort: Any = None, skip: int = 0,
+        self,
+        model: type[M],
+        *queries: Any,
+        sort: Any = None,
+        skip: int = 0,
         limit: int | None = None,
     ) -> AsyncCursor[M]:
         """Like :meth:`Engine.find`, in this session."""
-        return self.engine.find(model, *queries, sort=sort, skip=skip, limit=limit, session=self._as_session())
+        return self.engine.find(
+            model, *queries, sort=sort, skip=skip, limit=limit, session=self._as_session()
+        )
 
     async def find_one(self, model: type[M], *queries: Any, sort: Any = None) -> M | None:
         """Like :meth:`Engine.find_one`, in this session."""
@@ -92,12 +101,12 @@ class _AsyncCrud:
 
     async def remove(self, model: type[Model], *queries: Any, just_one: bool = False) -> int:
         """Like :meth:`Engine.remove`, in this session."""
-        return await self.engine.remove(model, *queries, just_one=just_one, session=self._as_session())
+        return await self.engine.remove(
+            model, *queries, just_one=just_one, session=self._as_session()
+        )
 
 
-async def _close_block_task_group(
-    tg: TaskGroup, exc: BaseException | None
-) -> BaseException | None:
+async def _close_block_task_group(tg: TaskGroup, exc: BaseException | None) -> BaseException | None:
     """Wait for the block's workers; return what the block should raise (None: nothing).
 
     The block's own exception is kept out of the task group (so it is not wrapped in an
@@ -254,7 +263,9 @@ class Session(_AsyncCrud):
             return False
         raise outcome
 
-    def start_soon(self, func: Callable[[Unpack[Ts]], Coroutine[Any, Any, Any]], *args: Unpack[Ts]) -> None:
+    def start_soon(
+        self, func: Callable[[Unpack[Ts]], Coroutine[Any, Any, Any]], *args: Unpack[Ts]
+    ) -> None:
         """Run ``await func(*args)`` as a worker bound to this session's block."""
         if self._tg is None or not self.is_started:
             raise SessionStateError(
@@ -380,8 +391,7 @@ class Transaction(_AsyncCrud):
     async def run(self, operation: str, func: Callable[[ClientSession], T]) -> T:
         """Run ``func(driver_session)`` in the transaction (see :meth:`Session.run`)."""
         self._require_active(operation)
-        result = await self.session.run(operation, func, self._op_scopes)
-        return result
+        return await self.session.run(operation, func, self._op_scopes)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -413,25 +423,40 @@ class Transaction(_AsyncCrud):
         self._commit_progress = "done"
 
     async def commit(self) -> None:
-        """Commit.  If this raises, :attr:`phase` says whether the commit happened."""
+        """Commit.  Once sent, a commit is not cut short by cancellation.
+
+        It runs shielded, bounded by the engine's ``cleanup_timeout``, so that its
+        outcome is known: if this returns, the transaction is committed (a cancellation
+        that arrived meanwhile is delivered at the caller's next checkpoint); if it
+        raises, :attr:`phase` is ``ABORTED`` or ``COMMIT_UNKNOWN``.
+        """
         self._require_active("commit")
         self._commit_progress = None
-        try:
-            await self.session.run("commit", self._commit_in_thread)
-        except BaseException as exc:
-            if self._commit_progress == "done":
-                self.phase = TransactionPhase.COMMITTED
-            elif self._commit_progress == "sent":
-                unknown = not isinstance(exc, Exception) or should_retry_commit(exc)
-                self.phase = (
-                    TransactionPhase.COMMIT_UNKNOWN if unknown else TransactionPhase.ABORTED
-                )
-            else:  # never sent (cancelled before the thread started): abort
-                await self._abort_shielded()
+        failure: BaseException | None = None
+        with anyio.CancelScope(shield=True) as scope:
+            scope.deadline = anyio.current_time() + self.engine.cleanup_timeout
+            try:
+                await self.session.run("commit", self._commit_in_thread)
+            except Exception as exc:
+                failure = exc
+        if failure is None and not scope.cancelled_caught:
+            self.phase = TransactionPhase.COMMITTED
             await self._end_own_session()
-            raise
-        self.phase = TransactionPhase.COMMITTED
+            return
+        if self._commit_progress == "done":
+            self.phase = TransactionPhase.COMMITTED
+        elif failure is not None and not should_retry_commit(failure):
+            self.phase = TransactionPhase.ABORTED
+        else:
+            self.phase = TransactionPhase.COMMIT_UNKNOWN
         await self._end_own_session()
+        if failure is not None:
+            raise failure
+        if self.phase is not TransactionPhase.COMMITTED:
+            raise TimeoutError(
+                f"the commit did not finish within the cleanup timeout "
+                f"({self.engine.cleanup_timeout}s); its outcome is unknown (tx.phase)"
+            )
 
     async def abort(self) -> None:
         """Abort; nothing of the transaction is committed."""
@@ -503,7 +528,9 @@ class Transaction(_AsyncCrud):
         if self._owns_session and self._session is not None and self._session.is_started:
             await self._session._end()  # itself shielded and bounded
 
-    def start_soon(self, func: Callable[[Unpack[Ts]], Coroutine[Any, Any, Any]], *args: Unpack[Ts]) -> None:
+    def start_soon(
+        self, func: Callable[[Unpack[Ts]], Coroutine[Any, Any, Any]], *args: Unpack[Ts]
+    ) -> None:
         """Run ``await func(*args)`` as a worker bound to this transaction's block.
 
         If it fails, the other workers and the block are cancelled and the transaction

@@ -37,6 +37,9 @@ class SyncCursor(Generic[M]):
         return self._stream()
 
     def _stream(self) -> Iterator[M]:
+        if self._items is not None:  # materialised since iter() (list() asks len() first)
+            yield from self._items
+            return
         reader = self._reader
         try:
             while batch := reader.next_batch():

@@ -42,9 +42,7 @@ _INDEX_CONFLICT_CODES = frozenset({85, 86})  # IndexOptionsConflict, IndexKeySpe
 # -- reads -------------------------------------------------------------------------------
 
 
-def find_all(
-    gateway: DatabaseGateway, spec: FindSpec[M], session: ClientSession | None
-) -> list[M]:
+def find_all(gateway: DatabaseGateway, spec: FindSpec[M], session: ClientSession | None) -> list[M]:
     """Every matching document, decoded (one call, the driver's own batching)."""
     cursor = open_cursor(gateway, spec, session)
     try:

@@ -36,11 +36,17 @@ class _SyncCrud:
         return self  # type: ignore[return-value]
 
     def find(
-        self, model: type[M], *queries: Any, sort: Any = None, skip: int = 0,
+        self,
+        model: type[M],
+        *queries: Any,
+        sort: Any = None,
+        skip: int = 0,
         limit: int | None = None,
     ) -> SyncCursor[M]:
         """Like :meth:`SyncEngine.find`, in this session."""
-        return self.engine.find(model, *queries, sort=sort, skip=skip, limit=limit, session=self._as_session())
+        return self.engine.find(
+            model, *queries, sort=sort, skip=skip, limit=limit, session=self._as_session()
+        )
 
     def find_one(self, model: type[M], *queries: Any, sort: Any = None) -> M | None:
         """Like :meth:`SyncEngine.find_one`, in this session."""

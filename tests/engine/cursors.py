@@ -1,0 +1,59 @@
+"""Helpers to watch server cursors from tests."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pymongo import MongoClient, monitoring
+from pymongo.errors import OperationFailure
+
+CURSOR_NOT_FOUND = 43
+
+
+class CursorIds(monitoring.CommandListener):
+    """Collects the ids of the server cursors the client's finds/aggregates opened."""
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        pass
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        if event.command_name in ("find", "aggregate"):
+            cursor_id = event.reply.get("cursor", {}).get("id", 0)
+            if cursor_id:
+                self.ids.append(cursor_id)
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def server_cursor_is_open(client: MongoClient[Any], db: str, coll: str, cursor_id: int) -> bool:
+    """Probe with a getMore: a killed cursor answers CursorNotFound.
+
+    (The probe consumes one document of a live cursor; tests only probe cursors they no
+    longer read, on results large enough not to be exhausted by the probes.)
+    """
+    try:
+        reply = client[db].command("getMore", cursor_id, collection=coll, batchSize=1)
+    except OperationFailure as exc:
+        if exc.code == CURSOR_NOT_FOUND:
+            return False
+        raise
+    # MongoDB answers CursorNotFound; the embedded server answers an empty, closed batch.
+    cursor = reply.get("cursor", {})
+    return bool(cursor.get("id") or cursor.get("nextBatch"))
+
+
+def wait_until_closed(
+    client: MongoClient[Any], db: str, coll: str, cursor_id: int, within: float = 5.0
+) -> bool:
+    """True once the server no longer knows the cursor (polling, bounded by ``within``)."""
+    give_up = time.monotonic() + within
+    while time.monotonic() < give_up:
+        if not server_cursor_is_open(client, db, coll, cursor_id):
+            return True
+        time.sleep(0.02)
+    return False
