@@ -39,22 +39,22 @@ class Sizes:
     bulk_insert: int = 1000
     find_one: int = 2000
     fetch_docs: int = 1000  # documents in the read collection
-    fetch_times: int = 5  # fetches of every document per measurement
+    fetch_times: int = 3  # fetches of every document per measurement
     update: int = 500
     concurrent_tasks: int = 64
-    concurrent_per_task: int = 32
+    concurrent_per_task: int = 20
 
     @classmethod
     def quick(cls) -> Sizes:
         return cls(
-            insert_one=150,
-            bulk_insert=300,
-            find_one=500,
+            insert_one=100,
+            bulk_insert=200,
+            find_one=300,
             fetch_docs=1000,
-            fetch_times=2,
-            update=150,
+            fetch_times=1,
+            update=100,
             concurrent_tasks=64,
-            concurrent_per_task=8,
+            concurrent_per_task=5,
         )
 
 
@@ -176,6 +176,13 @@ class StallTicker:
             self.longest = max(self.longest, now - last)
             self.ticks += 1
             last = now
+
+
+async def idle_stall(seconds: float) -> float:
+    """The ticker's longest lateness while the loop has nothing else to do (the noise)."""
+    import anyio
+
+    return await with_stall_ticker(lambda: anyio.sleep(seconds))
 
 
 async def with_stall_ticker(func: Callable[[], Awaitable[Any]]) -> float:

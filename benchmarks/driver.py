@@ -14,7 +14,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from benchmarks.common import Sample, Sizes, atimed, make_fields, timed, with_stall_ticker
+from benchmarks.common import (
+    Sample,
+    Sizes,
+    atimed,
+    idle_stall,
+    make_fields,
+    timed,
+    with_stall_ticker,
+)
 
 WORKLOADS = (
     "insert_one",
@@ -293,6 +301,8 @@ async def _async_fetch(bench: AsyncBench, ids: list[Any], sizes: Sizes, seed: in
 
     gc.collect()
     sample.stall_ms = await with_stall_ticker(one_fetch)
+    # The same ticker on an idle loop for as long as one fetch: the machine's own noise.
+    sample.extra["idle_stall_ms"] = await idle_stall(sample.wall / sizes.fetch_times)
     return sample
 
 

@@ -1,7 +1,8 @@
-"""The server-free model parse/dump figures, from ``benchmarks/bench_model.py``.
+"""The server-free model parse/dump figures, reusing ``benchmarks/bench_model.py``.
 
-That script belongs to the model layer's benchmark; this module only runs it (in its own
-process, in the benchmark environment) and reads the ``results/model.json`` it writes.
+That script belongs to the model layer's benchmark (its own results are
+``results/model.*``, which this module never writes).  Here its data, model builders and
+timer are imported and run in a separate process, and the figures returned as JSON.
 """
 
 from __future__ import annotations
@@ -13,32 +14,55 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-SCRIPT = HERE / "bench_model.py"
-RESULT = HERE / "results" / "model.json"
 TIMEOUT = 300.0
+CONTENDERS = {
+    "plain pydantic (floor)": "plain_models",
+    "anyodm": "anyodm_models",
+    "ODMantic": "odmantic_models",
+    "Beanie": "beanie_models",
+}
 
 
-def collect(*, run: bool = True) -> dict[str, Any]:
-    """Run ``bench_model.py`` (unless ``run`` is false) and return its ``model.json``."""
-    if not SCRIPT.exists():
-        return {"error": "benchmarks/bench_model.py is missing"}
-    if run:
+def _measure() -> dict[str, Any]:
+    from benchmarks import bench_model as bm
+
+    docs = bm.make_docs()
+    results: dict[str, Any] = {}
+    for name, builder in CONTENDERS.items():
         try:
-            proc = subprocess.run(
-                [sys.executable, str(SCRIPT)],
-                cwd=HERE.parent,
-                capture_output=True,
-                text=True,
-                timeout=TIMEOUT,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return {"error": f"bench_model.py timed out after {TIMEOUT:g}s"}
-        if proc.returncode != 0:
-            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            return {"error": f"bench_model.py failed: {tail}"}
+            parse, dump = getattr(bm, builder)()
+            instances = [parse(doc) for doc in docs]
+            results[name] = {
+                "parse_us": bm.best_us_per_doc(parse, docs),
+                "dump_us": bm.best_us_per_doc(dump, instances),
+            }
+        except Exception as exc:  # a peer that cannot run is reported, not faked
+            results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+    return {"documents": bm.N, "repeats": bm.REPEATS, "results": results}
+
+
+def collect() -> dict[str, Any]:
+    """Run the model benchmark in its own process and return its figures."""
+    if not (HERE / "bench_model.py").exists():
+        return {"error": "benchmarks/bench_model.py is missing"}
     try:
-        data: dict[str, Any] = json.loads(RESULT.read_text())
-    except (OSError, ValueError) as exc:
-        return {"error": f"cannot read {RESULT.name}: {exc}"}
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchmarks.model_figures"],
+            cwd=HERE.parent,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"the model benchmark timed out after {TIMEOUT:g}s"}
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"the model benchmark failed: {tail}"}
+    data: dict[str, Any] = json.loads(lines[-1])
     return data
+
+
+if __name__ == "__main__":
+    sys.stdout.write(json.dumps(_measure()) + "\n")

@@ -65,8 +65,8 @@ def workload_table(data: dict[str, Any], workload: str) -> list[str]:
     head = f"| client | {per_op}s/s | x PyMongo sync | client CPU µs/{per_op} | x PyMongo sync |"
     rule = "| --- | ---: | ---: | ---: | ---: |"
     if has_stall:
-        head += " longest loop stall (ms) |"
-        rule += " ---: |"
+        head += " longest loop stall (ms) | idle-loop ticker (ms) |"
+        rule += " ---: | ---: |"
     lines = [head, rule]
     for client, per in summary.items():
         entry = per.get(workload)
@@ -80,8 +80,9 @@ def workload_table(data: dict[str, Any], workload: str) -> list[str]:
             f"| {_num(entry.get('cpu_ratio'), 2)} |"
         )
         if has_stall:
-            stall = entry.get("stall_ms")
-            row += f" {_num(stall['median'], 1)}{_spread(stall)} |" if stall else " — |"
+            stall, idle = entry.get("stall_ms"), entry.get("idle_stall_ms")
+            row += f" {_num(stall['median'], 1)}{_spread(stall)} |" if stall else " - |"
+            row += f" {_num(idle['median'], 1)} |" if idle else " - |"
         lines.append(row)
     return lines
 
@@ -120,6 +121,7 @@ def render_chart(data: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
     summary = data["summary"]
     labels = data["meta"]["labels"]
@@ -135,11 +137,16 @@ def render_chart(data: dict[str, Any], path: Path) -> None:
         ax.barh([y - 0.2 for y in ys], ops, height=0.38, color=colors, alpha=0.95)
         ax.barh([y + 0.2 for y in ys], cpu, height=0.38, color=colors, alpha=0.4, hatch="//")
         ax.axvline(1.0, color="black", linewidth=0.8)
+        ax.set_xscale("log")
+        ax.set_xlim(left=0.1)
+        ax.xaxis.set_major_locator(FixedLocator([0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100]))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_yticks(ys)
         ax.set_yticklabels([labels.get(c, c) for c in rows], fontsize=8)
         ax.invert_yaxis()
         ax.set_title(SHORT[workload], fontsize=11)
-        ax.set_xlabel("x PyMongo sync  (solid: ops/s, higher is better; hatched: CPU/op)")
+        ax.set_xlabel("x PyMongo sync, log scale (solid: ops/s, higher is better; hatched: CPU/op)")
         ax.xaxis.label.set_size(8)
     ax = flat[6]
     rows = [c for c in clients if "stall_ms" in summary[c].get("fetch", {})]
@@ -175,7 +182,7 @@ def render_chart(data: dict[str, Any], path: Path) -> None:
         ax.set_yticklabels(names, fontsize=8)
         ax.invert_yaxis()
         ax.legend(fontsize=8)
-    ax.set_title("model parse / dump, no server (µs per document)", fontsize=11)
+    ax.set_title("model parse/dump, no server (µs/doc)", fontsize=11)
     ax.set_xlabel("µs per document (lower is better)", fontsize=8)
     meta = data["meta"]
     fig.suptitle(
@@ -257,7 +264,8 @@ def render_page(data: dict[str, Any], results_path: Path) -> str:
         "  100-thread `CapacityLimiter` (the size anyodm's `Engine` uses by default).",
         "- Longest loop stall: a ticker task sleeping 1 ms in a loop beside one fetch of 1,000",
         "  documents; the stall is how late it woke at worst (largest gap minus the 1 ms).",
-        "  Measured on a separate fetch from the timed ones.",
+        "  Measured on a separate fetch from the timed ones; beside it, the same ticker on an",
+        "  idle loop for as long (the machine's own scheduling noise).",
         "- Noise: the machine has 2 cores shared by the client, the server and whatever else",
         "  runs; compare ratios within one run, not absolute numbers across runs.",
         "",
@@ -296,3 +304,25 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def text_table(data: dict[str, Any]) -> str:
+    """A compact plain-text table (ops/s and CPU µs/op per client and workload)."""
+    summary = data["summary"]
+    width = 16
+    lines = ["client".ljust(26) + "".join(w[:width].rjust(width + 2) for w in WORKLOADS)]
+    for client, per in summary.items():
+        row = client.ljust(26)
+        for workload in WORKLOADS:
+            entry = per.get(workload)
+            if entry is None:
+                row += "-".rjust(width + 2)
+                continue
+            ops = entry["ops_per_s"]["median"]
+            cpu = entry["cpu_us_per_op"]["median"]
+            row += f"{ops:7.0f}/s {cpu:5.0f}us".rjust(width + 2)
+        stall = per.get("fetch", {}).get("stall_ms")
+        if stall:
+            row += f"  stall {stall['median']:.1f} ms"
+        lines.append(row)
+    return "\n".join(lines)

@@ -140,6 +140,9 @@ def summarize_results(raw: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             stalls = [s["stall_ms"] for s in samples if s.get("stall_ms") is not None]
             if stalls:
                 entry["stall_ms"] = summarize(stalls)
+            idle = [s["extra"]["idle_stall_ms"] for s in samples if "idle_stall_ms" in s["extra"]]
+            if idle:
+                entry["idle_stall_ms"] = summarize(idle)
             per[workload] = entry
         summary[client] = per
     base = summary.get(BASELINE, {})
@@ -250,7 +253,7 @@ def model_benchmark() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, 2 rounds")
-    parser.add_argument("--rounds", type=int, default=None, help="repeats (default 5, quick 2)")
+    parser.add_argument("--rounds", type=int, default=None, help="repeats (default 3, quick 2)")
     parser.add_argument("--clients", default=",".join(CLIENTS), help="comma-separated names")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated")
     parser.add_argument("--out", type=Path, default=None, help="results JSON path")
@@ -259,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sizes = Sizes.quick() if args.quick else Sizes()
-    rounds = args.rounds or (2 if args.quick else 5)
+    rounds = args.rounds or (2 if args.quick else 3)
     clients = [c.strip() for c in args.clients.split(",") if c.strip()]
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     for c in clients:
@@ -345,12 +348,13 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=1, default=str) + "\n")
     print(f"bench: wrote {out} in {meta['elapsed_s']}s", file=sys.stderr)
+    from benchmarks import report
+
+    print(report.text_table(data), file=sys.stderr)
     for t in data["targets"]:
         mark = {True: "MET ", False: "MISS", None: "n/a "}[t["met"]]
         print(f"  [{mark}] {t['target']}: {t['detail']}", file=sys.stderr)
     if not args.no_report:
-        from benchmarks import report
-
         report.render(data, out)
     return 0
 
