@@ -39,7 +39,12 @@ from typing_extensions import Self, TypeVarTuple, Unpack
 
 from anyodm.aio.cleanup import shielded_cleanup
 from anyodm.aio.threads import remaining_seconds
-from anyodm.core.lifecycle import SessionLifecycle, SessionPhase, TransactionPhase
+from anyodm.core.lifecycle import (
+    SessionLifecycle,
+    SessionPhase,
+    TransactionPhase,
+    check_transaction_options,
+)
 from anyodm.core.retry import backoff_seconds, is_transient, should_retry_commit
 from anyodm.errors import SessionStateError
 
@@ -352,7 +357,7 @@ class Transaction(_AsyncCrud):
         self.engine = engine
         self._session = session
         self._owns_session = session is None
-        self._options = options
+        self._options = check_transaction_options(options, "Transaction")
         self._tg: TaskGroup | None = None
         self._op_scopes: set[anyio.CancelScope] = set()
         self._commit_progress: str | None = None  # None, "sent", "done"

@@ -6,6 +6,7 @@ Shared by the sync and async fronts so both say the same thing for the same misu
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from anyodm.errors import SessionStateError
 
@@ -70,3 +71,19 @@ class SessionLifecycle:
                 f"open a new one"
             )
         self.phase = SessionPhase.STARTED
+
+
+TRANSACTION_OPTIONS = frozenset(
+    {"read_concern", "write_concern", "read_preference", "max_commit_time_ms"}
+)
+
+
+def check_transaction_options(options: dict[str, Any], owner: str) -> dict[str, Any]:
+    """Reject misspelt transaction options now rather than at ``start()``."""
+    unknown = sorted(set(options) - TRANSACTION_OPTIONS)
+    if unknown:
+        raise TypeError(
+            f"{owner}() got unknown transaction option(s) {', '.join(unknown)}; "
+            f"expected any of {', '.join(sorted(TRANSACTION_OPTIONS))}"
+        )
+    return options

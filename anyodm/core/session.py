@@ -11,7 +11,12 @@ from pymongo.client_session import ClientSession
 from pymongo.client_session_shared import TransactionOptions
 from typing_extensions import ParamSpec, Self
 
-from anyodm.core.lifecycle import SessionLifecycle, SessionPhase, TransactionPhase
+from anyodm.core.lifecycle import (
+    SessionLifecycle,
+    SessionPhase,
+    TransactionPhase,
+    check_transaction_options,
+)
 from anyodm.core.retry import backoff_seconds, is_transient, should_retry_commit
 from anyodm.errors import SessionStateError
 
@@ -211,7 +216,7 @@ class SyncTransaction(_SyncCrud):
         self.engine = engine
         self._session = session
         self._owns_session = session is None
-        self._options = options
+        self._options = check_transaction_options(options, "SyncTransaction")
         self.phase = TransactionPhase.NEW
 
     @property

@@ -158,3 +158,12 @@ async def test_operations_queue_in_fifo_order(anyodm_engine: Engine) -> None:
             session.start_soon(op, i)
             await anyio.sleep(0)  # let each queue up in turn
     assert order == list(range(10))
+
+
+async def test_misspelt_transaction_options_are_refused_at_once(
+    anyodm_engine: Engine, anyodm_sync_engine: SyncEngine
+) -> None:
+    with pytest.raises(TypeError, match="write_concern"):
+        anyodm_engine.transaction(write_concen="majority")
+    with pytest.raises(TypeError, match="write_concern"):
+        anyodm_sync_engine.transaction(write_concen="majority")

@@ -113,3 +113,34 @@ def test_sync_transaction_aborts_on_exception(anyodm_sync_engine: SyncEngine) ->
     except KeyError:
         pass
     assert engine.count(Player) == 0
+
+
+async def test_session_and_transaction_options_reach_the_driver(
+    anyodm_engine: Engine, players: Any
+) -> None:
+    from pymongo import ReadPreference
+    from pymongo.read_concern import ReadConcern
+    from pymongo.write_concern import WriteConcern
+
+    async with anyodm_engine.session(causal_consistency=True) as session:
+        assert session.get_driver_session().options.causal_consistency
+        async with session.transaction(
+            read_concern=ReadConcern("snapshot"),
+            write_concern=WriteConcern("majority"),
+            read_preference=ReadPreference.PRIMARY,
+        ) as tx:
+            opts = tx.get_driver_session()._transaction.opts
+            assert opts.read_concern == ReadConcern("snapshot")
+            assert opts.write_concern == WriteConcern("majority")
+            await tx.save(Player(name="opt", game="g"))
+    assert players.count_documents({}) == 1
+
+
+def test_sync_session_options(anyodm_sync_engine: SyncEngine) -> None:
+    from pymongo.write_concern import WriteConcern
+
+    with anyodm_sync_engine.session(causal_consistency=False) as session:
+        assert not session.get_driver_session().options.causal_consistency
+        with session.transaction(write_concern=WriteConcern("majority")) as tx:
+            tx.save(Player(name="opt", game="g"))
+    assert anyodm_sync_engine.count(Player) == 1
