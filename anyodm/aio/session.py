@@ -27,6 +27,7 @@ server may or may not have committed, as with MongoDB's
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -156,6 +157,11 @@ class Session(_AsyncCrud):
         self._life = SessionLifecycle("Session")
         self._driver: ClientSession | None = None
         self._lock = anyio.Lock()
+        # Hand-off between the loop and a worker thread still holding the driver session
+        # when the session ends and its cleanup bound runs out (see _end).
+        self._handoff = threading.Lock()
+        self._in_thread = False
+        self._release_in_thread = False
         self._op_scopes: set[anyio.CancelScope] = set()
         self._tg: TaskGroup | None = None
         self._transaction: Transaction | None = None
@@ -196,7 +202,7 @@ class Session(_AsyncCrud):
                     self._life.require_open(operation)
                     driver = self._driver
                     assert driver is not None
-                    return await self.engine._runner.run(func, driver)
+                    return await self.engine._runner.run(self._in_worker, func, driver)
         finally:
             self._op_scopes.discard(scope)
             if scopes is not None:
@@ -204,6 +210,20 @@ class Session(_AsyncCrud):
         raise SessionStateError(  # only reached when end() cancelled the operation
             f"Session.{operation}() was cancelled because the session ended while it ran"
         )
+
+    def _in_worker(self, func: Callable[[ClientSession], T], driver: ClientSession) -> T:
+        """Run in the worker thread; end the driver session here if the session ended
+        while this thread held it and the end could not wait any longer."""
+        with self._handoff:
+            self._in_thread = True
+        try:
+            return func(driver)
+        finally:
+            with self._handoff:
+                self._in_thread = False
+                release, self._release_in_thread = self._release_in_thread, False
+            if release:
+                driver.end_session()
 
     async def run_locked_inline(self, func: Callable[[ClientSession], T]) -> T:
         """Run a quick, non-I/O ``func(driver_session)`` on the loop, under the lock."""
@@ -240,7 +260,17 @@ class Session(_AsyncCrud):
             async with self._lock:  # waits for an operation still in its thread
                 await self.engine._runner.run(driver.end_session)  # aborts a transaction
 
-        await shielded_cleanup("ending a session", release, self.engine.cleanup_timeout)
+        if await shielded_cleanup("ending a session", release, self.engine.cleanup_timeout):
+            return
+        # An operation's thread still holds the driver session past the cleanup bound:
+        # it ends the session itself when its call returns (never two threads on it).
+        with self._handoff:
+            if self._in_thread:
+                self._release_in_thread = True
+                return
+        await shielded_cleanup(
+            "ending a session", lambda: self.engine._runner.run(driver.end_session), 1.0
+        )
 
     async def __aenter__(self) -> Self:
         await self.start()

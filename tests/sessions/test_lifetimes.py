@@ -167,3 +167,33 @@ async def test_misspelt_transaction_options_are_refused_at_once(
         anyodm_engine.transaction(write_concen="majority")
     with pytest.raises(TypeError, match="write_concern"):
         anyodm_sync_engine.transaction(write_concen="majority")
+
+
+async def test_a_session_ended_while_a_thread_holds_it_is_released_by_that_thread(
+    mongo_client: Any, mongo_database: Any, failpoint: Any
+) -> None:
+    engine = Engine(client=mongo_client, database=mongo_database.name, cleanup_timeout=0.2)
+    outcome: list[BaseException] = []
+
+    async def reader(session: Any) -> None:
+        try:
+            await session.count(Player)
+        except SessionStateError as exc:
+            outcome.append(exc)
+
+    failpoint(["aggregate"], mode={"times": 1}, block_ms=1500)
+    async with anyio.create_task_group() as tg:
+        started = anyio.current_time()
+        async with engine.session() as session:
+            driver = session.get_driver_session()
+            tg.start_soon(reader, session)
+            with anyio.fail_after(5):
+                while not session._in_thread:  # the reader's call is on the server
+                    await anyio.sleep(0.01)
+        # The block did not wait for the blocked call beyond its cleanup bound ...
+        assert anyio.current_time() - started < 1.2
+        assert not driver.has_ended
+    # ... and the reader's thread ended the driver session once its call returned.
+    assert driver.has_ended
+    assert outcome
+    assert engine.thread_limiter.borrowed_tokens == 0
