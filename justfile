@@ -38,6 +38,11 @@ fmt: sync
     uv run --no-sync ruff format .
     uv run --no-sync ruff check --fix .
 
+# build the documentation site with mkdocs --strict into site/ (own env: .venv-docs)
+docs *args:
+    UV_PROJECT_ENVIRONMENT=.venv-docs uv sync --quiet --python {{py}} --frozen --only-group docs
+    NO_MKDOCS_2_WARNING=1 UV_PROJECT_ENVIRONMENT=.venv-docs uv run --no-sync mkdocs build --strict "$@"
+
 # run the embedded MongoDB-wire server in the foreground and print its URI
 server *args: sync
     uv run --no-sync python -m anyodm.testing "$@"
