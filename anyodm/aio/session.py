@@ -202,7 +202,9 @@ class Session(_AsyncCrud):
                     self._life.require_open(operation)
                     driver = self._driver
                     assert driver is not None
-                    return await self.engine._runner.run(self._in_worker, func, driver)
+                    return await self.engine._runner.run_holding_session(
+                        self._in_worker, func, driver
+                    )
         finally:
             self._op_scopes.discard(scope)
             if scopes is not None:
@@ -258,7 +260,7 @@ class Session(_AsyncCrud):
 
         async def release() -> None:
             async with self._lock:  # waits for an operation still in its thread
-                await self.engine._runner.run(driver.end_session)  # aborts a transaction
+                await self.engine._runner.run_holding_session(driver.end_session)  # aborts a tx
 
         if await shielded_cleanup("ending a session", release, self.engine.cleanup_timeout):
             return
@@ -269,7 +271,9 @@ class Session(_AsyncCrud):
                 self._release_in_thread = True
                 return
         await shielded_cleanup(
-            "ending a session", lambda: self.engine._runner.run(driver.end_session), 1.0
+            "ending a session",
+            lambda: self.engine._runner.run_holding_session(driver.end_session),
+            1.0,
         )
 
     async def __aenter__(self) -> Self:
@@ -468,12 +472,23 @@ class Transaction(_AsyncCrud):
         self._require_active("commit")
         self._commit_progress = None
         failure: BaseException | None = None
-        with anyio.CancelScope(shield=True) as scope:
-            scope.deadline = anyio.current_time() + self.engine.cleanup_timeout
-            try:
-                await self.session.run("commit", self._commit_in_thread)
-            except Exception as exc:
-                failure = exc
+        try:
+            with anyio.CancelScope(shield=True) as scope:
+                scope.deadline = anyio.current_time() + self.engine.cleanup_timeout
+                try:
+                    await self.session.run("commit", self._commit_in_thread)
+                except Exception as exc:
+                    failure = exc
+        except BaseException:
+            # asyncio's own task.cancel(), delivered once the commit's thread finished.
+            if self._commit_progress == "done":
+                self.phase = TransactionPhase.COMMITTED
+            elif self._commit_progress == "sent":
+                self.phase = TransactionPhase.COMMIT_UNKNOWN
+            else:
+                await self._abort_shielded()
+            await self._end_own_session()
+            raise
         if failure is None and not scope.cancelled_caught:
             self.phase = TransactionPhase.COMMITTED
             await self._end_own_session()
@@ -517,7 +532,7 @@ class Transaction(_AsyncCrud):
         async def abort() -> None:
             async with session._lock:
                 if driver.in_transaction:
-                    await self.engine._runner.run(driver.abort_transaction)
+                    await self.engine._runner.run_holding_session(driver.abort_transaction)
 
         await shielded_cleanup("aborting a transaction", abort, self.engine.cleanup_timeout)
 

@@ -13,6 +13,10 @@ shaped the way it is:
   server and the driver stop at the deadline instead of leaving the thread blocked.
   Only *remaining seconds* cross the thread boundary (trio's clock is not
   ``time.monotonic()``), and zero is never passed (``pymongo.timeout(0)`` means none).
+* asyncio's own ``task.cancel()`` (``asyncio.timeout``, ``asyncio.TaskGroup``) is not
+  held back by anyio's shielded scopes.  Work that holds a session (``hold=True``) is
+  therefore awaited through it: the cancellation is kept and re-raised once the thread
+  has finished, so a commit is never cut short and no thread is left with a session.
 * The engine owns its ``CapacityLimiter``: a thousand waiting tasks never make more
   threads than the limiter allows, and other libraries' threads are not starved.
 """
@@ -21,8 +25,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -61,6 +65,38 @@ def _call_with_timeout(
         return func(*args, **kwargs)
 
 
+def _on_asyncio() -> bool:
+    import asyncio
+
+    try:
+        asyncio.current_task()
+    except RuntimeError:
+        return False
+    return True
+
+
+async def _through_native_cancellation(coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro`` to its end even through asyncio ``task.cancel()`` calls, then
+    re-raise the first such cancellation (anyio's scope cancellation is shielded here
+    and delivered by the caller's next checkpoint)."""
+    import asyncio
+
+    inner = asyncio.ensure_future(coro)
+    pending: BaseException | None = None
+    with anyio.CancelScope(shield=True):
+        while not inner.done():
+            try:
+                await asyncio.shield(inner)
+            except asyncio.CancelledError as exc:
+                if inner.cancelled():
+                    raise
+                if pending is None:
+                    pending = exc
+    if pending is not None:
+        raise pending
+    return inner.result()
+
+
 async def _wait_for_deadline_cancellation() -> None:
     """Sleep until the (already passed or imminent) deadline cancels this task."""
     await anyio.sleep(max(remaining_seconds(), 0.0))
@@ -83,18 +119,32 @@ class WorkerRunner:
         Raises the caller's cancellation (at once if its deadline has already passed)
         rather than a driver timeout when the deadline is what stopped the call.
         """
+        return await self._run(False, func, *args, **kwargs)
+
+    async def run_holding_session(
+        self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Like :meth:`run`, for work on a driver session: on asyncio, a native
+        ``task.cancel()`` cannot abandon the thread (it is re-raised afterwards)."""
+        return await self._run(True, func, *args, **kwargs)
+
+    async def _run(self, hold: bool, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         await anyio.lowlevel.checkpoint_if_cancelled()
         remaining = remaining_seconds()
         if remaining <= 0:
             # The deadline has passed but its scope has not fired yet: let it fire.
             await _wait_for_deadline_cancellation()
         started = time.monotonic()
+        waiting = anyio.to_thread.run_sync(
+            lambda: _call_with_timeout(remaining, started, func, *args, **kwargs),
+            abandon_on_cancel=False,
+            limiter=self.limiter,
+        )
         try:
-            result = await anyio.to_thread.run_sync(
-                lambda: _call_with_timeout(remaining, started, func, *args, **kwargs),
-                abandon_on_cancel=False,
-                limiter=self.limiter,
-            )
+            if hold and _on_asyncio():
+                result = await _through_native_cancellation(waiting)
+            else:
+                result = await waiting
         except PyMongoError as exc:
             await anyio.lowlevel.checkpoint_if_cancelled()
             if exc.timeout and remaining_seconds() < _DEADLINE_SLACK:

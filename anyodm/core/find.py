@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pymongo.client_session import ClientSession
@@ -11,7 +10,10 @@ from pymongo.command_cursor import CommandCursor
 from pymongo.cursor import Cursor
 
 from anyodm.core.arguments import check_model_class, check_skip_limit
+from anyodm.core.decode import validate_into
 from anyodm.core.gateway import DatabaseGateway
+from anyodm.model.query import build_filter, build_sort
+from anyodm.model.references import find_pipeline
 
 if TYPE_CHECKING:
     from anyodm.model import Model
@@ -24,16 +26,30 @@ M = TypeVar("M", bound="Model")
 STREAM_BATCH_SIZE = 100
 
 
-@dataclass(frozen=True, slots=True)
 class FindSpec(Generic[M]):
-    """A validated query: what to send for one ``find``/``find_one``/``count``."""
+    """A validated query: what to send for one ``find``/``find_one``/``count``.
 
-    model: type[M]
-    filter: dict[str, Any]
-    sort: list[tuple[str, int]] | None
-    skip: int
-    limit: int  # 0: no limit
-    pipeline: list[dict[str, Any]] | None  # an aggregation when the model has references
+    ``limit`` 0 means no limit; ``pipeline`` is the aggregation used instead of a plain
+    find when the model has references.
+    """
+
+    __slots__ = ("filter", "limit", "model", "pipeline", "skip", "sort")
+
+    def __init__(
+        self,
+        model: type[M],
+        filter: dict[str, Any],
+        sort: list[tuple[str, int]] | None,
+        skip: int,
+        limit: int,
+        pipeline: list[dict[str, Any]] | None,
+    ) -> None:
+        self.model = model
+        self.filter = filter
+        self.sort = sort
+        self.skip = skip
+        self.limit = limit
+        self.pipeline = pipeline
 
 
 def make_find_spec(
@@ -45,9 +61,6 @@ def make_find_spec(
     operation: str,
 ) -> FindSpec[M]:
     """Validate and build a find; raises before anything is sent on bad input."""
-    from anyodm.model.query import build_filter, build_sort
-    from anyodm.model.references import find_pipeline
-
     model = check_model_class(model, operation)  # type: ignore[assignment]
     skip_n, limit_n = check_skip_limit(skip, limit, operation)
     filter_ = build_filter(model, *queries)
@@ -121,11 +134,12 @@ class BatchReader(Generic[M]):
             docs = self._cursor.to_list(self._batch_size)
             if not docs or not self._cursor.alive:
                 self.done = True
-            validate = self._validate
-            return [validate(doc) for doc in docs]
+            models: list[M] = []
+            validate_into(models, docs, self._validate)
         except BaseException:
             self.close()
             raise
+        return models
 
     def close(self) -> None:
         """Close the driver cursor (kills the server cursor if it is still open)."""

@@ -8,14 +8,16 @@ and returns ready model instances (decoding happens here, in the caller's thread
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from pymongo import IndexModel, UpdateOne
+from pymongo import IndexModel, InsertOne, UpdateOne
 from pymongo.client_session import ClientSession
+from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, OperationFailure
 
 from anyodm.core.arguments import check_model_class
-from anyodm.core.find import FindSpec, open_cursor
+from anyodm.core.decode import decode_into, validate_into
+from anyodm.core.find import STREAM_BATCH_SIZE, FindSpec, open_cursor
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.core.write_errors import duplicate_keys_as_anyodm_errors
 from anyodm.errors import DocumentNotFoundError
@@ -43,14 +45,28 @@ _INDEX_CONFLICT_CODES = frozenset({85, 86})  # IndexOptionsConflict, IndexKeySpe
 
 
 def find_all(gateway: DatabaseGateway, spec: FindSpec[M], session: ClientSession | None) -> list[M]:
-    """Every matching document, decoded (one call, the driver's own batching)."""
-    cursor = open_cursor(gateway, spec, session)
-    try:
-        docs = cursor.to_list()
-    finally:
-        cursor.close()
+    """Every matching document, decoded (one call, the driver's own batching).
+
+    The driver hands over each server batch as raw BSON; it is decoded and validated
+    a document at a time here, giving the GIL away every few dozen documents, so the
+    event loop's thread is never held up for the whole result (S1).
+    """
+    collection = gateway.collection(spec.model)
     validate = spec.model.model_validate_doc
-    return [validate(doc) for doc in docs]
+    found: list[M] = []
+    if spec.pipeline is None:
+        codec = collection.codec_options
+        with collection.find_raw_batches(
+            spec.filter, sort=spec.sort, skip=spec.skip, limit=spec.limit, session=session
+        ) as batches:
+            for raw in batches:
+                decode_into(found, raw, codec, validate)
+        return found
+    # Aggregations ($lookup): small driver batches, validated with the same hand-overs.
+    with open_cursor(gateway, spec, session, STREAM_BATCH_SIZE) as cursor:
+        while docs := cursor.to_list(STREAM_BATCH_SIZE):
+            validate_into(found, docs, validate)
+    return found
 
 
 def find_one(
@@ -87,19 +103,49 @@ def _unsaved_references(instance: Model) -> list[Model]:
     return found
 
 
-def _upsert_of(instance: Model) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """(filter, update) that saves ``instance``'s changes, or None if there are none."""
-    from anyodm.model.tracking import changes_for_save
+def _has_generated_key(instance: Model) -> bool:
+    """The primary key came from its default (the user did not choose it)."""
+    return type(instance).__anyodm__.primary_field not in instance.model_fields_set
+
+
+class _Write(NamedTuple):
+    """How one instance is saved: an insert of ``doc``, or an upsert of ``filter``."""
+
+    doc: dict[str, Any]
+    filter: dict[str, Any] | None  # None: insert
+
+    def bulk_op(self) -> InsertOne[Any] | UpdateOne:
+        if self.filter is None:
+            return InsertOne(self.doc)
+        return UpdateOne(self.filter, self.doc, upsert=True)
+
+    def run(self, collection: Collection[Any], session: ClientSession | None) -> None:
+        if self.filter is None:
+            collection.insert_one(self.doc, session=session)
+        else:
+            collection.update_one(self.filter, self.doc, upsert=True, session=session)
+
+
+def _write_of(instance: Model) -> _Write | None:
+    """The write that saves ``instance``'s changes, or None if there are none.
+
+    A fresh instance whose primary key was generated (a new ObjectId) cannot exist in
+    the database yet, so it is inserted: same result as the upsert, at a fraction of
+    the server's cost.  Everything else is an upsert that ``$set``s the changed fields.
+    """
+    from anyodm.model.tracking import changes_for_save, is_persisted
 
     changes = changes_for_save(instance)
     if not changes:
         return None
+    if not is_persisted(instance) and _has_generated_key(instance):
+        return _Write(changes, None)
     changes = dict(changes)
     changes.pop("_id", None)
     pk_filter = {"_id": instance.__anyodm_pk_value__}
     if not changes:  # a model with nothing but its primary key
-        return pk_filter, {"$setOnInsert": {"_id": instance.__anyodm_pk_value__}}
-    return pk_filter, {"$set": changes}
+        return _Write({"$setOnInsert": pk_filter}, pk_filter)
+    return _Write({"$set": changes}, pk_filter)
 
 
 def save(gateway: DatabaseGateway, instance: M, session: ClientSession | None) -> M:
@@ -109,11 +155,11 @@ def save(gateway: DatabaseGateway, instance: M, session: ClientSession | None) -
     refs = _unsaved_references(instance)
     if refs:
         save_all(gateway, refs, session)
-    upsert = _upsert_of(instance)
-    if upsert is not None:
+    write = _write_of(instance)
+    if write is not None:
         model = type(instance)
         with duplicate_keys_as_anyodm_errors(model):
-            gateway.collection(model).update_one(*upsert, upsert=True, session=session)
+            write.run(gateway.collection(model), session)
         mark_saved(instance)
     return instance
 
@@ -138,12 +184,11 @@ def save_all(
     if refs:
         save_all(gateway, refs, session)
 
-    groups: dict[type[Model], list[tuple[Model, UpdateOne]]] = {}
+    groups: dict[type[Model], list[tuple[Model, InsertOne[Any] | UpdateOne]]] = {}
     for instance in instances:
-        upsert = _upsert_of(instance)
-        if upsert is not None:
-            op = UpdateOne(upsert[0], upsert[1], upsert=True)
-            groups.setdefault(type(instance), []).append((instance, op))
+        write = _write_of(instance)
+        if write is not None:
+            groups.setdefault(type(instance), []).append((instance, write.bulk_op()))
     for model, pending in groups.items():
         try:
             with duplicate_keys_as_anyodm_errors(model):

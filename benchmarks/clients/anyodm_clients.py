@@ -62,7 +62,8 @@ class AnyODMAsync(AsyncBench):
         self.rclient.close()
 
     def make_items(self, fields: list[dict[str, Any]]) -> list[Any]:
-        return [PersonW(**f) for f in fields]
+        # New instances as users make them: the model generates the primary key.
+        return [PersonW(**{k: v for k, v in f.items() if k != "id"}) for f in fields]
 
     async def insert_each(self, items: list[Any]) -> None:
         save = self.wengine.save
@@ -107,7 +108,8 @@ class AnyODMSync(SyncBench):
         self.rclient.close()
 
     def make_items(self, fields: list[dict[str, Any]]) -> list[Any]:
-        return [PersonW(**f) for f in fields]
+        # New instances as users make them: the model generates the primary key.
+        return [PersonW(**{k: v for k, v in f.items() if k != "id"}) for f in fields]
 
     def insert_each(self, items: list[Any]) -> None:
         save = self.wengine.save

@@ -162,3 +162,24 @@ async def test_get_collection_and_database(engine: Any) -> None:
     )
     assert collection.name == "author"
     assert collection.database.name == engine.database.name
+
+
+async def test_a_fresh_instance_with_a_chosen_key_overwrites_like_an_upsert(engine: Any) -> None:
+    await engine.save(Sku(code="B-2", stock=1))
+    await engine.save(Sku(code="B-2", stock=7))  # a new instance, same primary key
+    assert await engine.count(Sku) == 1
+    assert (await engine.find_one(Sku, Sku.code == "B-2")).stock == 7
+    account = await engine.save(Account(owner="ann", balance=1))
+    await engine.save(Account(id=account.id, owner="bob"))
+    found = await engine.find_one(Account, Account.id == account.id)
+    assert (found.owner, found.balance) == ("bob", 0)
+
+
+async def test_save_all_of_new_instances_then_of_changed_ones(engine: Any) -> None:
+    fresh = [Account(owner=f"o{i}", balance=i) for i in range(5)]
+    await engine.save_all(fresh)
+    for account in fresh:
+        account.balance += 100
+    await engine.save_all(fresh)
+    balances = sorted(a.balance for a in await engine.find(Account))
+    assert balances == [100, 101, 102, 103, 104]

@@ -1,11 +1,10 @@
-"""Found while writing examples/asyncio_transfers.py: asyncio's own cancellation
-(``task.cancel()``, as ``asyncio.TaskGroup`` and ``asyncio.timeout`` do) interrupts a
-commit already on its way, and ``tx.phase`` then disagrees with the server.
+"""asyncio's own cancellation (``task.cancel()``, as ``asyncio.TaskGroup`` and
+``asyncio.timeout`` do) must not cut a commit short either: anyio's shielded scopes do
+not hold it back, so the worker runner waits for the thread through it and re-raises it
+afterwards.  (Found while writing examples/asyncio_transfers.py.)
 
-anyio's cancellation (``anyio.move_on_after``, anyio task groups) is covered by
-``tests/sessions/test_aborts.py::test_a_deadline_during_the_commit_does_not_cut_it_short``
-and works; the shielded commit does not shield against a native ``task.cancel()``.
-Strict xfail: it flips to a failure once the bug is fixed, so the marker is removed.
+anyio's cancellation is covered by
+``tests/sessions/test_aborts.py::test_a_deadline_during_the_commit_does_not_cut_it_short``.
 """
 
 from __future__ import annotations
@@ -25,11 +24,6 @@ class NativeCancelPlayer(Model):
     name: str
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a native asyncio task.cancel() during a commit cuts the commit short; "
-    "the server commits but tx.phase says ACTIVE/ABORTED",
-)
 def test_native_asyncio_cancel_during_commit_keeps_the_outcome_known(
     mongo_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -67,3 +61,30 @@ def test_native_asyncio_cancel_during_commit_keeps_the_outcome_known(
     # What the server did and what anyodm says must agree; the commit ran to its end.
     assert stored == 1
     assert seen["tx"].phase is TransactionPhase.COMMITTED
+    assert seen.get("cancelled")  # ... and the cancellation still reached the task
+
+
+@pytest.mark.skipif(not hasattr(asyncio, "timeout"), reason="asyncio.timeout is 3.11+")
+def test_asyncio_timeout_inside_a_transaction_aborts_it(mongo_client: Any) -> None:
+    name = "anyodm_test_native_" + uuid.uuid4().hex[:8]
+    engine = Engine(client=mongo_client, database=name)
+    seen: dict[str, Any] = {}
+
+    async def main() -> None:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                async with engine.transaction() as tx:
+                    seen["tx"] = tx
+                    seen["driver"] = tx.get_driver_session()
+                    await tx.save(NativeCancelPlayer(name="a"))
+                    await asyncio.sleep(5)
+
+    try:
+        asyncio.run(main())
+        stored = engine.get_collection(NativeCancelPlayer).count_documents({})
+    finally:
+        mongo_client.drop_database(name)
+    assert stored == 0
+    assert seen["tx"].phase is TransactionPhase.ABORTED
+    assert seen["driver"].has_ended
+    assert engine.thread_limiter.borrowed_tokens == 0

@@ -89,7 +89,7 @@ async def test_cancellation_while_blocked_on_the_server_aborts(
         async with anyodm_engine.transaction() as tx:
             driver = tx.get_driver_session()
             await tx.save(Player(name="a", game="g"))
-            failpoint(["update"], mode={"times": 1}, block_ms=2000)
+            failpoint(["insert"], mode={"times": 1}, block_ms=2000)
             await tx.save(Player(name="b", game="g"))
     assert scope.cancelled_caught
     assert anyio.current_time() - started < 1.9  # the deadline reached the driver

@@ -69,7 +69,7 @@ async def _run_trial(
                     fail_point = FailPoint(
                         client,
                         {"times": 1},
-                        {"failCommands": ["update"], "blockConnection": True, "blockTimeMS": 150},
+                        {"failCommands": ["insert"], "blockConnection": True, "blockTimeMS": 150},
                     ).enable()
                 await tx.save(Ledger(trial=trial, step=step))
         exited_normally = True

@@ -30,7 +30,7 @@ async def test_transient_errors_retry_the_callback_and_commit_once(
         return "done"
 
     failpoint(
-        ["update"],
+        ["insert"],
         mode={"times": 2},
         error_code=WRITE_CONFLICT,
         error_labels=["TransientTransactionError"],
@@ -108,7 +108,7 @@ async def test_a_non_transient_error_is_raised_without_retry(
         calls += 1
         await tx.save(Player(name="y", game="g"))
 
-    failpoint(["update"], mode={"times": 1}, error_code=BAD_VALUE)
+    failpoint(["insert"], mode={"times": 1}, error_code=BAD_VALUE)
     with pytest.raises(OperationFailure) as info:
         await anyodm_engine.with_transaction(work)
     assert info.value.code == BAD_VALUE
@@ -139,7 +139,7 @@ async def test_retries_stop_at_the_time_limit(
         await tx.save(Player(name="t", game="g"))
 
     failpoint(
-        ["update"],
+        ["insert"],
         mode="alwaysOn",
         error_code=WRITE_CONFLICT,
         error_labels=["TransientTransactionError"],
@@ -157,7 +157,7 @@ async def test_retries_never_outlive_the_callers_deadline(
         await tx.save(Player(name="t", game="g"))
 
     failpoint(
-        ["update"],
+        ["insert"],
         mode="alwaysOn",
         error_code=WRITE_CONFLICT,
         error_labels=["TransientTransactionError"],
@@ -181,7 +181,7 @@ def test_sync_with_transaction_retries_transient_errors(
         return calls
 
     failpoint(
-        ["update"],
+        ["insert"],
         mode={"times": 1},
         error_code=WRITE_CONFLICT,
         error_labels=["TransientTransactionError"],
