@@ -6,9 +6,9 @@ Same bank (``bank.py``), same story, on ``asyncio.run``.  The task group and the
 deadline are anyio's (``anyio.create_task_group``, ``anyio.move_on_after``), which run
 natively on asyncio and are what anyodm's guarantees are built on: the deadline reaches
 the driver, and a commit already on its way is never cut short.  Native
-``asyncio.TaskGroup``/``asyncio.timeout`` cancellation does abort an open transaction,
-but it can currently interrupt a commit in flight, whose outcome ``tx.phase`` then
-misreports (see docs/cancellation.md, "asyncio's own cancellation").
+``asyncio.TaskGroup``/``asyncio.timeout`` cancellation also aborts an open transaction
+and never cuts a commit short, but an ``asyncio.timeout`` deadline does not reach the
+driver (see docs/cancellation.md, "asyncio's own cancellation").
 """
 
 from __future__ import annotations

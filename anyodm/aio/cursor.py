@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator
 from types import TracebackType
@@ -22,12 +21,6 @@ M = TypeVar("M", bound="Model")
 
 #: Runs ``func(driver_session)`` the way the engine runs an operation (session-aware).
 Executor = Callable[[str, Callable[[ClientSession | None], Any]], Awaitable[Any]]
-
-
-def _close_in_background(reader: BatchReader[Any]) -> None:
-    cursor = reader.detach()
-    if cursor is not None:
-        threading.Thread(target=cursor.close, name="anyodm-cursor-close", daemon=True).start()
 
 
 class AsyncCursor(Generic[M]):
@@ -109,5 +102,5 @@ class AsyncCursor(Generic[M]):
         # a session is left to the driver, which kills it from its own background thread
         # (the session must not be used by two threads at once).
         reader = getattr(self, "_reader", None)
-        if reader is not None and reader.has_open_cursor and reader.session is None:
-            _close_in_background(reader)
+        if reader is not None and reader.has_open_cursor:
+            reader.close_soon()

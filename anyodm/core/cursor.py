@@ -44,8 +44,12 @@ class SyncCursor(Generic[M]):
         try:
             while batch := reader.next_batch():
                 yield from batch
-        finally:
-            reader.close()
+        except GeneratorExit:
+            # Left early; possibly closed by the garbage collector while this thread
+            # holds a driver lock: never close synchronously here.
+            reader.close_soon()
+            raise
+        reader.close()
 
     def to_list(self) -> list[M]:
         """Every remaining result as a list (kept: the cursor then acts as this list)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -147,6 +148,19 @@ class BatchReader(Generic[M]):
         cursor, self._cursor = self._cursor, None
         if cursor is not None:
             cursor.close()
+
+    def close_soon(self) -> None:
+        """Close without blocking or taking the driver's locks in this thread.
+
+        For a reader dropped early (``break``, an exception, garbage collection, where
+        the current thread may even hold one of the driver's locks): the server cursor
+        is killed from a short-lived thread, or — when it belongs to an explicit session,
+        which must not be used by two threads — by the driver's own background task.
+        """
+        session = self._session
+        cursor = self.detach()
+        if cursor is not None and session is None:
+            threading.Thread(target=cursor.close, name="anyodm-cursor-close", daemon=True).start()
 
     def detach(self) -> Cursor[Any] | CommandCursor[Any] | None:
         """Give up the driver cursor without closing it (for a close elsewhere)."""
