@@ -14,9 +14,7 @@ from tests.engine.models import Author
 
 def _engine(mongodb_uri: str, db: str) -> tuple[SyncEngine, CursorIds, Any]:
     listener = CursorIds()
-    client: pymongo.MongoClient[Any] = pymongo.MongoClient(
-        mongodb_uri, event_listeners=[listener]
-    )
+    client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongodb_uri, event_listeners=[listener])
     engine = SyncEngine(client=client, database=db)
     engine.save_all([Author(name=f"c{i:03}", age=i) for i in range(300)])
     return engine, listener, client
