@@ -11,7 +11,7 @@ from pymongo.command_cursor import CommandCursor
 from pymongo.cursor import Cursor
 
 from anyodm.core.arguments import check_model_class, check_skip_limit
-from anyodm.core.decode import validate_into
+from anyodm.core.batches import validate_into
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.model.query import build_filter, build_sort
 from anyodm.model.references import find_pipeline

@@ -16,8 +16,8 @@ from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, OperationFailure
 
 from anyodm.core.arguments import check_model_class
-from anyodm.core.decode import decode_into, validate_into
-from anyodm.core.find import STREAM_BATCH_SIZE, FindSpec, open_cursor
+from anyodm.core.batches import validate_into
+from anyodm.core.find import FindSpec, open_cursor
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.core.write_errors import duplicate_keys_as_anyodm_errors
 from anyodm.errors import DocumentNotFoundError
@@ -38,6 +38,10 @@ __all__ = [
 
 M = TypeVar("M", bound="Model")
 
+#: Documents per round trip of find_all: small enough that decoding one batch (in the
+#: driver's C code, holding the GIL) stays near a millisecond.
+FETCH_BATCH_SIZE = 200
+
 _INDEX_CONFLICT_CODES = frozenset({85, 86})  # IndexOptionsConflict, IndexKeySpecsConflict
 
 
@@ -45,26 +49,16 @@ _INDEX_CONFLICT_CODES = frozenset({85, 86})  # IndexOptionsConflict, IndexKeySpe
 
 
 def find_all(gateway: DatabaseGateway, spec: FindSpec[M], session: ClientSession | None) -> list[M]:
-    """Every matching document, decoded (one call, the driver's own batching).
+    """Every matching document, decoded, in one thread hop.
 
-    The driver hands over each server batch as raw BSON; it is decoded and validated
-    a document at a time here, giving the GIL away every few dozen documents, so the
-    event loop's thread is never held up for the whole result (S1).
+    Read in batches of ``FETCH_BATCH_SIZE`` and validated with short pauses every few
+    dozen documents (see :mod:`anyodm.core.batches`), so this thread never holds the GIL
+    long enough to stall the event loop's thread (S1).
     """
-    collection = gateway.collection(spec.model)
     validate = spec.model.model_validate_doc
     found: list[M] = []
-    if spec.pipeline is None:
-        codec = collection.codec_options
-        with collection.find_raw_batches(
-            spec.filter, sort=spec.sort, skip=spec.skip, limit=spec.limit, session=session
-        ) as batches:
-            for raw in batches:
-                decode_into(found, raw, codec, validate)
-        return found
-    # Aggregations ($lookup): small driver batches, validated with the same hand-overs.
-    with open_cursor(gateway, spec, session, STREAM_BATCH_SIZE) as cursor:
-        while docs := cursor.to_list(STREAM_BATCH_SIZE):
+    with open_cursor(gateway, spec, session, FETCH_BATCH_SIZE) as cursor:
+        while docs := cursor.to_list(FETCH_BATCH_SIZE):
             validate_into(found, docs, validate)
     return found
 

@@ -1,10 +1,11 @@
-"""Decoding raw BSON batches into models without holding the GIL for long.
+"""Validating driver batches into models without holding the GIL for long.
 
 A worker thread that decodes and validates a thousand documents in one go holds the
 GIL for milliseconds; the event loop's thread, which needs the GIL to run at all, then
-stalls for that long (CPython only forces a switch every 5 ms).  Decoding document by
-document and giving the GIL away every ``YIELD_EVERY`` documents keeps the loop's
-stalls well below that, at a cost of a few microseconds per batch.
+stalls for that long (CPython only forces a switch every 5 ms).  Reading small driver
+batches (the driver decodes a batch in C, holding the GIL) and pausing every
+``YIELD_EVERY`` validated documents keeps the loop's stalls well below that, at a
+cost of a few microseconds per batch.
 """
 
 from __future__ import annotations
@@ -13,10 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from bson import decode_iter
-from bson.codec_options import CodecOptions
-
-__all__ = ["YIELD_EVERY", "decode_into", "validate_into"]
+__all__ = ["YIELD_EVERY", "validate_into"]
 
 T = TypeVar("T")
 
@@ -25,23 +23,6 @@ YIELD_EVERY = 64
 #: A real (if tiny) sleep: ``sleep(0)`` gives the GIL back so fast that a waiting thread
 #: rarely wins it; a few microseconds let the event loop's thread take its turn.
 _PAUSE = 0.00002
-
-
-def decode_into(
-    out: list[T],
-    raw: bytes,
-    codec: CodecOptions[Any],
-    validate: Callable[[Mapping[str, Any]], T],
-) -> None:
-    """Append ``validate(doc)`` for each document of the raw batch ``raw`` to ``out``."""
-    append = out.append
-    count = 0
-    for doc in decode_iter(raw, codec):
-        append(validate(doc))
-        count += 1
-        if count == YIELD_EVERY:
-            count = 0
-            time.sleep(_PAUSE)  # let another thread (the event loop's) take the GIL
 
 
 def validate_into(
