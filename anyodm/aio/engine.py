@@ -249,10 +249,16 @@ class Engine:
         time_limit: float | None = None,
     ) -> T:
         """``await callback(tx, *args)`` in a transaction, retried by MongoDB's rules
-        (see :meth:`Session.with_transaction`)."""
-        async with self.session() as session:
+        (see :meth:`Session.with_transaction`).  If it returns, the transaction committed."""
+        # Raw style on purpose: a committed transaction returns its result even if a
+        # cancellation landed during the commit (delivered at the caller's next
+        # checkpoint), like Transaction.commit(); the session's end is shielded.
+        session = self.session()
+        await session.start()
+        try:
             return await session.with_transaction(callback, *args, time_limit=time_limit)
-        raise SessionStateError("with_transaction(): the session was closed under it")
+        finally:
+            await session._end()
 
     # -- lifecycle -----------------------------------------------------------------------
 

@@ -188,3 +188,27 @@ def test_sync_with_transaction_retries_transient_errors(
     )
     assert anyodm_sync_engine.with_transaction(work, "s") == 2
     assert anyodm_sync_engine.count(Player) == 1
+
+
+async def test_a_cancellation_during_the_commit_does_not_hide_the_result(
+    anyodm_engine: Engine, players: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    real_commit = ClientSession.commit_transaction
+
+    def slow_commit(self: ClientSession) -> None:
+        real_commit(self)
+        time.sleep(0.4)  # the deadline passes while the commit's reply is on its way
+
+    async def work(tx: Any) -> str:
+        await tx.save(Player(name="c", game="g"))
+        return "committed"
+
+    monkeypatch.setattr(ClientSession, "commit_transaction", slow_commit)
+    result = None
+    with anyio.move_on_after(0.2):
+        result = await anyodm_engine.with_transaction(work)
+        await anyio.sleep(1)  # the pending cancellation is delivered here
+    assert result == "committed"
+    assert players.count_documents({}) == 1
