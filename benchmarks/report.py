@@ -213,7 +213,7 @@ def render_page(data: dict[str, Any], results_path: Path) -> str:
         "async client, ODMantic and Beanie, measured side by side in one run, on the same",
         "server and data. Regenerate with `just bench` (full, about 10 minutes on 2 cores)",
         "or `just bench --quick` (a smoke run); the raw numbers of this page are in",
-        f"[`{rel}`](../{rel}).",
+        f"`{rel}` in the repository.",
         "",
         f"**Run of {meta['timestamp']}** ({meta['mode']} mode, {meta['rounds']} rounds, "
         f"{meta.get('elapsed_s', '?')} s).",
