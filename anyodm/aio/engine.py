@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pymongo import MongoClient
 from pymongo.client_session import ClientSession
-from pymongo.collection import Collection
-from pymongo.database import Database
 from typing_extensions import Self
 
 from anyodm.aio.cleanup import shielded_cleanup
@@ -18,9 +16,8 @@ from anyodm.aio.session import Session, Transaction
 from anyodm.aio.threads import WorkerRunner
 from anyodm.core import operations as ops
 from anyodm.core.arguments import check_instance, check_instances, check_model_class
-from anyodm.core.client import resolve_client
+from anyodm.core.engine_base import EngineBase
 from anyodm.core.find import BatchReader, make_find_spec
-from anyodm.core.gateway import DatabaseGateway
 from anyodm.core.retry import DEFAULT_TRANSACTION_TIME_LIMIT
 from anyodm.errors import SessionStateError
 
@@ -39,7 +36,7 @@ DEFAULT_CLEANUP_TIMEOUT = 10.0
 _DEFAULT_MAX_THREADS = 100
 
 
-class Engine:
+class Engine(EngineBase):
     """The async MongoDB engine, for trio and asyncio (through anyio).
 
     Every PyMongo call runs in a worker thread bounded by the engine's own
@@ -62,36 +59,21 @@ class Engine:
         cleanup_timeout: float = DEFAULT_CLEANUP_TIMEOUT,
         transaction_time_limit: float = DEFAULT_TRANSACTION_TIME_LIMIT,
     ) -> None:
-        self._client, self._owns_client = resolve_client(client, type(self).__name__)
-        self.database_name = database
-        self._gateway = DatabaseGateway(self._client[database])
+        if cleanup_timeout <= 0:
+            raise ValueError(f"cleanup_timeout must be positive, got {cleanup_timeout!r}")
+        if max_threads is not None and max_threads < 1:
+            raise ValueError(f"max_threads must be at least 1, got {max_threads!r}")
+        super().__init__(client, database, transaction_time_limit)
         if max_threads is None:
             pool_size = self._client.options.pool_options.max_pool_size
             max_threads = int(pool_size) if pool_size else _DEFAULT_MAX_THREADS
         self._runner = WorkerRunner(max_threads)
-        if cleanup_timeout <= 0:
-            raise ValueError(f"cleanup_timeout must be positive, got {cleanup_timeout!r}")
         self.cleanup_timeout = cleanup_timeout
-        self.transaction_time_limit = transaction_time_limit
-
-    @property
-    def client(self) -> MongoClient[Any]:
-        """The PyMongo client."""
-        return self._client
-
-    @property
-    def database(self) -> Database[Any]:
-        """The PyMongo database the models are stored in."""
-        return self._gateway.database
 
     @property
     def thread_limiter(self) -> Any:
         """The engine's ``anyio.CapacityLimiter`` (its ``total_tokens`` may be changed)."""
         return self._runner.limiter
-
-    def get_collection(self, model: type[Model]) -> Collection[Any]:
-        """The PyMongo collection of ``model``."""
-        return self._gateway.collection(check_model_class(model, "get_collection"))
 
     # -- where an operation runs ---------------------------------------------------------
 
@@ -280,9 +262,6 @@ class Engine:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-    def __repr__(self) -> str:
-        return f"<Engine database={self.database_name!r}>"
 
 
 AIOEngine = Engine

@@ -8,16 +8,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pymongo import MongoClient
 from pymongo.client_session import ClientSession
-from pymongo.collection import Collection
-from pymongo.database import Database
 from typing_extensions import Self
 
 from anyodm.core import operations as ops
-from anyodm.core.arguments import check_instance, check_instances, check_model_class
-from anyodm.core.client import resolve_client
+from anyodm.core.arguments import check_instance, check_instances
 from anyodm.core.cursor import SyncCursor
+from anyodm.core.engine_base import EngineBase
 from anyodm.core.find import BatchReader, make_find_spec
-from anyodm.core.gateway import DatabaseGateway
 from anyodm.core.retry import DEFAULT_TRANSACTION_TIME_LIMIT
 from anyodm.core.session import SyncSession, SyncTransaction
 from anyodm.errors import SessionStateError
@@ -61,7 +58,7 @@ def driver_session_of_sync(
     )
 
 
-class SyncEngine:
+class SyncEngine(EngineBase):
     """A blocking MongoDB engine with the same methods as :class:`anyodm.Engine`.
 
     ``client`` is a ``pymongo.MongoClient`` (used as is, never closed by the engine) or a
@@ -75,24 +72,7 @@ class SyncEngine:
         *,
         transaction_time_limit: float = DEFAULT_TRANSACTION_TIME_LIMIT,
     ) -> None:
-        self._client, self._owns_client = resolve_client(client, type(self).__name__)
-        self.database_name = database
-        self._gateway = DatabaseGateway(self._client[database])
-        self.transaction_time_limit = transaction_time_limit
-
-    @property
-    def client(self) -> MongoClient[Any]:
-        """The PyMongo client."""
-        return self._client
-
-    @property
-    def database(self) -> Database[Any]:
-        """The PyMongo database the models are stored in."""
-        return self._gateway.database
-
-    def get_collection(self, model: type[Model]) -> Collection[Any]:
-        """The PyMongo collection of ``model``."""
-        return self._gateway.collection(check_model_class(model, "get_collection"))
+        super().__init__(client, database, transaction_time_limit)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -197,6 +177,3 @@ class SyncEngine:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        return f"<SyncEngine database={self.database_name!r}>"
