@@ -1,4 +1,7 @@
-"""Take the collection-size cost out of mongoeco's inserts for ObjectId and string ids.
+"""Patches for mongoeco 4.11.0, applied in the embedded server's process only.
+
+1. Take the collection-size cost out of inserts for ObjectId and string ids (below).
+2. Make a refused commit a retryable, clean write conflict (``_label_commit_conflicts``).
 
 mongoeco 4.11.0's ``MemoryEngine`` stores documents under a typed key of their ``_id``
 (``("objectid", oid)``, ``("str", s)``) but, to be safe with numbers (``1 == 1.0``),
@@ -12,7 +15,7 @@ it also scans the whole collection:
 For an ObjectId or a str ``_id`` the typed key decides equality exactly, so both scans
 can only confirm what the keyed lookup said; skipping them changes no result (a
 collation, which can make strings equal, keeps the scan).  Numeric and other ``_id``
-types are untouched.  Loaded by ``_child.py`` in the server process only.
+types are untouched.  Loaded by ``_child.py``.
 """
 
 from __future__ import annotations
@@ -70,4 +73,56 @@ def apply() -> str | None:
     setattr(ensure_unique_indexes, _MARK, True)
     engine._ensure_unique_indexes = ensure_unique_indexes
     engine._candidate_items_for_plan_locked = candidate_items_for_plan_locked
+    _label_commit_conflicts(engine)
     return None
+
+
+_CONFLICT_MESSAGE = "Write conflict during transaction commit"
+_WRITE_CONFLICT = 112
+
+
+def _label_commit_conflicts(engine: Any) -> None:
+    """Make a failed commit a retryable WriteConflict that leaves nothing behind.
+
+    mongoeco refuses the commit of a writing transaction when any other commit happened
+    since it began (even on other documents), with no code and no label, and keeps the
+    transaction's writes attached to the server session, where the session's next
+    transaction sees them.  MongoDB labels its write conflicts
+    ``TransientTransactionError`` (so ``with_transaction`` retries) and discards the
+    transaction: do the same.
+    """
+    from mongoeco.errors import OperationFailure
+
+    commit = engine._commit_session_transaction
+    start = engine._start_session_transaction
+    if not hasattr(engine, "_abort_session_transaction"):
+        return
+    conflicted: set[Any] = set()  # sessions whose transaction failed to commit
+
+    def conflict() -> Exception:
+        error: Exception = OperationFailure(
+            _CONFLICT_MESSAGE, code=_WRITE_CONFLICT, error_labels=("TransientTransactionError",)
+        )
+        return error
+
+    def start_session_transaction(self: Any, session: Any) -> None:
+        conflicted.discard(session.session_id)
+        start(self, session)
+
+    def commit_session_transaction(self: Any, session: Any) -> None:
+        if session.session_id in conflicted:  # a retried commit of a discarded transaction
+            raise conflict()
+        try:
+            commit(self, session)
+        except OperationFailure as exc:
+            if _CONFLICT_MESSAGE not in str(exc):
+                raise
+            # Discard the transaction as an abort would, and end it on the session.
+            self._abort_session_transaction(session)
+            session._state.transaction.active = False
+            session._state.transaction.options = None
+            conflicted.add(session.session_id)
+            raise conflict() from exc
+
+    engine._start_session_transaction = start_session_transaction
+    engine._commit_session_transaction = commit_session_transaction
