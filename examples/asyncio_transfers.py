@@ -37,8 +37,8 @@ async def run(uri: str, database: str = "anyodm_example_asyncio") -> bool:
     async with Engine(uri, database=database) as engine:
         await open_bank(engine)
         embedded = await is_embedded_server(engine)
-        teller = Teller(engine, one_committer=embedded)
-        print(f"server: {'embedded (committing transfers take turns)' if embedded else uri}")
+        teller = Teller(engine)
+        print(f"server: {'embedded' if embedded else uri}")
 
         print("== 1. three workers in a task group, each with its own two accounts")
         async with anyio.create_task_group() as tg:

@@ -16,7 +16,6 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from typing import Any
 
 import anyio
@@ -122,19 +121,15 @@ async def is_embedded_server(engine: Engine) -> bool:
 class Teller:
     """Runs transfers with ``engine.with_transaction`` and tells what became of each.
 
-    ``one_committer=True`` is for the embedded test server: it fails the commit of a
-    transaction that overlapped another commit (any document, any collection), without
-    the ``TransientTransactionError`` label MongoDB puts on real write conflicts (which
-    ``with_transaction`` retries by itself), and it then leaks the failed transaction's
-    writes to the next user of that server session.  So there, transfers that are meant
-    to commit take turns; transfers built to fail (``slow_check``/``crash``) do not wait.
-    MongoDB needs none of this: disjoint transfers do not conflict at all.
+    Transfers that conflict are retried by ``with_transaction`` (MongoDB's write
+    conflicts are ``TransientTransactionError``s; the embedded test server, which
+    refuses a commit whenever another one happened meanwhile, reports its refusals the
+    same way).
     """
 
-    def __init__(self, engine: Engine, *, one_committer: bool = False) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.never_committed: list[str] = []  # refs of transfers that did not commit
-        self._turns = anyio.Lock() if one_committer else None
 
     async def run(
         self, ref: str, who: str, source: str, target: str, amount: int, **how: Any
@@ -146,10 +141,8 @@ class Teller:
             attempts.append(tx)
             await transfer(tx, ref, who, source, target, amount, **how)
 
-        takes_turns = self._turns is not None and not (how.get("slow_check") or how.get("crash"))
         try:
-            async with self._turns if takes_turns and self._turns else nullcontext():
-                await self.engine.with_transaction(body)
+            await self.engine.with_transaction(body)
         except BaseException as exc:
             self._failed(ref, who, exc, attempts)
             raise

@@ -12,9 +12,6 @@ support transactions.  What it shows:
 3. A transfer under ``trio.move_on_after``: the deadline cancels it mid-transaction.
 4. The audit: balances and ledger agree, the total is conserved, and nothing of the
    failed or cancelled transfers was committed.
-
-On the embedded test server, transfers meant to commit take turns (see ``bank.Teller``:
-it cannot commit overlapping transactions); on MongoDB they all run at once.
 """
 
 from __future__ import annotations
@@ -42,8 +39,8 @@ async def run(uri: str, database: str = "anyodm_example_trio") -> bool:
     async with Engine(uri, database=database) as engine:
         await open_bank(engine)
         embedded = await is_embedded_server(engine)
-        teller = Teller(engine, one_committer=embedded)
-        print(f"server: {'embedded (committing transfers take turns)' if embedded else uri}")
+        teller = Teller(engine)
+        print(f"server: {'embedded' if embedded else uri}")
 
         print("== 1. three workers in a nursery, each with its own two accounts")
         async with trio.open_nursery() as nursery:
