@@ -183,3 +183,24 @@ async def test_save_all_of_new_instances_then_of_changed_ones(engine: Any) -> No
     await engine.save_all(fresh)
     balances = sorted(a.balance for a in await engine.find(Account))
     assert balances == [100, 101, 102, 103, 104]
+
+
+async def test_configure_database_replaces_changed_indexes_only_when_asked(engine: Any) -> None:
+    from pymongo.errors import OperationFailure
+
+    from anyodm import Field, Model
+
+    class Plain(Model):
+        model_config = {"collection": "evolving"}
+        code: str = Field(index=True)
+
+    class Unique(Model):
+        model_config = {"collection": "evolving"}
+        code: str = Field(unique=True)
+
+    await engine.configure_database([Plain])
+    with pytest.raises(OperationFailure):
+        await engine.configure_database([Unique])
+    await engine.configure_database([Unique], update_existing_indexes=True)
+    info = engine.database["evolving"].index_information()
+    assert any(spec.get("unique") for spec in info.values())
