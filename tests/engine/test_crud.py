@@ -191,11 +191,11 @@ async def test_configure_database_replaces_changed_indexes_only_when_asked(engin
     from anyodm import Field, Model
 
     class Plain(Model):
-        model_config = {"collection": "evolving"}
+        model_config = {"collection": "evolving"}  # noqa: RUF012
         code: str = Field(index=True)
 
     class Unique(Model):
-        model_config = {"collection": "evolving"}
+        model_config = {"collection": "evolving"}  # noqa: RUF012
         code: str = Field(unique=True)
 
     await engine.configure_database([Plain])
