@@ -3,12 +3,13 @@ an adapter whose methods are awaitable (the sync engine then runs on the test's 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from anyodm import Engine, SyncEngine
+from tests.engine.cursors import WatchedDatabase
 
 
 class AwaitableSyncEngine:
@@ -59,3 +60,13 @@ def engine(
     if request.param == "async":
         return anyodm_engine
     return AwaitableSyncEngine(anyodm_sync_engine)
+
+
+@pytest.fixture
+def watched(mongodb_uri: str, mongo_database: Any) -> Iterator[WatchedDatabase]:
+    """300 authors and a client that records the server cursors it opens."""
+    watched = WatchedDatabase(mongodb_uri, mongo_database.name)
+    try:
+        yield watched
+    finally:
+        watched.client.close()

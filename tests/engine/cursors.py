@@ -52,8 +52,31 @@ def wait_until_closed(
 ) -> bool:
     """True once the server no longer knows the cursor (polling, bounded by ``within``)."""
     give_up = time.monotonic() + within
-    while time.monotonic() < give_up:
-        if not server_cursor_is_open(client, db, coll, cursor_id):
-            return True
+    while server_cursor_is_open(client, db, coll, cursor_id):  # probes at least once
+        if time.monotonic() >= give_up:
+            return False
         time.sleep(0.05)  # <= 100 probes in 5 s: fewer than the 200 unread documents
-    return False
+    return True
+
+
+class WatchedDatabase:
+    """A client whose find/aggregate cursors are recorded, on a database holding 300
+    authors (more than one batch), for tests of server-cursor closing."""
+
+    def __init__(self, mongodb_uri: str, database: str) -> None:
+        from anyodm import SyncEngine
+        from tests.engine.models import Author
+
+        self.listener = CursorIds()
+        self.client: MongoClient[Any] = MongoClient(mongodb_uri, event_listeners=[self.listener])
+        self.database = database
+        SyncEngine(client=self.client, database=database).save_all(
+            [Author(name=f"c{i:03}", age=i) for i in range(300)]
+        )
+
+    def last_cursor_closed(self, within: float = 5.0) -> bool:
+        """Whether the server cursor of the last find is (or soon is) closed."""
+        assert self.listener.ids, "the find should have left a server cursor open"
+        return wait_until_closed(
+            self.client, self.database, "author", self.listener.ids[-1], within
+        )

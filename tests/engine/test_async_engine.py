@@ -10,7 +10,6 @@ import pymongo
 import pytest
 
 from anyodm import Engine, SyncEngine
-from tests.engine.cursors import CursorIds, wait_until_closed
 from tests.engine.models import Author
 
 pytestmark = pytest.mark.anyio
@@ -98,83 +97,36 @@ async def test_many_concurrent_tasks_never_exceed_the_thread_limiter(
     assert 1 <= peak <= 8
 
 
-async def test_breaking_out_of_async_for_closes_the_server_cursor(
-    mongodb_uri: str, mongo_database: Any
-) -> None:
-    listener = CursorIds()
-    client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongodb_uri, event_listeners=[listener])
-    engine = Engine(client=client, database=mongo_database.name)
-    try:
-        await engine.save_all([Author(name=f"c{i:03}", age=i) for i in range(300)])
+async def test_breaking_out_of_async_for_closes_the_server_cursor(watched: Any) -> None:
+    engine = Engine(client=watched.client, database=watched.database)
+    async for _ in engine.find(Author):
+        break
+    assert await anyio.to_thread.run_sync(watched.last_cursor_closed)
+
+
+async def test_an_exception_in_the_loop_body_closes_the_server_cursor(watched: Any) -> None:
+    engine = Engine(client=watched.client, database=watched.database)
+    with pytest.raises(ZeroDivisionError):
         async for _ in engine.find(Author):
+            1 / 0  # noqa: B018
+    assert await anyio.to_thread.run_sync(watched.last_cursor_closed)
+
+
+async def test_async_with_closes_the_server_cursor_before_continuing(watched: Any) -> None:
+    engine = Engine(client=watched.client, database=watched.database)
+    async with engine.find(Author) as cursor:
+        async for _ in cursor:
             break
-        assert listener.ids, "the find should have left a server cursor open"
-        closed = await anyio.to_thread.run_sync(
-            wait_until_closed, client, mongo_database.name, "author", listener.ids[-1]
-        )
-        assert closed
-    finally:
-        client.close()
+    assert await anyio.to_thread.run_sync(watched.last_cursor_closed, 0.0)
 
 
-async def test_an_exception_in_the_loop_body_closes_the_server_cursor(
-    mongodb_uri: str, mongo_database: Any
-) -> None:
-    listener = CursorIds()
-    client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongodb_uri, event_listeners=[listener])
-    engine = Engine(client=client, database=mongo_database.name)
-    try:
-        await engine.save_all([Author(name=f"c{i:03}", age=i) for i in range(300)])
-        with pytest.raises(ZeroDivisionError):
-            async for _ in engine.find(Author):
-                1 / 0  # noqa: B018
-        closed = await anyio.to_thread.run_sync(
-            wait_until_closed, client, mongo_database.name, "author", listener.ids[-1]
-        )
-        assert closed
-    finally:
-        client.close()
-
-
-async def test_async_with_closes_the_server_cursor_before_continuing(
-    mongodb_uri: str, mongo_database: Any
-) -> None:
-    listener = CursorIds()
-    client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongodb_uri, event_listeners=[listener])
-    engine = Engine(client=client, database=mongo_database.name)
-    try:
-        await engine.save_all([Author(name=f"c{i:03}", age=i) for i in range(300)])
-        async with engine.find(Author) as cursor:
-            async for _ in cursor:
-                break
-        closed = await anyio.to_thread.run_sync(
-            wait_until_closed, client, mongo_database.name, "author", listener.ids[-1], 0.0
-        )
-        assert closed or await anyio.to_thread.run_sync(
-            wait_until_closed, client, mongo_database.name, "author", listener.ids[-1], 0.5
-        )
-    finally:
-        client.close()
-
-
-async def test_cancelling_a_streaming_loop_closes_the_server_cursor(
-    mongodb_uri: str, mongo_database: Any
-) -> None:
-    listener = CursorIds()
-    client: pymongo.MongoClient[Any] = pymongo.MongoClient(mongodb_uri, event_listeners=[listener])
-    engine = Engine(client=client, database=mongo_database.name)
-    try:
-        await engine.save_all([Author(name=f"c{i:03}", age=i) for i in range(300)])
-        with anyio.CancelScope() as scope:
-            async for _ in engine.find(Author):
-                scope.cancel()
-                await anyio.sleep(1)
-        closed = await anyio.to_thread.run_sync(
-            wait_until_closed, client, mongo_database.name, "author", listener.ids[-1]
-        )
-        assert closed
-    finally:
-        client.close()
+async def test_cancelling_a_streaming_loop_closes_the_server_cursor(watched: Any) -> None:
+    engine = Engine(client=watched.client, database=watched.database)
+    with anyio.CancelScope() as scope:
+        async for _ in engine.find(Author):
+            scope.cancel()
+            await anyio.sleep(1)
+    assert await anyio.to_thread.run_sync(watched.last_cursor_closed)
 
 
 async def test_engine_owns_a_client_made_from_a_uri(mongodb_uri: str) -> None:
