@@ -9,6 +9,8 @@ from pymongo import MongoClient, monitoring
 from pymongo.errors import OperationFailure
 
 CURSOR_NOT_FOUND = 43
+#: MongoDB refuses a getMore from outside the cursor's session with one of these.
+CURSOR_OF_ANOTHER_SESSION = frozenset({50737, 50738})
 
 
 class CursorIds(monitoring.CommandListener):
@@ -41,6 +43,8 @@ def server_cursor_is_open(client: MongoClient[Any], db: str, coll: str, cursor_i
     except OperationFailure as exc:
         if exc.code == CURSOR_NOT_FOUND:
             return False
+        if exc.code in CURSOR_OF_ANOTHER_SESSION:  # MongoDB: it exists, in its own session
+            return True
         raise
     # MongoDB answers CursorNotFound; the embedded server answers an empty, closed batch.
     cursor = reply.get("cursor", {})
