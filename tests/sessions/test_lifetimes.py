@@ -63,7 +63,6 @@ async def test_operations_other_tasks_run_when_the_session_ends_are_cancelled(
     async with anyio.create_task_group() as tg, anyodm_engine.session() as session:
         tg.start_soon(reader, session)
         await started.wait()
-        await anyio.sleep(0.05)
     assert outcome, "the reader should have been stopped by the end of the session"
 
 
