@@ -108,21 +108,25 @@ class Engine(EngineBase):
 
     def _executor(
         self, session: SessionLike, operation: str
-    ) -> Callable[[str, Callable[[ClientSession | None], T]], Awaitable[T]]:
-        """How to run ``func(driver_session)``: in the session (serialized) or directly."""
+    ) -> tuple[
+        Callable[[str, Callable[[ClientSession | None], T]], Awaitable[T]], ClientSession | None
+    ]:
+        """How to run ``func(driver_session)`` — in the session (serialized) or directly —
+        and the driver session it will get."""
         raw = self._driver_session_check(session, operation)
         if isinstance(session, (Session, Transaction)):
             bound = session
-            return lambda op, func: bound.run(op, func)
+            return (lambda op, func: bound.run(op, func)), session.get_driver_session()
         runner = self._runner
-        return lambda _op, func: runner.run(func, raw)
+        return (lambda _op, func: runner.run(func, raw)), raw
 
     async def _run(
         self, session: SessionLike, operation: str, func: Callable[[ClientSession | None], T]
     ) -> T:
         if session is None:
             return await self._runner.run(func, None)
-        return await self._executor(session, operation)(operation, func)
+        execute, _ = self._executor(session, operation)
+        return await execute(operation, func)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -137,12 +141,7 @@ class Engine(EngineBase):
     ) -> AsyncCursor[M]:
         """The matching instances: ``await`` for a list, ``async for`` to stream."""
         spec = make_find_spec(model, queries, sort, skip, limit, "find")
-        execute = self._executor(session, "find")
-        driver = (
-            session.get_driver_session()
-            if isinstance(session, (Session, Transaction))
-            else self._driver_session_check(session, "find")
-        )
+        execute, driver = self._executor(session, "find")
         gateway = self._gateway
 
         async def list_all() -> list[M]:

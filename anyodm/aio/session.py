@@ -567,16 +567,12 @@ class Transaction(_AsyncCrud):
                     raise
             else:
                 await self._abort_shielded()
-        await self._end_own_session_shielded()
+        await self._end_own_session()
         if outcome is None:
             return exc is not None
         if outcome is exc:
             return False
         raise outcome
-
-    async def _end_own_session_shielded(self) -> None:
-        if self._owns_session and self._session is not None and self._session.is_started:
-            await self._session._end()  # itself shielded and bounded
 
     def start_soon(
         self, func: Callable[[Unpack[Ts]], Coroutine[Any, Any, Any]], *args: Unpack[Ts]

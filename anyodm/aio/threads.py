@@ -23,6 +23,7 @@ shaped the way it is:
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable, Coroutine
@@ -66,8 +67,6 @@ def _call_with_timeout(
 
 
 def _on_asyncio() -> bool:
-    import asyncio
-
     try:
         asyncio.current_task()
     except RuntimeError:
@@ -79,8 +78,6 @@ async def _through_native_cancellation(coro: Coroutine[Any, Any, T]) -> T:
     """Await ``coro`` to its end even through asyncio ``task.cancel()`` calls, then
     re-raise the first such cancellation (anyio's scope cancellation is shielded here
     and delivered by the caller's next checkpoint)."""
-    import asyncio
-
     inner = asyncio.ensure_future(coro)
     pending: BaseException | None = None
     with anyio.CancelScope(shield=True):
