@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from anyodm.errors import (
     AnyODMError,
+    CursorConsumedError,
     DocumentNotFoundError,
     DocumentParsingError,
     DuplicateKeyError,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AIOEngine",
     "AnyODMError",
+    "CursorConsumedError",
     "DocumentNotFoundError",
     "DocumentParsingError",
     "DuplicateKeyError",

@@ -7,6 +7,7 @@ from typing import Any
 
 __all__ = [
     "AnyODMError",
+    "CursorConsumedError",
     "DocumentNotFoundError",
     "DocumentParsingError",
     "DuplicateKeyError",
@@ -16,6 +17,14 @@ __all__ = [
 
 class AnyODMError(Exception):
     """Base class of every error raised by anyodm itself."""
+
+
+class CursorConsumedError(AnyODMError, RuntimeError):
+    """A cursor that was already read to its end (or closed) was iterated again.
+
+    A streaming cursor keeps nothing it yielded: use ``to_list()`` (or ``await`` the
+    cursor) to keep the results, or run ``find`` again for a fresh cursor.
+    """
 
 
 class DocumentNotFoundError(AnyODMError):

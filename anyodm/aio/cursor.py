@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from pymongo.client_session import ClientSession
 
 from anyodm.aio.cleanup import shielded_cleanup
 from anyodm.core.find import BatchReader
+from anyodm.errors import CursorConsumedError
 
 if TYPE_CHECKING:
     from anyodm.model import Model
@@ -18,21 +19,56 @@ if TYPE_CHECKING:
 __all__ = ["AsyncCursor"]
 
 M = TypeVar("M", bound="Model")
+T = TypeVar("T")
 
-#: Runs ``func(driver_session)`` the way the engine runs an operation (session-aware).
-Executor = Callable[[str, Callable[[ClientSession | None], Any]], Awaitable[Any]]
+
+class Executor(Protocol):
+    """Runs ``func(driver_session)`` the way the engine runs an operation (in its
+    session, if any); ``cleanup=True`` on the capacity kept for cleanup."""
+
+    def __call__(
+        self,
+        operation: str,
+        func: Callable[[ClientSession | None], T],
+        cleanup: bool = False,
+    ) -> Awaitable[T]: ...
+
+
+def _consumed(how: str) -> CursorConsumedError:
+    return CursorConsumedError(
+        f"this cursor was already {how}: a streaming cursor keeps nothing it yielded; "
+        "use 'await engine.find(...)' / 'await cursor.to_list()' to keep the results, "
+        "or call find() again for a new cursor"
+    )
 
 
 class AsyncCursor(Generic[M]):
     """The result of ``Engine.find``.
 
     ``await cursor`` returns every result as a list (one thread hop).  ``async for``
-    streams one server batch per thread hop and keeps only the current batch.  Leaving
-    the loop early — ``break``, an exception or a cancellation — closes the server
-    cursor; ``async with`` / ``aclose()`` do it deterministically before continuing.
+    streams one server batch per thread hop and keeps only the current batch (S6):
+
+    * an exception or cancellation inside the loop's ``__anext__`` closes the server
+      cursor at once;
+    * ``async for x in engine.find(...)`` left by ``break`` closes it when the loop lets
+      go of the cursor (from a short-lived thread; a cursor bound to a session is killed
+      by the driver in the background);
+    * a cursor held in a variable is closed at the end of ``async with cursor:`` or by
+      ``await cursor.aclose()`` — the deterministic way, to use when breaking out;
+    * iterating a cursor again once it was read to its end or closed raises
+      :class:`~anyodm.errors.CursorConsumedError` (a loop left by ``break`` may be
+      resumed by another ``async for`` until then).
     """
 
-    __slots__ = ("__weakref__", "_batch", "_cleanup_timeout", "_execute", "_list", "_reader")
+    __slots__ = (
+        "__weakref__",
+        "_batch",
+        "_cleanup_timeout",
+        "_consumed",
+        "_execute",
+        "_list",
+        "_reader",
+    )
 
     def __init__(
         self,
@@ -46,6 +82,7 @@ class AsyncCursor(Generic[M]):
         self._list = list_all
         self._cleanup_timeout = cleanup_timeout
         self._batch: deque[M] = deque()
+        self._consumed: str | None = None  # "read to its end" / "closed"
 
     def __await__(self) -> Generator[Any, None, list[M]]:
         return self.to_list().__await__()
@@ -55,11 +92,16 @@ class AsyncCursor(Generic[M]):
         return await self._list()
 
     def __aiter__(self) -> AsyncCursor[M]:
+        if self._consumed is not None:
+            raise _consumed(self._consumed)
         return self
 
     async def __anext__(self) -> M:
         if not self._batch:
+            if self._consumed is not None:
+                raise StopAsyncIteration
             if self._reader.done:
+                self._consumed = "read to its end"
                 raise StopAsyncIteration
             reader = self._reader
             try:
@@ -68,20 +110,24 @@ class AsyncCursor(Generic[M]):
                 await self.aclose()
                 raise
             if not batch:
+                self._consumed = "read to its end"
                 raise StopAsyncIteration
             self._batch.extend(batch)
         return self._batch.popleft()
 
     async def aclose(self) -> None:
-        """Close the server cursor (shielded, bounded by the engine's cleanup timeout)."""
+        """Close the server cursor (to completion despite cancellation, bounded by the
+        engine's cleanup timeout, on worker capacity kept for cleanup)."""
         self._batch.clear()
+        if self._consumed is None:
+            self._consumed = "closed"
         if not self._reader.has_open_cursor:
             self._reader.done = True
             return
         reader = self._reader
         await shielded_cleanup(
             "closing a cursor",
-            lambda: self._execute("close", lambda _driver: reader.close()),
+            lambda: self._execute("close", lambda _driver: reader.close(), cleanup=True),
             self._cleanup_timeout,
         )
 

@@ -11,11 +11,13 @@ from pymongo.client_session import ClientSession
 from typing_extensions import Self
 
 from anyodm.aio.cleanup import shielded_cleanup
-from anyodm.aio.cursor import AsyncCursor
+from anyodm.aio.cursor import AsyncCursor, Executor
 from anyodm.aio.session import Session, Transaction
-from anyodm.aio.threads import WorkerRunner
+from anyodm.aio.slots import ThreadSlots
+from anyodm.aio.threads import DEFAULT_CLEANUP_THREADS, WorkerRunner
 from anyodm.core import operations as ops
 from anyodm.core.arguments import check_instance, check_instances, check_model_class
+from anyodm.core.driver_sessions import serialized_on
 from anyodm.core.engine_base import EngineBase
 from anyodm.core.find import BatchReader, make_find_spec
 from anyodm.core.retry import DEFAULT_TRANSACTION_TIME_LIMIT
@@ -28,6 +30,7 @@ __all__ = ["AIOEngine", "Engine"]
 
 M = TypeVar("M", bound="Model")
 T = TypeVar("T")
+R = TypeVar("R")
 
 SessionLike = Session | Transaction | ClientSession | None
 
@@ -39,11 +42,14 @@ _DEFAULT_MAX_THREADS = 100
 class Engine(EngineBase):
     """The async MongoDB engine, for trio and asyncio (through anyio).
 
-    Every PyMongo call runs in a worker thread bounded by the engine's own
-    ``CapacityLimiter`` (``max_threads``, default: the client's ``maxPoolSize``), under
-    the caller's anyio deadline.  ``client`` is a ``pymongo.MongoClient`` (used as is,
-    never closed by the engine) or a connection string (the engine owns that client and
-    closes it in ``aclose()`` / ``async with engine:``).
+    Every PyMongo call runs in a worker thread, at most ``max_threads`` at once
+    (default: the client's ``maxPoolSize``), under the caller's anyio deadline; cleanup
+    (aborts, ending sessions, closing cursors) has ``cleanup_threads`` more that ordinary
+    operations cannot take.  The engine may be used from several event loops, one after
+    the other or at once (trio's guest mode on asyncio).  ``client`` is a
+    ``pymongo.MongoClient`` (used as is, never closed by the engine) or a connection
+    string (the engine owns that client and closes it in ``aclose()`` /
+    ``async with engine:``).
 
     ``cleanup_timeout`` bounds the shielded abort/end-session work done under
     cancellation (default 10 s); ``transaction_time_limit`` is ``with_transaction``'s
@@ -56,6 +62,7 @@ class Engine(EngineBase):
         database: str = "test",
         *,
         max_threads: int | None = None,
+        cleanup_threads: int = DEFAULT_CLEANUP_THREADS,
         cleanup_timeout: float = DEFAULT_CLEANUP_TIMEOUT,
         transaction_time_limit: float = DEFAULT_TRANSACTION_TIME_LIMIT,
     ) -> None:
@@ -63,17 +70,20 @@ class Engine(EngineBase):
             raise ValueError(f"cleanup_timeout must be positive, got {cleanup_timeout!r}")
         if max_threads is not None and max_threads < 1:
             raise ValueError(f"max_threads must be at least 1, got {max_threads!r}")
+        if cleanup_threads < 1:
+            raise ValueError(f"cleanup_threads must be at least 1, got {cleanup_threads!r}")
         super().__init__(client, database, transaction_time_limit)
         if max_threads is None:
             pool_size = self._client.options.pool_options.max_pool_size
             max_threads = int(pool_size) if pool_size else _DEFAULT_MAX_THREADS
-        self._runner = WorkerRunner(max_threads)
+        self._runner = WorkerRunner(max_threads, cleanup_threads)
         self.cleanup_timeout = cleanup_timeout
 
     @property
-    def thread_limiter(self) -> Any:
-        """The engine's ``anyio.CapacityLimiter`` (its ``total_tokens`` may be changed)."""
-        return self._runner.limiter
+    def thread_limiter(self) -> ThreadSlots:
+        """The engine's worker slots: ``total_tokens`` (``max_threads``, may be changed),
+        ``borrowed_tokens``, ``available_tokens``, ``reserve_tokens`` (for cleanup)."""
+        return self._runner.slots
 
     # -- where an operation runs ---------------------------------------------------------
 
@@ -108,17 +118,31 @@ class Engine(EngineBase):
 
     def _executor(
         self, session: SessionLike, operation: str
-    ) -> tuple[
-        Callable[[str, Callable[[ClientSession | None], T]], Awaitable[T]], ClientSession | None
-    ]:
+    ) -> tuple[Executor, ClientSession | None]:
         """How to run ``func(driver_session)`` — in the session (serialized) or directly —
         and the driver session it will get."""
         raw = self._driver_session_check(session, operation)
         if isinstance(session, (Session, Transaction)):
             bound = session
-            return (lambda op, func: bound.run(op, func)), session.get_driver_session()
+
+            def run_in_session(
+                operation: str, func: Callable[[ClientSession | None], R], cleanup: bool = False
+            ) -> Awaitable[R]:
+                return bound.run(operation, func, cleanup=cleanup)
+
+            return run_in_session, session.get_driver_session()
         runner = self._runner
-        return (lambda _op, func: runner.run(func, raw)), raw
+
+        def run_direct(
+            operation: str, func: Callable[[ClientSession | None], R], cleanup: bool = False
+        ) -> Awaitable[R]:
+            run = runner.run_cleanup if cleanup else runner.run
+            if raw is None:
+                return run(func, None)
+            # A raw ClientSession is not thread-safe: its calls take turns (S5).
+            return run(serialized_on, raw, func)
+
+        return run_direct, raw
 
     async def _run(
         self, session: SessionLike, operation: str, func: Callable[[ClientSession | None], T]

@@ -5,27 +5,41 @@
   :class:`SessionStateError`), and workers started with :meth:`start_soon` live in the
   block's own task group: the block exits only when they are done, and one failing
   cancels the others (and aborts the transaction).
-* **Aborts (S4).** A clean exit commits; an exception or cancellation aborts.  Abort and
-  end-of-session run through :func:`shielded_cleanup` — shielded from the cancellation,
-  bounded by the engine's ``cleanup_timeout`` — and then the original exception or
-  cancellation propagates unchanged.  An exception of the block's own code comes out as
-  itself (never wrapped in an ``ExceptionGroup``), even though a task group is hosted.
+* **Aborts (S4).** A clean exit commits; an exception or cancellation aborts, and so
+  does a clean exit whose enclosing scope is already cancelled (or whose deadline has
+  passed) by then.  Abort and end-of-session run as one unit through
+  :func:`shielded_cleanup` — to completion despite any cancellation, bounded by the
+  engine's ``cleanup_timeout``, on worker capacity kept for cleanup — and then the
+  original exception or cancellation propagates unchanged.  An exception of the block's
+  own code comes out as itself, never wrapped in an ``ExceptionGroup``.
 * **One at a time (S5).** Every operation takes the session's FIFO lock, so the PyMongo
-  session (not thread-safe) is only ever used by one worker thread at a time.
+  session (not thread-safe) is only ever used by one worker thread at a time; the
+  checks that an operation may run (session open, transaction active, one transaction
+  per session) are made under that lock.
+* **Saved state (S8).** Writes in a transaction record the instances' new saved state as
+  pending (:mod:`anyodm.core.pending`); the commit applies it (in the commit's worker
+  thread, right after the server said yes), an abort or failed commit drops it.
+* **Phases tell the truth (S9).** ``ABORTED`` only once the driver is out of the
+  transaction (aborted, or its session ended); ``ABORTING`` while a worker thread that
+  still holds the session past the cleanup bound is to abort when its call returns;
+  ``COMMITTED`` once the server confirmed; ``COMMIT_UNKNOWN`` when a commit was sent and
+  its outcome could not be learned.
 
-Commits are never cut short.  Once a block decides to commit (it exited cleanly) or
-``commit()`` is called, the commit runs shielded, bounded by ``cleanup_timeout``, so
-its outcome is known: a block whose transaction committed exits normally, and a
-cancellation that arrived during the commit is delivered at the next checkpoint after
-it.  When a commit fails, the block raises and :attr:`Transaction.phase` tells what the
-caller can know: ``ABORTED`` (nothing of it is committed) or ``COMMIT_UNKNOWN`` (the
-outcome could not be learned — a network error, or the cleanup bound ran out; the
-server may or may not have committed, as with MongoDB's
-``UnknownTransactionCommitResult``).
+Commits are never cut short.  Once a block decides to commit (it exited cleanly and
+no cancellation is pending) or ``commit()`` is called, the commit runs to completion,
+bounded by ``cleanup_timeout``, so its outcome is known: a block whose transaction
+committed exits normally, and a cancellation that arrived during the commit is
+delivered at the next checkpoint after it (on asyncio, a native ``task.cancel()`` right
+after the commit).
+
+Worst-case bounds: aborting and ending take at most ``cleanup_timeout`` (plus one
+second when an operation's thread returns just as the bound runs out); a commit at most
+``cleanup_timeout``.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
@@ -33,12 +47,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskGroup
 from pymongo.client_session import ClientSession
 from pymongo.client_session_shared import TransactionOptions
 from typing_extensions import Self, TypeVarTuple, Unpack
 
 from anyodm.aio.cleanup import shielded_cleanup
+from anyodm.aio.completion import run_to_completion
 from anyodm.aio.threads import remaining_seconds
 from anyodm.core.lifecycle import (
     SessionLifecycle,
@@ -46,6 +62,7 @@ from anyodm.core.lifecycle import (
     TransactionPhase,
     check_transaction_options,
 )
+from anyodm.core.pending import PendingStates, open_ledger, settle_ledger
 from anyodm.core.retry import backoff_seconds, is_transient, should_retry_commit
 from anyodm.errors import SessionStateError
 
@@ -59,9 +76,15 @@ if TYPE_CHECKING:
 
 __all__ = ["Session", "Transaction"]
 
+log = logging.getLogger("anyodm")
+
 M = TypeVar("M", bound="Model")
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
+
+#: Extra seconds an abort/end may take when the thread holding the session returns
+#: just as the cleanup bound runs out.
+_LAST_CHANCE = 1.0
 
 
 class _AsyncCrud:
@@ -112,17 +135,27 @@ class _AsyncCrud:
         )
 
 
+def _only_cancellations(exc: BaseException) -> bool:
+    """Whether ``exc`` is a cancellation, or a group holding nothing else."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_cancellations(inner) for inner in exc.exceptions)
+    return isinstance(exc, anyio.get_cancelled_exc_class())
+
+
 async def _close_block_task_group(tg: TaskGroup, exc: BaseException | None) -> BaseException | None:
     """Wait for the block's workers; return what the block should raise (None: nothing).
 
     The block's own exception is kept out of the task group (so it is not wrapped in an
     ExceptionGroup): the workers are cancelled and the exception is returned as is.
+    Workers that were only cancelled (by this, or by an enclosing scope) do not wrap it.
     """
     if exc is not None and not isinstance(exc, anyio.get_cancelled_exc_class()):
         tg.cancel_scope.cancel()
         try:
             await tg.__aexit__(None, None, None)
         except BaseException as workers_failed:
+            if _only_cancellations(workers_failed):
+                return exc
             both: BaseException = BaseExceptionGroup(
                 "the block and its start_soon workers failed", [exc, workers_failed]
             )
@@ -135,6 +168,23 @@ async def _close_block_task_group(tg: TaskGroup, exc: BaseException | None) -> B
     except BaseException as raised:
         return raised
     return None if suppressed else exc
+
+
+async def _pending_cancellation() -> BaseException | None:
+    """The cancellation that is already due for this task, if any, as an exception.
+
+    Catches what a checkpoint delivers (anyio scope cancellation, a native asyncio
+    ``task.cancel()``), and a deadline that has passed but not fired yet.
+    """
+    cancelled = anyio.get_cancelled_exc_class()
+    try:
+        await anyio.lowlevel.checkpoint()
+        if anyio.current_effective_deadline() <= anyio.current_time():
+            await anyio.sleep(max(remaining_seconds(), 0.0))
+            await anyio.sleep_forever()
+    except cancelled as exc:
+        return exc
+    return None
 
 
 class Session(_AsyncCrud):
@@ -157,11 +207,12 @@ class Session(_AsyncCrud):
         self._life = SessionLifecycle("Session")
         self._driver: ClientSession | None = None
         self._lock = anyio.Lock()
-        # Hand-off between the loop and a worker thread still holding the driver session
-        # when the session ends and its cleanup bound runs out (see _end).
+        # Hand-off to a worker thread that still holds the driver session when cleanup
+        # cannot wait any longer: it runs these with the driver session when its call
+        # returns (see _in_worker), so no two threads ever use the driver session.
         self._handoff = threading.Lock()
         self._in_thread = False
-        self._release_in_thread = False
+        self._after_thread: list[Callable[[ClientSession], None]] = []
         self._op_scopes: set[anyio.CancelScope] = set()
         self._tg: TaskGroup | None = None
         self._transaction: Transaction | None = None
@@ -186,12 +237,19 @@ class Session(_AsyncCrud):
         operation: str,
         func: Callable[[ClientSession], T],
         scopes: set[anyio.CancelScope] | None = None,
+        guard: Callable[[str], None] | None = None,
+        *,
+        cleanup: bool = False,
     ) -> T:
         """Run ``func(driver_session)`` in a worker thread, one at a time, while open.
 
-        Raises SessionStateError if the session ends before or while it runs.
+        ``guard(operation)`` (a transaction's "still active" check) is called with the
+        session's checks, before and again under the lock.  Raises SessionStateError if
+        the session (or the transaction owning ``scopes``) ends before or while it runs.
         """
         self._life.require_open(operation)
+        if guard is not None:
+            guard(operation)
         scope = anyio.CancelScope()
         self._op_scopes.add(scope)
         if scopes is not None:
@@ -200,22 +258,25 @@ class Session(_AsyncCrud):
             with scope:
                 async with self._lock:
                     self._life.require_open(operation)
+                    if guard is not None:
+                        guard(operation)
                     driver = self._driver
                     assert driver is not None
-                    return await self.engine._runner.run_holding_session(
-                        self._in_worker, func, driver
-                    )
+                    runner = self.engine._runner
+                    run = runner.run_cleanup if cleanup else runner.run
+                    return await run(self._in_worker, func, driver)
         finally:
             self._op_scopes.discard(scope)
             if scopes is not None:
                 scopes.discard(scope)
-        raise SessionStateError(  # only reached when end() cancelled the operation
-            f"Session.{operation}() was cancelled because the session ended while it ran"
-        )
+        # Only reached when end()/an abort cancelled the operation.
+        self._life.require_open(operation)
+        if guard is not None:
+            guard(operation)
+        raise SessionStateError(f"Session.{operation}() was cancelled because its session ended")
 
     def _in_worker(self, func: Callable[[ClientSession], T], driver: ClientSession) -> T:
-        """Run in the worker thread; end the driver session here if the session ended
-        while this thread held it and the end could not wait any longer."""
+        """Run in the worker thread; then do what cleanup handed over to this thread."""
         with self._handoff:
             self._in_thread = True
         try:
@@ -223,13 +284,25 @@ class Session(_AsyncCrud):
         finally:
             with self._handoff:
                 self._in_thread = False
-                release, self._release_in_thread = self._release_in_thread, False
-            if release:
-                driver.end_session()
+                after, self._after_thread = self._after_thread, []
+            for action in after:
+                try:
+                    action(driver)
+                except Exception:
+                    log.warning("anyodm: cleanup handed to a worker thread failed", exc_info=True)
 
-    async def run_locked_inline(self, func: Callable[[ClientSession], T]) -> T:
+    def _hand_over(self, action: Callable[[ClientSession], None]) -> bool:
+        """Give ``action`` to the worker thread holding the driver session, if one does."""
+        with self._handoff:
+            if self._in_thread:
+                self._after_thread.append(action)
+                return True
+        return False
+
+    async def run_locked_inline(self, operation: str, func: Callable[[ClientSession], T]) -> T:
         """Run a quick, non-I/O ``func(driver_session)`` on the loop, under the lock."""
         async with self._lock:
+            self._life.require_open(operation)
             assert self._driver is not None
             return func(self._driver)
 
@@ -242,12 +315,20 @@ class Session(_AsyncCrud):
 
     async def end(self) -> None:
         """End the session: cancel operations still running on it, abort an active
-        transaction, and release the server session (shielded, bounded by the engine's
-        cleanup timeout)."""
+        transaction, and release the server session (to completion despite
+        cancellation, bounded by the engine's cleanup timeout)."""
         self._life.require_open("end")
         await self._end()
 
     async def _end(self) -> None:
+        await run_to_completion(self._end_steps)
+
+    async def _end_steps(self, wait: bool = True) -> None:
+        """End (shielded and bounded: run it inside :func:`run_to_completion`).
+
+        ``wait=False``: hand the end straight to a thread holding the driver session
+        instead of waiting for it first (its abort was already handed over).
+        """
         self._life.phase = SessionPhase.ENDED
         for scope in list(self._op_scopes):
             scope.cancel()
@@ -255,25 +336,29 @@ class Session(_AsyncCrud):
         if driver is None:
             return
         tx = self._transaction
-        if tx is not None and tx.phase is TransactionPhase.ACTIVE:
-            tx.phase = TransactionPhase.ABORTED
+        if tx is not None and tx.phase not in (TransactionPhase.ACTIVE, TransactionPhase.ABORTING):
+            tx = None
+        runner = self.engine._runner
+
+        def end_in_thread(d: ClientSession) -> None:
+            d.end_session()  # aborts a transaction still in progress
+            if tx is not None:
+                tx._settle(TransactionPhase.ABORTED)
 
         async def release() -> None:
             async with self._lock:  # waits for an operation still in its thread
-                await self.engine._runner.run_holding_session(driver.end_session)  # aborts a tx
+                await runner.run_cleanup(end_in_thread, driver)
 
-        if await shielded_cleanup("ending a session", release, self.engine.cleanup_timeout):
+        if wait and await shielded_cleanup(
+            "ending a session", release, self.engine.cleanup_timeout
+        ):
             return
-        # An operation's thread still holds the driver session past the cleanup bound:
-        # it ends the session itself when its call returns (never two threads on it).
-        with self._handoff:
-            if self._in_thread:
-                self._release_in_thread = True
-                return
+        if self._hand_over(end_in_thread):
+            if tx is not None and tx.phase is TransactionPhase.ACTIVE:
+                tx.phase = TransactionPhase.ABORTING
+            return
         await shielded_cleanup(
-            "ending a session",
-            lambda: self.engine._runner.run_holding_session(driver.end_session),
-            1.0,
+            "ending a session", lambda: runner.run_cleanup(end_in_thread, driver), _LAST_CHANCE
         )
 
     async def __aenter__(self) -> Self:
@@ -292,9 +377,6 @@ class Session(_AsyncCrud):
         tg, self._tg = self._tg, None
         outcome = exc if tg is None else await _close_block_task_group(tg, exc)
         if self._life.phase is SessionPhase.STARTED:
-            tx = self._transaction
-            if tx is not None and tx.phase is TransactionPhase.ACTIVE:
-                await tx._abort_shielded()
             await self._end()
         if outcome is None:
             return exc is not None  # the task group absorbed its own cancellation
@@ -320,7 +402,12 @@ class Session(_AsyncCrud):
         return Transaction(self.engine, session=self, **options)
 
     def _attach(self, tx: Transaction) -> None:
-        if self._transaction is not None and self._transaction.phase is TransactionPhase.ACTIVE:
+        """Make ``tx`` this session's transaction (called under the session lock)."""
+        current = self._transaction
+        if current is not None and current.phase in (
+            TransactionPhase.ACTIVE,
+            TransactionPhase.ABORTING,
+        ):
             raise SessionStateError(
                 "this session already has an active transaction: one transaction at a time "
                 "per session; commit or abort it first, or open another session"
@@ -338,6 +425,8 @@ class Session(_AsyncCrud):
         Retries the whole callback on ``TransientTransactionError`` and the commit on
         ``UnknownTransactionCommitResult``, within ``time_limit`` seconds (default: the
         engine's ``transaction_time_limit``, 120 s) and never past the caller's deadline.
+        Before each retry, every instance saved by the failed attempt is as it was before
+        it (S8), so the retry sends it again.  If it returns, the transaction committed.
         """
         self._life.require_open("with_transaction")
         limit = self.engine.transaction_time_limit if time_limit is None else time_limit
@@ -354,25 +443,27 @@ class Session(_AsyncCrud):
             try:
                 result = await callback(tx, *args)
             except BaseException as exc:
-                if tx.phase is TransactionPhase.ACTIVE:
-                    await tx._abort_shielded()
+                await tx._abort_shielded()
                 if isinstance(exc, Exception) and is_transient(exc) and time_left():
                     await anyio.sleep(backoff_seconds(attempt))
                     continue
                 raise
             if tx.phase is not TransactionPhase.ACTIVE:
-                return result
+                return result  # the callback committed or aborted it itself
+            pending = await _pending_cancellation()
+            if pending is not None:
+                await tx._abort_shielded()
+                raise pending
             while True:
-                try:
-                    await tx.commit()
-                except Exception as exc:
-                    if should_retry_commit(exc) and time_left():
-                        tx.phase = TransactionPhase.ACTIVE
-                        continue
-                    if is_transient(exc) and time_left():
-                        break
-                    raise
-                return result
+                failure = await run_to_completion(tx._commit_steps)
+                if failure is None:
+                    return result
+                if should_retry_commit(failure) and time_left():
+                    tx._reopen_for_commit_retry()
+                    continue
+                if is_transient(failure) and time_left():
+                    break
+                raise failure
             await anyio.sleep(backoff_seconds(attempt))
 
     def __repr__(self) -> str:
@@ -395,6 +486,7 @@ class Transaction(_AsyncCrud):
         self._tg: TaskGroup | None = None
         self._op_scopes: set[anyio.CancelScope] = set()
         self._commit_progress: str | None = None  # None, "sent", "done"
+        self._ledger: PendingStates | None = None
         self.phase = TransactionPhase.NEW
 
     @property
@@ -427,10 +519,19 @@ class Transaction(_AsyncCrud):
             f"{self.phase.value.replace('_', ' ')}: start a new transaction"
         )
 
-    async def run(self, operation: str, func: Callable[[ClientSession], T]) -> T:
+    def _settle(self, phase: TransactionPhase) -> None:
+        """Enter a final phase; the saved states it implies follow (any thread)."""
+        self.phase = phase
+        settle_ledger(self._ledger, phase)
+
+    async def run(
+        self, operation: str, func: Callable[[ClientSession], T], *, cleanup: bool = False
+    ) -> T:
         """Run ``func(driver_session)`` in the transaction (see :meth:`Session.run`)."""
         self._require_active(operation)
-        return await self.session.run(operation, func, self._op_scopes)
+        return await self.session.run(
+            operation, func, self._op_scopes, self._require_active, cleanup=cleanup
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -446,101 +547,151 @@ class Transaction(_AsyncCrud):
             await self._session.start()
         session = self._session
         session._life.require_open("transaction")
-        session._attach(self)
         options = self._options
+
+        def begin(driver: ClientSession) -> None:
+            session._attach(self)
+            driver.start_transaction(**options)
+            self._ledger = open_ledger(driver)
+            self.phase = TransactionPhase.ACTIVE
+
         try:
-            await session.run_locked_inline(lambda d: d.start_transaction(**options))
+            await session.run_locked_inline("transaction", begin)
         except BaseException:
             if self._owns_session:
                 await session._end()
             raise
-        self.phase = TransactionPhase.ACTIVE
 
     def _commit_in_thread(self, driver: ClientSession) -> None:
         self._commit_progress = "sent"
         driver.commit_transaction()
         self._commit_progress = "done"
+        self._settle(TransactionPhase.COMMITTED)  # saved states follow the data at once
 
     async def commit(self) -> None:
         """Commit.  Once sent, a commit is not cut short by cancellation.
 
-        It runs shielded, bounded by the engine's ``cleanup_timeout``, so that its
+        It runs to completion, bounded by the engine's ``cleanup_timeout``, so that its
         outcome is known: if this returns, the transaction is committed (a cancellation
         that arrived meanwhile is delivered at the caller's next checkpoint); if it
-        raises, :attr:`phase` is ``ABORTED`` or ``COMMIT_UNKNOWN``.
+        raises, :attr:`phase` is ``ABORTED`` or ``COMMIT_UNKNOWN``.  Called when the
+        caller is already cancelled, it raises the cancellation and sends nothing.
         """
         self._require_active("commit")
-        self._commit_progress = None
-        failure: BaseException | None = None
-        try:
-            with anyio.CancelScope(shield=True) as scope:
-                scope.deadline = anyio.current_time() + self.engine.cleanup_timeout
-                try:
-                    await self.session.run("commit", self._commit_in_thread)
-                except Exception as exc:
-                    failure = exc
-        except BaseException:
-            # asyncio's own task.cancel(), delivered once the commit's thread finished.
-            if self._commit_progress == "done":
-                self.phase = TransactionPhase.COMMITTED
-            elif self._commit_progress == "sent":
-                self.phase = TransactionPhase.COMMIT_UNKNOWN
-            else:
-                await self._abort_shielded()
-            await self._end_own_session()
-            raise
-        if failure is None and not scope.cancelled_caught:
-            self.phase = TransactionPhase.COMMITTED
-            await self._end_own_session()
-            return
-        if self._commit_progress == "done":
-            self.phase = TransactionPhase.COMMITTED
-        elif failure is not None and not should_retry_commit(failure):
-            self.phase = TransactionPhase.ABORTED
-        else:
-            self.phase = TransactionPhase.COMMIT_UNKNOWN
-        await self._end_own_session()
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        failure = await run_to_completion(self._commit_steps)
         if failure is not None:
             raise failure
-        if self.phase is not TransactionPhase.COMMITTED:
-            raise TimeoutError(
+
+    async def _commit_steps(self) -> BaseException | None:
+        """Commit and settle the phase; returns the failure (run to completion)."""
+        self._commit_progress = None
+        session = self.session
+        runner = self.engine._runner
+        failure: BaseException | None = None
+
+        async def send() -> None:
+            async with session._lock:
+                session._life.require_open("commit")
+                self._require_active("commit")
+                driver = session._driver
+                assert driver is not None
+                await runner.run_cleanup(session._in_worker, self._commit_in_thread, driver)
+
+        with anyio.CancelScope() as bound:
+            bound.deadline = anyio.current_time() + self.engine.cleanup_timeout
+            try:
+                await send()
+            except Exception as exc:
+                failure = exc
+        progress = self._commit_progress
+        if progress == "done":
+            await self._end_own_session_steps()
+            return None
+        if progress is None:  # never sent: the transaction can still be aborted
+            await self._abort_and_end_steps()
+            if failure is None:
+                failure = TimeoutError(
+                    f"the commit could not be sent within the cleanup timeout "
+                    f"({self.engine.cleanup_timeout}s); the transaction was aborted"
+                )
+            return failure
+        if failure is not None and not should_retry_commit(failure):
+            self._settle(TransactionPhase.ABORTED)  # the server refused it: nothing committed
+        else:
+            self._settle(TransactionPhase.COMMIT_UNKNOWN)
+        await self._end_own_session_steps()
+        if failure is None:
+            failure = TimeoutError(
                 f"the commit did not finish within the cleanup timeout "
                 f"({self.engine.cleanup_timeout}s); its outcome is unknown (tx.phase)"
             )
+        return failure
+
+    def _reopen_for_commit_retry(self) -> None:
+        """with_transaction retries a commit whose outcome is unknown."""
+        self.phase = TransactionPhase.ACTIVE
 
     async def abort(self) -> None:
-        """Abort; nothing of the transaction is committed."""
+        """Abort; nothing of the transaction is committed.
+
+        Runs to completion despite cancellation, bounded by the cleanup timeout, like
+        the abort of a cancelled block.  Afterwards :attr:`phase` is ``ABORTED`` (or
+        ``ABORTING`` while an operation's thread still holds the session: that thread
+        aborts when its call returns).
+        """
         self._require_active("abort")
-        try:
-            await self.session.run("abort", lambda d: d.abort_transaction())
-        finally:
-            self.phase = TransactionPhase.ABORTED
-            await self._end_own_session()
+        await self._abort_shielded()
 
     async def _abort_shielded(self) -> None:
-        """Abort under cancellation: shielded and bounded (S4)."""
+        """Abort (if active) and end an own session: one unit, shielded and bounded."""
+        await run_to_completion(self._abort_and_end_steps)
+
+    async def _abort_and_end_steps(self) -> None:
+        handed_over = await self._abort_steps()
+        await self._end_own_session_steps(wait=not handed_over)
+
+    def _abort_in_thread(self, driver: ClientSession) -> None:
+        if driver.in_transaction:
+            driver.abort_transaction()  # the driver ignores the server's errors here
+        self._settle(TransactionPhase.ABORTED)
+
+    async def _abort_steps(self) -> bool:
+        """Abort; True if the abort was handed to a thread holding the session."""
         for scope in list(self._op_scopes):
             scope.cancel()
         if self.phase is not TransactionPhase.ACTIVE:
-            return
-        self.phase = TransactionPhase.ABORTED
+            return False
         session = self.session
-        if session._driver is None:
-            return
         driver = session._driver
+        if driver is None:  # the session ended, which aborted the transaction
+            self._settle(TransactionPhase.ABORTED)
+            return False
+        self.phase = TransactionPhase.ABORTING
+        runner = self.engine._runner
 
         async def abort() -> None:
             async with session._lock:
-                if driver.in_transaction:
-                    await self.engine._runner.run_holding_session(driver.abort_transaction)
+                await runner.run_cleanup(session._in_worker, self._abort_in_thread, driver)
 
         await shielded_cleanup("aborting a transaction", abort, self.engine.cleanup_timeout)
+        if self.phase is not TransactionPhase.ABORTING:
+            return False
+        if session._hand_over(self._abort_in_thread):
+            return True
+        await shielded_cleanup(
+            "aborting a transaction",
+            lambda: runner.run_cleanup(self._abort_in_thread, driver),
+            _LAST_CHANCE,
+        )
+        return False
 
-    async def _end_own_session(self) -> None:
+    async def _end_own_session_steps(self, wait: bool = True) -> None:
         for scope in list(self._op_scopes):
             scope.cancel()
-        if self._owns_session and self._session is not None and self._session.is_started:
-            await self._session._end()
+        session = self._session
+        if self._owns_session and session is not None and session.is_started:
+            await session._end_steps(wait=wait)
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -557,7 +708,8 @@ class Transaction(_AsyncCrud):
     ) -> bool:
         tg, self._tg = self._tg, None
         outcome = exc if tg is None else await _close_block_task_group(tg, exc)
-        if self.phase is TransactionPhase.ACTIVE:
+        if self.phase is TransactionPhase.ACTIVE and outcome is None:
+            outcome = await _pending_cancellation()  # S4: a cancelled scope never commits
             if outcome is None:
                 try:
                     await self.commit()
@@ -565,9 +717,10 @@ class Transaction(_AsyncCrud):
                     if exc is not None and commit_failed is not exc:
                         raise commit_failed from None
                     raise
-            else:
-                await self._abort_shielded()
-        await self._end_own_session()
+        if self.phase is TransactionPhase.ACTIVE:
+            await self._abort_shielded()
+        else:
+            await run_to_completion(self._end_own_session_steps)
         if outcome is None:
             return exc is not None
         if outcome is exc:

@@ -1,32 +1,30 @@
 """The one crossing from the event loop into PyMongo: worker threads with deadlines.
 
-Every PyMongo call of the async API goes through :meth:`WorkerRunner.run`.  Why it is
-shaped the way it is:
+Every PyMongo call of the async API goes through :meth:`WorkerRunner.run`, in three
+steps, the same for every kind of work and on both backends:
 
-* The thread is never abandoned.  A thread may hold a PyMongo session or cursor; if the
-  caller stopped waiting for it, that object could be used by two threads at once or
-  outlive the session that owns it.  So a cancelled caller waits for its thread.
-* Waiting for the thread means the result comes back even when the caller's scope was
-  cancelled meanwhile.  ``checkpoint_if_cancelled()`` right after turns that into the
-  cancellation the caller expects; without it a ``fail_after`` timeout would be lost.
-* The caller's anyio deadline reaches the driver as ``pymongo.timeout(remaining)``: the
-  server and the driver stop at the deadline instead of leaving the thread blocked.
-  Only *remaining seconds* cross the thread boundary (trio's clock is not
-  ``time.monotonic()``), and zero is never passed (``pymongo.timeout(0)`` means none).
-* asyncio's own ``task.cancel()`` (``asyncio.timeout``, ``asyncio.TaskGroup``) is not
-  held back by anyio's shielded scopes.  Work that holds a session (``hold=True``) is
-  therefore awaited through it: the cancellation is kept and re-raised once the thread
-  has finished, so a commit is never cut short and no thread is left with a session.
-* The engine owns its ``CapacityLimiter``: a thousand waiting tasks never make more
-  threads than the limiter allows, and other libraries' threads are not starved.
+1. **Take a slot** (:mod:`anyodm.aio.slots`).  Waiting for one is cancellable and under
+   the caller's deadline, like any other wait.  Cleanup (``cleanup=True``) has slots
+   that ordinary work cannot take, so it never waits behind busy operations.
+2. **Run in an anyio worker thread, to completion.**  Once the thread runs it is never
+   abandoned, whichever cancellation arrives (anyio scopes, asyncio's native
+   ``task.cancel()``, a second cancel: :func:`run_to_completion`): it may hold a PyMongo
+   session or cursor, which must not end up in two threads or outlive its session.  The
+   caller's anyio deadline reaches the driver as ``pymongo.timeout(remaining)``, so the
+   thread returns at the deadline; only *remaining seconds* cross (trio's clock is not
+   ``time.monotonic()``) and zero is never passed (``pymongo.timeout(0)`` means none).
+   The thread gives its slot back itself when its call returns.
+3. **Check for cancellation.**  The thread's result comes back even if the caller was
+   cancelled meanwhile; ``checkpoint_if_cancelled()`` turns that into the cancellation
+   the caller expects.  A driver timeout at the deadline is reported as anyio's
+   cancellation (``TimeoutError`` under ``fail_after``), not as a PyMongo error.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio
@@ -34,64 +32,64 @@ import anyio.lowlevel
 import anyio.to_thread
 import pymongo
 from pymongo.errors import PyMongoError
-from typing_extensions import ParamSpec
+from typing_extensions import TypeVarTuple, Unpack
 
-__all__ = ["WorkerRunner", "remaining_seconds"]
+from anyodm.aio.completion import run_to_completion
+from anyodm.aio.slots import Slot, ThreadSlots
+
+__all__ = ["DEFAULT_CLEANUP_THREADS", "WorkerRunner", "remaining_seconds"]
 
 T = TypeVar("T")
-P = ParamSpec("P")
+Ts = TypeVarTuple("Ts")
 
 #: The smallest time limit handed to the driver: pymongo.timeout(0) would mean "none".
 _MIN_DRIVER_TIMEOUT = 0.001
 #: A driver timeout this close to the anyio deadline is the deadline itself firing.
 _DEADLINE_SLACK = 0.25
+#: Worker slots kept for cleanup (abort, end session, close cursor) by default.
+DEFAULT_CLEANUP_THREADS = 4
+
+#: anyio's own thread limiter must never be what makes a call wait: the engine's slots
+#: already bound the calls, so each event loop gets one limiter that never runs out.
+_OPEN_LIMITER: anyio.lowlevel.RunVar[anyio.CapacityLimiter] = anyio.lowlevel.RunVar(
+    "anyodm_open_limiter"
+)
 
 
 def remaining_seconds() -> float:
-    """Seconds until the current task's effective anyio deadline (``inf`` if none)."""
+    """Seconds until the current task's effective anyio deadline (``inf`` if none;
+    zero or less if it has passed or its scope is cancelled)."""
     deadline = anyio.current_effective_deadline()
     if deadline == math.inf:
         return math.inf
     return deadline - anyio.current_time()
 
 
-def _call_with_timeout(
-    remaining: float, started: float, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs
-) -> T:
-    """Run ``func`` in the worker thread under the time left of the caller's deadline."""
-    if remaining == math.inf:
-        return func(*args, **kwargs)
-    left = remaining - (time.monotonic() - started)  # time spent waiting for a thread
-    with pymongo.timeout(max(left, _MIN_DRIVER_TIMEOUT)):
-        return func(*args, **kwargs)
-
-
-def _on_asyncio() -> bool:
+def _open_limiter() -> anyio.CapacityLimiter:
     try:
-        asyncio.current_task()
-    except RuntimeError:
-        return False
-    return True
+        return _OPEN_LIMITER.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(math.inf)
+        _OPEN_LIMITER.set(limiter)
+        return limiter
 
 
-async def _through_native_cancellation(coro: Coroutine[Any, Any, T]) -> T:
-    """Await ``coro`` to its end even through asyncio ``task.cancel()`` calls, then
-    re-raise the first such cancellation (anyio's scope cancellation is shielded here
-    and delivered by the caller's next checkpoint)."""
-    inner = asyncio.ensure_future(coro)
-    pending: BaseException | None = None
-    with anyio.CancelScope(shield=True):
-        while not inner.done():
-            try:
-                await asyncio.shield(inner)
-            except asyncio.CancelledError as exc:
-                if inner.cancelled():
-                    raise
-                if pending is None:
-                    pending = exc
-    if pending is not None:
-        raise pending
-    return inner.result()
+def _in_thread(
+    slot: Slot,
+    remaining: float,
+    handed_over: float,
+    func: Callable[..., T],
+    args: tuple[Any, ...],
+) -> T:
+    """The worker thread's side: run under the time left, then give the slot back."""
+    try:
+        if remaining == math.inf:
+            return func(*args)
+        left = remaining - (time.monotonic() - handed_over)
+        with pymongo.timeout(max(left, _MIN_DRIVER_TIMEOUT)):
+            return func(*args)
+    finally:
+        slot.release()
 
 
 async def _wait_for_deadline_cancellation() -> None:
@@ -103,54 +101,57 @@ async def _wait_for_deadline_cancellation() -> None:
 class WorkerRunner:
     """Runs synchronous PyMongo work in bounded worker threads for one engine."""
 
-    __slots__ = ("limiter",)
+    __slots__ = ("slots",)
 
-    def __init__(self, max_threads: int) -> None:
-        if max_threads < 1:
-            raise ValueError(f"max_threads must be at least 1, got {max_threads}")
-        self.limiter = anyio.CapacityLimiter(max_threads)
+    def __init__(self, max_threads: int, cleanup_threads: int = DEFAULT_CLEANUP_THREADS) -> None:
+        self.slots = ThreadSlots(max_threads, cleanup_threads)
 
-    async def run(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run ``func(*args, **kwargs)`` in a worker thread under the caller's deadline.
+    async def run(self, func: Callable[[Unpack[Ts]], T], *args: Unpack[Ts]) -> T:
+        """Run ``func(*args)`` in a worker thread under the caller's deadline (see the
+        module docs)."""
+        return await self._run(False, func, args)
 
-        Raises the caller's cancellation (at once if its deadline has already passed)
-        rather than a driver timeout when the deadline is what stopped the call.
-        """
-        return await self._run(False, func, *args, **kwargs)
+    async def run_cleanup(self, func: Callable[[Unpack[Ts]], T], *args: Unpack[Ts]) -> T:
+        """Like :meth:`run`, on the capacity reserved for cleanup."""
+        return await self._run(True, func, args)
 
-    async def run_holding_session(
-        self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs
-    ) -> T:
-        """Like :meth:`run`, for work on a driver session: on asyncio, a native
-        ``task.cancel()`` cannot abandon the thread (it is re-raised afterwards)."""
-        return await self._run(True, func, *args, **kwargs)
-
-    async def _run(self, hold: bool, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    async def _run(self, cleanup: bool, func: Callable[..., T], args: tuple[Any, ...]) -> T:
         await anyio.lowlevel.checkpoint_if_cancelled()
-        remaining = remaining_seconds()
-        if remaining <= 0:
+        if remaining_seconds() <= 0:
             # The deadline has passed but its scope has not fired yet: let it fire.
             await _wait_for_deadline_cancellation()
-        started = time.monotonic()
-        waiting = anyio.to_thread.run_sync(
-            lambda: _call_with_timeout(remaining, started, func, *args, **kwargs),
-            abandon_on_cancel=False,
-            limiter=self.limiter,
-        )
+        slot = await self.slots.acquire(cleanup=cleanup)
         try:
-            if hold and _on_asyncio():
-                result = await _through_native_cancellation(waiting)
-            else:
-                result = await waiting
-        except PyMongoError as exc:
-            await anyio.lowlevel.checkpoint_if_cancelled()
-            if exc.timeout and remaining_seconds() < _DEADLINE_SLACK:
-                # The driver stopped at our deadline a moment before anyio noticed it:
-                # report the deadline the way anyio does (Cancelled / TimeoutError).
+            remaining = remaining_seconds()
+            if remaining <= 0:
+                slot.release()
                 await _wait_for_deadline_cancellation()
-            raise
-        except BaseException:
-            await anyio.lowlevel.checkpoint_if_cancelled()
-            raise
+            handed_over = time.monotonic()
+            limiter = _open_limiter()
+            try:
+                result = await run_to_completion(
+                    lambda: anyio.to_thread.run_sync(
+                        _in_thread,
+                        slot,
+                        remaining,
+                        handed_over,
+                        func,
+                        args,
+                        abandon_on_cancel=False,
+                        limiter=limiter,
+                    )
+                )
+            except PyMongoError as exc:
+                await anyio.lowlevel.checkpoint_if_cancelled()
+                if exc.timeout and remaining_seconds() < _DEADLINE_SLACK:
+                    # The driver stopped at our deadline a moment before anyio noticed:
+                    # report the deadline the way anyio does (Cancelled / TimeoutError).
+                    await _wait_for_deadline_cancellation()
+                raise
+            except BaseException:
+                await anyio.lowlevel.checkpoint_if_cancelled()
+                raise
+        finally:
+            slot.release()  # no-op once the thread gave it back; covers "never started"
         await anyio.lowlevel.checkpoint_if_cancelled()
         return result

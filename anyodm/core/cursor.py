@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Generic, TypeVar, overload
 
 from anyodm.core.find import BatchReader
+from anyodm.errors import CursorConsumedError
 
 if TYPE_CHECKING:
     from anyodm.model import Model
@@ -22,24 +23,37 @@ class SyncCursor(Generic[M]):
     Iterating streams the results one server batch at a time without keeping what it
     already yielded; leaving the loop early closes the server cursor (``with`` or
     ``close()`` do it deterministically).  ``len()``, indexing or ``to_list()`` read the
-    rest into a list, after which the cursor behaves as that list.
+    rest into a list, after which the cursor behaves as that list.  Iterating a cursor
+    that was streamed to its end, left early or closed raises
+    :class:`~anyodm.errors.CursorConsumedError` (S6): it kept nothing to iterate.
     """
 
-    __slots__ = ("_items", "_reader")
+    __slots__ = ("_consumed", "_items", "_reader")
 
     def __init__(self, reader: BatchReader[M]) -> None:
         self._reader = reader
         self._items: list[M] | None = None
+        self._consumed: str | None = None
+
+    def _check_not_consumed(self) -> None:
+        if self._consumed is not None:
+            raise CursorConsumedError(
+                f"this cursor was already {self._consumed}: a streaming cursor keeps "
+                "nothing it yielded; use to_list() (or list(cursor) the first time) to "
+                "keep the results, or call find() again for a new cursor"
+            )
 
     def __iter__(self) -> Iterator[M]:
         if self._items is not None:
             return iter(self._items)
+        self._check_not_consumed()
         return self._stream()
 
     def _stream(self) -> Iterator[M]:
         if self._items is not None:  # materialised since iter() (list() asks len() first)
             yield from self._items
             return
+        self._check_not_consumed()
         reader = self._reader
         try:
             while batch := reader.next_batch():
@@ -47,13 +61,19 @@ class SyncCursor(Generic[M]):
         except GeneratorExit:
             # Left early; possibly closed by the garbage collector while this thread
             # holds a driver lock: never close synchronously here.
+            self._consumed = "left before its end (and closed)"
             reader.close_soon()
             raise
+        except BaseException:
+            self._consumed = "closed by an error"
+            raise
+        self._consumed = "read to its end"
         reader.close()
 
     def to_list(self) -> list[M]:
         """Every remaining result as a list (kept: the cursor then acts as this list)."""
         if self._items is None:
+            self._check_not_consumed()
             items: list[M] = []
             try:
                 while batch := self._reader.next_batch():
@@ -82,6 +102,8 @@ class SyncCursor(Generic[M]):
 
     def close(self) -> None:
         """Close the server cursor now (idempotent)."""
+        if self._items is None and self._consumed is None:
+            self._consumed = "closed"
         self._reader.close()
 
     def __enter__(self) -> SyncCursor[M]:

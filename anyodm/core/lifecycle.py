@@ -24,14 +24,19 @@ class SessionPhase(enum.Enum):
 class TransactionPhase(enum.Enum):
     """Where a transaction is in its life.
 
-    ``COMMIT_UNKNOWN``: the commit was sent but its outcome could not be learned (a
-    network error or a deadline during the commit); the transaction may or may not have
-    been committed.
+    ``ABORTED``: the driver is out of the transaction (aborted, or its session ended)
+    and nothing of it is committed.  ``ABORTING``: the abort is decided but a worker
+    thread still holds the session (an operation in flight past the cleanup bound); that
+    thread aborts when its call returns and the phase becomes ``ABORTED``.  Nothing of the
+    transaction is committed in either case.  ``COMMIT_UNKNOWN``: the commit was sent but
+    its outcome could not be learned (a network error or the bound ran out during the
+    commit); the transaction may or may not have been committed.
     """
 
     NEW = "new"
     ACTIVE = "active"
     COMMITTED = "committed"
+    ABORTING = "aborting"
     ABORTED = "aborted"
     COMMIT_UNKNOWN = "commit_unknown"
 

@@ -13,14 +13,23 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from pymongo import IndexModel, InsertOne, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError, OperationFailure
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    OperationFailure,
+    PyMongoError,
+    WriteConcernError,
+    WTimeoutError,
+)
 
 from anyodm.core.arguments import check_model_class
 from anyodm.core.batches import validate_into
 from anyodm.core.find import FindSpec, open_cursor
 from anyodm.core.gateway import DatabaseGateway
+from anyodm.core.pending import record_durable_or_pending, record_unknown, state_for_save
 from anyodm.core.write_errors import duplicate_keys_as_anyodm_errors
-from anyodm.errors import DocumentNotFoundError
+from anyodm.errors import AnyODMError, DocumentNotFoundError
+from anyodm.model.tracking import changes_for_save, plan_save
 
 if TYPE_CHECKING:
     from anyodm.model import Model
@@ -87,8 +96,6 @@ def count(gateway: DatabaseGateway, spec: FindSpec[Any], session: ClientSession 
 
 def _unsaved_references(instance: Model) -> list[Model]:
     """The referenced instances of ``instance`` that have changes to save."""
-    from anyodm.model.tracking import changes_for_save
-
     found: list[Model] = []
     for name in type(instance).__anyodm__.references:
         ref = getattr(instance, name, None)
@@ -103,58 +110,86 @@ def _has_generated_key(instance: Model) -> bool:
 
 
 class _Write(NamedTuple):
-    """How one instance is saved: an insert of ``doc``, or an upsert of ``filter``."""
+    """How one instance is saved: an insert of ``update``, or an upsert of ``filter``.
 
-    doc: dict[str, Any]
+    ``sent`` is the instance's whole document as dumped for this write: its saved state
+    once the write is durable.
+    """
+
+    update: dict[str, Any]
     filter: dict[str, Any] | None  # None: insert
+    sent: dict[str, Any]
 
     def bulk_op(self) -> InsertOne[Any] | UpdateOne:
         if self.filter is None:
-            return InsertOne(self.doc)
-        return UpdateOne(self.filter, self.doc, upsert=True)
+            return InsertOne(self.update)
+        return UpdateOne(self.filter, self.update, upsert=True)
 
     def run(self, collection: Collection[Any], session: ClientSession | None) -> None:
         if self.filter is None:
-            collection.insert_one(self.doc, session=session)
+            collection.insert_one(self.update, session=session)
         else:
-            collection.update_one(self.filter, self.doc, upsert=True, session=session)
+            collection.update_one(self.filter, self.update, upsert=True, session=session)
 
 
-def _write_of(instance: Model) -> _Write | None:
+def _write_of(instance: Model, session: ClientSession | None) -> _Write | None:
     """The write that saves ``instance``'s changes, or None if there are none.
 
     A fresh instance whose primary key was generated (a new ObjectId) cannot exist in
     the database yet, so it is inserted: same result as the upsert, at a fraction of
-    the server's cost.  Everything else is an upsert that ``$set``s the changed fields.
+    the server's cost.  Everything else is an upsert by primary key that ``$set``s the
+    modified fields and ``$setOnInsert``s the rest, so that if the document is gone
+    (deleted elsewhere), the upsert stores it whole, never a partial document.
     """
-    from anyodm.model.tracking import changes_for_save, is_persisted
-
-    changes = changes_for_save(instance)
+    state = state_for_save(instance, session)
+    plan = plan_save(instance, state, use_own=False)
+    doc = plan.doc
+    pk_filter = {"_id": doc["_id"]}
+    if not plan.stored:
+        if state is None and _has_generated_key(instance):
+            return _Write(doc, None, doc)
+        fields = {key: value for key, value in doc.items() if key != "_id"}
+        if not fields:  # a model with nothing but its primary key
+            return _Write({"$setOnInsert": pk_filter}, pk_filter, doc)
+        return _Write({"$set": fields}, pk_filter, doc)
+    changes = plan.changes
     if not changes:
         return None
-    if not is_persisted(instance) and _has_generated_key(instance):
-        return _Write(changes, None)
-    changes = dict(changes)
-    changes.pop("_id", None)
-    pk_filter = {"_id": instance.__anyodm_pk_value__}
-    if not changes:  # a model with nothing but its primary key
-        return _Write({"$setOnInsert": pk_filter}, pk_filter)
-    return _Write({"$set": changes}, pk_filter)
+    rest = {key: value for key, value in doc.items() if key != "_id" and key not in changes}
+    update: dict[str, Any] = {"$set": changes}
+    if rest:
+        update["$setOnInsert"] = rest
+    return _Write(update, pk_filter, doc)
+
+
+def _outcome_unknown(exc: BaseException) -> bool:
+    """Whether a failed write may nevertheless have been applied."""
+    cause = exc.__cause__ if isinstance(exc, AnyODMError) else exc
+    if cause is None or isinstance(cause, AnyODMError):
+        return False
+    if not isinstance(cause, Exception):  # KeyboardInterrupt and the like, mid-call
+        return True
+    if isinstance(cause, (ConnectionFailure, WriteConcernError, WTimeoutError)):
+        return True
+    return isinstance(cause, PyMongoError) and cause.timeout
 
 
 def save(gateway: DatabaseGateway, instance: M, session: ClientSession | None) -> M:
     """Save the referenced instances, then upsert ``instance``'s modified fields."""
-    from anyodm.model.tracking import mark_saved
-
     refs = _unsaved_references(instance)
     if refs:
         save_all(gateway, refs, session)
-    write = _write_of(instance)
+    write = _write_of(instance, session)
     if write is not None:
         model = type(instance)
-        with duplicate_keys_as_anyodm_errors(model):
-            write.run(gateway.collection(model), session)
-        mark_saved(instance)
+        try:
+            with duplicate_keys_as_anyodm_errors(model):
+                write.run(gateway.collection(model), session)
+        except BaseException as exc:
+            if _outcome_unknown(exc):
+                record_unknown(instance, session)
+            raise
+        record_durable_or_pending(instance, write.sent, session)
     return instance
 
 
@@ -166,8 +201,6 @@ def save_all(
     On a failure the instances before the failing one are saved (the write is ordered);
     run it in a transaction for all or nothing.
     """
-    from anyodm.model.tracking import mark_saved
-
     refs: list[Model] = []
     seen: set[int] = set()
     for instance in instances:
@@ -178,24 +211,31 @@ def save_all(
     if refs:
         save_all(gateway, refs, session)
 
-    groups: dict[type[Model], list[tuple[Model, InsertOne[Any] | UpdateOne]]] = {}
+    groups: dict[type[Model], list[tuple[Model, _Write]]] = {}
+    planned: set[int] = set()
     for instance in instances:
-        write = _write_of(instance)
+        if id(instance) in planned:  # listed twice: one write
+            continue
+        planned.add(id(instance))
+        write = _write_of(instance, session)
         if write is not None:
-            groups.setdefault(type(instance), []).append((instance, write.bulk_op()))
+            groups.setdefault(type(instance), []).append((instance, write))
     for model, pending in groups.items():
         try:
             with duplicate_keys_as_anyodm_errors(model):
                 gateway.collection(model).bulk_write(
-                    [op for _, op in pending], ordered=True, session=session
+                    [write.bulk_op() for _, write in pending], ordered=True, session=session
                 )
-        except Exception as exc:
-            failed_at = _first_failed_index(exc)
-            for done, _ in pending[:failed_at]:
-                mark_saved(done)
+        except BaseException as exc:
+            if _outcome_unknown(exc):
+                for done, _ in pending:
+                    record_unknown(done, session)
+            else:
+                for done, write in pending[: _first_failed_index(exc)]:
+                    record_durable_or_pending(done, write.sent, session)
             raise
-        for done, _ in pending:
-            mark_saved(done)
+        for done, write in pending:
+            record_durable_or_pending(done, write.sent, session)
     return instances
 
 
@@ -210,10 +250,20 @@ def _first_failed_index(exc: BaseException) -> int:
 
 
 def delete(gateway: DatabaseGateway, instance: Model, session: ClientSession | None) -> None:
-    """Delete ``instance``'s document; DocumentNotFoundError if it was not there."""
-    result = gateway.collection(type(instance)).delete_one(
-        {"_id": instance.__anyodm_pk_value__}, session=session
-    )
+    """Delete ``instance``'s document; DocumentNotFoundError if it was not there.
+
+    Either way the instance is unsaved afterwards (at commit inside a transaction): a
+    later save stores it whole.
+    """
+    try:
+        result = gateway.collection(type(instance)).delete_one(
+            {"_id": instance.__anyodm_pk_value__}, session=session
+        )
+    except BaseException as exc:
+        if _outcome_unknown(exc):
+            record_unknown(instance, session)
+        raise
+    record_durable_or_pending(instance, None, session)
     if result.deleted_count == 0:
         raise DocumentNotFoundError(instance)
 

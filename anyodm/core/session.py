@@ -17,6 +17,7 @@ from anyodm.core.lifecycle import (
     TransactionPhase,
     check_transaction_options,
 )
+from anyodm.core.pending import PendingStates, open_ledger, settle_ledger
 from anyodm.core.retry import backoff_seconds, is_transient, should_retry_commit
 from anyodm.errors import SessionStateError
 
@@ -124,14 +125,20 @@ class SyncSession(_SyncCrud):
     def end(self) -> None:
         """End the session; a transaction still active in it is aborted."""
         self._life.require_open("end")
+        tx = self._transaction
         try:
-            if self._transaction is not None and self._transaction.is_active:
-                self._transaction.abort()
+            if tx is not None and tx.is_active:
+                tx.abort()
         finally:
             self._life.phase = SessionPhase.ENDED
             driver, self._driver = self._driver, None
             if driver is not None:
-                driver.end_session()
+                driver.end_session()  # aborts a transaction the driver is still in
+                if tx is not None and tx.phase in (
+                    TransactionPhase.ACTIVE,
+                    TransactionPhase.ABORTING,
+                ):
+                    tx._settle(TransactionPhase.ABORTED)
 
     def __enter__(self) -> Self:
         self.start()
@@ -180,11 +187,11 @@ class SyncSession(_SyncCrud):
             while True:
                 try:
                     tx._commit_once()
-                except Exception as exc:
-                    if should_retry_commit(exc) and time_left():
+                except BaseException as exc:
+                    if isinstance(exc, Exception) and should_retry_commit(exc) and time_left():
                         continue
                     tx._finish_after_failed_commit(exc)
-                    if is_transient(exc) and time_left():
+                    if isinstance(exc, Exception) and is_transient(exc) and time_left():
                         break
                     raise
                 tx._finish_committed()
@@ -192,7 +199,11 @@ class SyncSession(_SyncCrud):
             time.sleep(backoff_seconds(attempt))
 
     def _attach(self, tx: SyncTransaction) -> None:
-        if self._transaction is not None and self._transaction.is_active:
+        current = self._transaction
+        if current is not None and current.phase in (
+            TransactionPhase.ACTIVE,
+            TransactionPhase.ABORTING,
+        ):
             raise SessionStateError(
                 "this session already has an active transaction: one transaction at a time "
                 "per session; commit or abort it first, or open another session"
@@ -217,6 +228,7 @@ class SyncTransaction(_SyncCrud):
         self._session = session
         self._owns_session = session is None
         self._options = check_transaction_options(options, "SyncTransaction")
+        self._ledger: PendingStates | None = None
         self.phase = TransactionPhase.NEW
 
     @property
@@ -267,13 +279,20 @@ class SyncTransaction(_SyncCrud):
         if self._session is None:
             self._session = self.engine.session()
             self._session.start()
-        self._session._attach(self)
         try:
-            self._session.driver_session_for("transaction").start_transaction(**self._options)
+            self._session._attach(self)
+            driver = self._session.driver_session_for("transaction")
+            driver.start_transaction(**self._options)
         except BaseException:
             self._end_own_session()
             raise
+        self._ledger = open_ledger(driver)
         self.phase = TransactionPhase.ACTIVE
+
+    def _settle(self, phase: TransactionPhase) -> None:
+        """Enter a final phase; the saved states it implies follow (S8)."""
+        self.phase = phase
+        settle_ledger(self._ledger, phase)
 
     def commit(self) -> None:
         """Commit; the transaction is over afterwards (whatever the outcome)."""
@@ -287,23 +306,27 @@ class SyncTransaction(_SyncCrud):
 
     def _commit_once(self) -> None:
         self.session.driver_session_for("commit").commit_transaction()
+        self._settle(TransactionPhase.COMMITTED)
 
     def _finish_committed(self) -> None:
-        self.phase = TransactionPhase.COMMITTED
         self._end_own_session()
 
     def _finish_after_failed_commit(self, exc: BaseException) -> None:
+        # A commit interrupted (KeyboardInterrupt) or unanswered may have been applied.
         unknown = should_retry_commit(exc) or not isinstance(exc, Exception)
-        self.phase = TransactionPhase.COMMIT_UNKNOWN if unknown else TransactionPhase.ABORTED
+        self._settle(TransactionPhase.COMMIT_UNKNOWN if unknown else TransactionPhase.ABORTED)
         self._end_own_session()
 
     def abort(self) -> None:
         """Abort; nothing of the transaction is committed."""
-        self.driver_session_for("abort")
+        driver = self.driver_session_for("abort")
         try:
-            self.session.driver_session_for("abort").abort_transaction()
+            driver.abort_transaction()  # the driver ignores the server's errors here
         finally:
-            self.phase = TransactionPhase.ABORTED
+            if driver.in_transaction:  # interrupted before the driver left it
+                self.phase = TransactionPhase.ABORTING
+            else:
+                self._settle(TransactionPhase.ABORTED)
             self._end_own_session()
 
     def _end_own_session(self) -> None:

@@ -38,6 +38,11 @@ class ShapeInfo:
         self.doc_validator: SchemaValidator | None = None
         self.doc_serializer: SchemaSerializer | None = None
 
+    @cached_property
+    def reference_keys(self) -> frozenset[str]:
+        """The stored keys of the reference fields."""
+        return frozenset(self.key_names[name] for name in self.reference_names)
+
     def build(self) -> None:
         """Compile the document validator and serializer (once, on first use)."""
         model = self.model

@@ -233,49 +233,70 @@ class FieldProxy:
     def _expr(self, op: str, value: Any) -> QueryExpression:
         return QueryExpression({self._path: {op: value}}, (self._model,))
 
+    def _value(self, value: Any) -> Any:
+        """A compared value as stored; a string for an ObjectId field must be one."""
+        if isinstance(value, str) and self._is_object_id_field():
+            if not bson.ObjectId.is_valid(value):
+                raise ValueError(
+                    f"{self._where} is an ObjectId field: {value!r} is not a valid ObjectId "
+                    "(24 hex digits); such a query could never match"
+                )
+            return bson.ObjectId(value)
+        return bson_value(value)
+
+    def _is_object_id_field(self) -> bool:
+        alternatives = [alt for alt in self._alternatives() if alt is not type(None)]
+        return bool(alternatives) and all(
+            isinstance(alt, type) and issubclass(alt, bson.ObjectId) for alt in alternatives
+        )
+
     # comparisons
     def __eq__(self, value: Any) -> QueryExpression:  # type: ignore[override]
-        return self._expr("$eq", bson_value(value))
+        return self._expr("$eq", self._value(value))
 
     def __ne__(self, value: Any) -> QueryExpression:  # type: ignore[override]
-        return self._expr("$ne", bson_value(value))
+        return self._expr("$ne", self._value(value))
 
     def __gt__(self, value: Any) -> QueryExpression:
-        return self._expr("$gt", bson_value(value))
+        return self._expr("$gt", self._value(value))
 
     def __ge__(self, value: Any) -> QueryExpression:
-        return self._expr("$gte", bson_value(value))
+        return self._expr("$gte", self._value(value))
 
     def __lt__(self, value: Any) -> QueryExpression:
-        return self._expr("$lt", bson_value(value))
+        return self._expr("$lt", self._value(value))
 
     def __le__(self, value: Any) -> QueryExpression:
-        return self._expr("$lte", bson_value(value))
+        return self._expr("$lte", self._value(value))
 
     def eq(self, value: Any) -> QueryExpression:
-        return self._expr("$eq", bson_value(value))
+        return self._expr("$eq", self._value(value))
 
     def ne(self, value: Any) -> QueryExpression:
-        return self._expr("$ne", bson_value(value))
+        return self._expr("$ne", self._value(value))
 
     def gt(self, value: Any) -> QueryExpression:
-        return self._expr("$gt", bson_value(value))
+        return self._expr("$gt", self._value(value))
 
     def gte(self, value: Any) -> QueryExpression:
-        return self._expr("$gte", bson_value(value))
+        return self._expr("$gte", self._value(value))
 
     def lt(self, value: Any) -> QueryExpression:
-        return self._expr("$lt", bson_value(value))
+        return self._expr("$lt", self._value(value))
 
     def lte(self, value: Any) -> QueryExpression:
-        return self._expr("$lte", bson_value(value))
+        return self._expr("$lte", self._value(value))
 
     def in_(self, values: Iterable[Any]) -> QueryExpression:
         """The field equals one of ``values`` (for an array field: contains one)."""
-        return self._expr("$in", _values(f"{self._where}.in_", values))
+        return self._expr("$in", self._values(f"{self._where}.in_", values))
 
     def not_in(self, values: Iterable[Any]) -> QueryExpression:
-        return self._expr("$nin", _values(f"{self._where}.not_in", values))
+        return self._expr("$nin", self._values(f"{self._where}.not_in", values))
+
+    def _values(self, op: str, values: Any) -> list[Any]:
+        _values(op, values)  # the checks
+        return [self._value(v) for v in values]
 
     def exists(self, present: bool = True) -> QueryExpression:
         return self._expr("$exists", bool(present))
@@ -478,7 +499,11 @@ def build_filter(model: type[Any], *queries: Any) -> dict[str, Any]:
     parts: list[dict[str, Any]] = []
     for q in queries:
         if q is None:
-            continue
+            raise TypeError(
+                f"a query on {model.__name__} was None: pass no query to match every "
+                "document (a None is refused so that a missing filter never deletes or "
+                "updates everything)"
+            )
         if isinstance(q, bool) or not isinstance(q, Mapping):
             raise TypeError(
                 f"a query on {model.__name__} must be a field expression or a dict, not {q!r}"

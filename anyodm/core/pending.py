@@ -1,0 +1,153 @@
+"""Saved state inside a transaction: recorded as pending, applied at commit (S8).
+
+A write inside a transaction is not durable until the commit.  So the saved state it
+would give an instance is kept here, one :class:`PendingStates` per transaction, and
+applied to the instances only when the commit succeeds.  An abort, a failed commit or a
+``with_transaction`` retry drops it: every instance is as it was before the
+transaction, and a retry sends it whole again.  A commit whose outcome is unknown marks
+the instances ``MAYBE_STORED``.
+
+While the transaction runs, its own pending states are what later operations in it
+compare with (a second save of a fresh instance in one transaction is an update, not a
+second insert).
+
+The ledger is found from the driver session (transactions anyodm starts register one).
+A write in a transaction that anyodm does not manage (a raw PyMongo ``ClientSession``
+whose transaction the caller started) cannot see the commit: its instances become
+``MAYBE_STORED`` at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import TYPE_CHECKING
+
+from pymongo.client_session import ClientSession
+
+from anyodm.core.lifecycle import TransactionPhase
+from anyodm.model.tracking import MAYBE_STORED, SavedState, saved_state, set_saved_state
+
+if TYPE_CHECKING:
+    from anyodm.model import Model
+
+__all__ = [
+    "PendingStates",
+    "open_ledger",
+    "record_durable_or_pending",
+    "record_unknown",
+    "settle_ledger",
+    "state_for_save",
+]
+
+_LEDGERS: weakref.WeakKeyDictionary[ClientSession, PendingStates] = weakref.WeakKeyDictionary()
+_LEDGERS_LOCK = threading.Lock()
+
+
+class PendingStates:
+    """The saved states a transaction's writes give its instances once committed."""
+
+    __slots__ = ("__weakref__", "_lock", "_states")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # id(instance) -> (instance, state at commit, state before the transaction)
+        self._states: dict[int, tuple[Model, SavedState, SavedState]] = {}
+
+    def record(self, instance: Model, state: SavedState) -> None:
+        """``instance`` will have ``state`` if the transaction commits."""
+        with self._lock:
+            entry = self._states.get(id(instance))
+            before = saved_state(instance) if entry is None else entry[2]
+            self._states[id(instance)] = (instance, state, before)
+
+    def lookup(self, instance: Model) -> tuple[bool, SavedState]:
+        """``(True, state)`` if this transaction wrote ``instance``, else ``(False, None)``."""
+        with self._lock:
+            entry = self._states.get(id(instance))
+        return (False, None) if entry is None else (True, entry[1])
+
+    def _take(self) -> list[tuple[Model, SavedState, SavedState]]:
+        with self._lock:
+            entries = list(self._states.values())
+            self._states.clear()
+        return entries
+
+    def committed(self) -> None:
+        """The commit succeeded: the pending states become the instances' states."""
+        for instance, state, _ in self._take():
+            set_saved_state(instance, state)
+
+    def discarded(self) -> None:
+        """Aborted, or the commit failed: every instance is as before the transaction."""
+        for instance, _, before in self._take():
+            set_saved_state(instance, before)
+
+    def unknown(self) -> None:
+        """The commit's outcome is unknown: every written instance is MAYBE_STORED.
+
+        The entries are kept: a retried commit that succeeds (or is refused) still
+        settles them.
+        """
+        with self._lock:
+            instances = [entry[0] for entry in self._states.values()]
+        for instance in instances:
+            set_saved_state(instance, MAYBE_STORED)
+
+
+def settle_ledger(ledger: PendingStates | None, phase: TransactionPhase) -> None:
+    """Apply what a transaction's final ``phase`` means for its instances' saved state."""
+    if ledger is None:
+        return
+    if phase is TransactionPhase.COMMITTED:
+        ledger.committed()
+    elif phase is TransactionPhase.ABORTED:
+        ledger.discarded()
+    elif phase is TransactionPhase.COMMIT_UNKNOWN:
+        ledger.unknown()
+
+
+def open_ledger(driver: ClientSession) -> PendingStates:
+    """A new ledger for the transaction just started on ``driver``."""
+    ledger = PendingStates()
+    with _LEDGERS_LOCK:
+        _LEDGERS[driver] = ledger
+    return ledger
+
+
+def _ledger_of(session: ClientSession | None) -> tuple[bool, PendingStates | None]:
+    """``(in_transaction, ledger)`` for a write on ``session``."""
+    if session is None or not session.in_transaction:
+        return False, None
+    with _LEDGERS_LOCK:
+        return True, _LEDGERS.get(session)
+
+
+def state_for_save(instance: Model, session: ClientSession | None) -> SavedState:
+    """What a save of ``instance`` on ``session`` compares with."""
+    _, ledger = _ledger_of(session)
+    if ledger is not None:
+        found, state = ledger.lookup(instance)
+        if found:
+            return state
+    return saved_state(instance)
+
+
+def record_durable_or_pending(
+    instance: Model, state: SavedState, session: ClientSession | None
+) -> None:
+    """A write giving ``instance`` the saved state ``state`` succeeded on ``session``."""
+    in_tx, ledger = _ledger_of(session)
+    if not in_tx:
+        set_saved_state(instance, state)
+    elif ledger is not None:
+        ledger.record(instance, state)
+    else:
+        set_saved_state(instance, MAYBE_STORED)
+
+
+def record_unknown(instance: Model, session: ClientSession | None) -> None:
+    """A write of ``instance`` failed without telling whether it was applied."""
+    in_tx, _ = _ledger_of(session)
+    if not in_tx:  # inside a transaction, the transaction as a whole fails
+        set_saved_state(instance, MAYBE_STORED)
