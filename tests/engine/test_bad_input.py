@@ -63,3 +63,26 @@ async def test_async_engine_checks_before_sending() -> None:
     with pytest.raises(TypeError, match="Model"):
         await engine.save(Stranger())  # type: ignore[arg-type]
     await engine.aclose()
+
+
+# -- queries that would silently match everything or nothing (issue 10, item 16) ----------
+
+
+async def test_remove_with_a_none_query_deletes_nothing(engine: Any) -> None:
+    await engine.save(Author(name="kept", age=1))
+    with pytest.raises(TypeError, match="None"):
+        await engine.remove(Author, None)
+    assert await engine.count(Author) == 1
+
+
+async def test_an_invalid_object_id_string_is_refused(engine: Any) -> None:
+    with pytest.raises(ValueError, match=r"Author\.id .*not a valid ObjectId"):
+        await engine.find_one(Author, Author.id == "not-an-objectid")
+
+
+async def test_a_valid_object_id_string_matches(engine: Any) -> None:
+    author = await engine.save(Author(name="found", age=1))
+    found = await engine.find_one(Author, Author.id == str(author.id))
+    assert found is not None
+    assert found.name == "found"
+    assert await engine.count(Author, Author.id.in_([str(author.id)])) == 1
