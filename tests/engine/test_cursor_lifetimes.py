@@ -25,8 +25,7 @@ async def test_a_loop_left_by_break_may_be_resumed_until_the_end(anyodm_engine: 
     await anyodm_engine.save_all([Author(name=f"a{i}", age=i) for i in range(5)])
     cursor = anyodm_engine.find(Author, sort=Author.age)
     async with cursor:
-        async for first in cursor:
-            break
+        first = await cursor.__anext__()
         rest = [a.age async for a in cursor]
     assert first.age == 0
     assert rest == [1, 2, 3, 4]

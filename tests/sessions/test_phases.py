@@ -74,7 +74,7 @@ async def test_a_deadline_that_passed_during_synchronous_work_aborts(
     with anyio.move_on_after(0.2) as scope:
         async with anyodm_engine.transaction() as tx:
             await tx.save(Player(name="a", game="g"))
-            time.sleep(0.4)  # noqa: ASYNC251 - the deadline passes with no checkpoint
+            time.sleep(0.4)
     assert scope.cancelled_caught
     assert tx.phase is TransactionPhase.ABORTED
     assert players.count_documents({}) == 0

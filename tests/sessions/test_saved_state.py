@@ -29,7 +29,9 @@ class Card(Model):
 
 def transient() -> OperationFailure:
     return OperationFailure(
-        "write conflict", code=WRITE_CONFLICT, details={"errorLabels": ["TransientTransactionError"]}
+        "write conflict",
+        code=WRITE_CONFLICT,
+        details={"errorLabels": ["TransientTransactionError"]},
     )
 
 
