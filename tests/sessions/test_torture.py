@@ -55,7 +55,12 @@ async def _run_trial(
     if sniffio.current_async_library() == "asyncio":
         kinds += ["task_cancel"]
         if sys.version_info >= (3, 11):
-            kinds += ["asyncio_timeout", "asyncio_taskgroup"]
+            kinds += ["asyncio_timeout"]
+        if sys.version_info >= (3, 12):
+            # 3.11's TaskGroup leaves its cancellation request on the parent task when
+            # it arrives during the group's exit (fixed in CPython 3.12, gh-116720),
+            # which then confuses every enclosing cancel scope, anyodm or not.
+            kinds += ["asyncio_taskgroup"]
     kind = rng.choice(kinds)
     delay = rng.uniform(0.0, 0.06)
     block = rng.random() < 0.2
@@ -120,7 +125,7 @@ async def _run_trial(
         async def other(t: Any) -> None:
             await t.save(Ledger(trial=-1, step=trial))
 
-        with anyio.move_on_after(1):
+        with anyio.move_on_after(1), contextlib.suppress(PyMongoError):
             await competing.wait()
             await engine.with_transaction(other)
 
