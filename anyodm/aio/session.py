@@ -187,6 +187,18 @@ async def _pending_cancellation() -> BaseException | None:
     return None
 
 
+def _nothing(driver: ClientSession) -> None:
+    """A worker-thread call that only runs what was handed over (see Session._in_worker)."""
+
+
+def _run_handed_over(actions: list[Callable[[ClientSession], None]], driver: ClientSession) -> None:
+    for action in actions:
+        try:
+            action(driver)
+        except Exception:
+            log.warning("anyodm: cleanup handed to a worker thread failed", exc_info=True)
+
+
 class Session(_AsyncCrud):
     """A MongoDB session for :class:`anyodm.Engine` (``async with engine.session()``)."""
 
@@ -276,28 +288,31 @@ class Session(_AsyncCrud):
         raise SessionStateError(f"Session.{operation}() was cancelled because its session ended")
 
     def _in_worker(self, func: Callable[[ClientSession], T], driver: ClientSession) -> T:
-        """Run in the worker thread; then do what cleanup handed over to this thread."""
+        """Run in the worker thread, with what cleanup handed over done first and after."""
         with self._handoff:
             self._in_thread = True
+            before, self._after_thread = self._after_thread, []
+        _run_handed_over(before, driver)
         try:
             return func(driver)
         finally:
             with self._handoff:
                 self._in_thread = False
                 after, self._after_thread = self._after_thread, []
-            for action in after:
-                try:
-                    action(driver)
-                except Exception:
-                    log.warning("anyodm: cleanup handed to a worker thread failed", exc_info=True)
+            _run_handed_over(after, driver)
 
     def _hand_over(self, action: Callable[[ClientSession], None]) -> bool:
-        """Give ``action`` to the worker thread holding the driver session, if one does."""
+        """Leave ``action`` to the next worker thread using the driver session (the one
+        using it now, when its call returns, or the next under the lock).  Returns
+        whether a thread is using it right now."""
         with self._handoff:
-            if self._in_thread:
-                self._after_thread.append(action)
-                return True
-        return False
+            self._after_thread.append(action)
+            return self._in_thread
+
+    async def _run_handed_over_now(self, driver: ClientSession) -> None:
+        """Run what was handed over, under the lock, on the cleanup capacity."""
+        async with self._lock:
+            await self.engine._runner.run_cleanup(self._in_worker, _nothing, driver)
 
     async def run_locked_inline(self, operation: str, func: Callable[[ClientSession], T]) -> T:
         """Run a quick, non-I/O ``func(driver_session)`` on the loop, under the lock."""
@@ -347,19 +362,20 @@ class Session(_AsyncCrud):
 
         async def release() -> None:
             async with self._lock:  # waits for an operation still in its thread
-                await runner.run_cleanup(end_in_thread, driver)
+                await runner.run_cleanup(self._in_worker, end_in_thread, driver)
 
         if wait and await shielded_cleanup(
             "ending a session", release, self.engine.cleanup_timeout
         ):
             return
-        if self._hand_over(end_in_thread):
-            if tx is not None and tx.phase is TransactionPhase.ACTIVE:
-                tx.phase = TransactionPhase.ABORTING
-            return
-        await shielded_cleanup(
-            "ending a session", lambda: runner.run_cleanup(end_in_thread, driver), _LAST_CHANCE
-        )
+        # Past the bound: the thread using the driver session ends it when its call
+        # returns (or the next one under the lock); never two threads on it at once.
+        if tx is not None and tx.phase is TransactionPhase.ACTIVE:
+            tx.phase = TransactionPhase.ABORTING
+        if not self._hand_over(end_in_thread):
+            await shielded_cleanup(
+                "ending a session", lambda: self._run_handed_over_now(driver), _LAST_CHANCE
+            )
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -677,14 +693,15 @@ class Transaction(_AsyncCrud):
         await shielded_cleanup("aborting a transaction", abort, self.engine.cleanup_timeout)
         if self.phase is not TransactionPhase.ABORTING:
             return False
-        if session._hand_over(self._abort_in_thread):
-            return True
-        await shielded_cleanup(
-            "aborting a transaction",
-            lambda: runner.run_cleanup(self._abort_in_thread, driver),
-            _LAST_CHANCE,
-        )
-        return False
+        # Past the bound: the thread using the driver session aborts when its call
+        # returns (or the next one under the lock); never two threads on it at once.
+        if not session._hand_over(self._abort_in_thread):
+            await shielded_cleanup(
+                "aborting a transaction",
+                lambda: session._run_handed_over_now(driver),
+                _LAST_CHANCE,
+            )
+        return self.phase is TransactionPhase.ABORTING
 
     async def _end_own_session_steps(self, wait: bool = True) -> None:
         for scope in list(self._op_scopes):
