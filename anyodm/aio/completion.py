@@ -45,8 +45,15 @@ async def run_to_completion(work: Callable[[], Awaitable[T]]) -> T:
     return await _through_native_cancellation(work)
 
 
-async def _await(work: Callable[[], Awaitable[T]]) -> T:
-    return await work()
+async def _await(work: Callable[[], Awaitable[T]]) -> tuple[T | None, BaseException | None]:
+    """The work's result or exception, as a value: a ``KeyboardInterrupt``/``SystemExit``
+    escaping a task would be re-raised by asyncio in the event loop, not in our task."""
+    try:
+        return await work(), None
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:
+        return None, exc
 
 
 async def _through_native_cancellation(work: Callable[[], Awaitable[T]]) -> T:
@@ -61,7 +68,9 @@ async def _through_native_cancellation(work: Callable[[], Awaitable[T]]) -> T:
                     raise
                 if held is None:
                     held = exc
+    result, failure = inner.result()
     if held is not None:
-        inner.exception()  # retrieved: a failure of the work loses to the cancellation
-        raise held
-    return inner.result()
+        raise held  # a failure of the work loses to the cancellation
+    if failure is not None:
+        raise failure
+    return result  # type: ignore[return-value]

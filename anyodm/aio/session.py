@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.lowlevel
+import pymongo
 from anyio.abc import TaskGroup
 from pymongo.client_session import ClientSession
 from pymongo.client_session_shared import TransactionOptions
@@ -63,7 +64,12 @@ from anyodm.core.lifecycle import (
     check_transaction_options,
 )
 from anyodm.core.pending import PendingStates, open_ledger, settle_ledger
-from anyodm.core.retry import backoff_seconds, is_transient, should_retry_commit
+from anyodm.core.retry import (
+    backoff_seconds,
+    commit_outcome_unknown,
+    is_transient,
+    should_retry_commit,
+)
 from anyodm.errors import SessionStateError
 
 if sys.version_info < (3, 11):
@@ -188,15 +194,41 @@ async def _pending_cancellation() -> BaseException | None:
 
 
 def _nothing(driver: ClientSession) -> None:
-    """A worker-thread call that only runs what was handed over (see Session._in_worker)."""
+    """A worker-thread call that only runs what was handed over (see _HandOverHooks)."""
 
 
-def _run_handed_over(actions: list[Callable[[ClientSession], None]], driver: ClientSession) -> None:
-    for action in actions:
-        try:
-            action(driver)
-        except Exception:
-            log.warning("anyodm: cleanup handed to a worker thread failed", exc_info=True)
+class _HandOverHooks:
+    """Around each worker-thread call on a session's driver session: mark the thread as
+    using it, and run what cleanup handed over (before and after the call, each under
+    the cleanup bound, not under the call's own deadline)."""
+
+    __slots__ = ("_driver", "_session")
+
+    def __init__(self, session: Session, driver: ClientSession) -> None:
+        self._session = session
+        self._driver = driver
+
+    def enter(self) -> None:
+        session = self._session
+        with session._handoff:
+            session._in_thread = True
+            todo, session._after_thread = session._after_thread, []
+        self._run(todo)
+
+    def leave(self) -> None:
+        session = self._session
+        with session._handoff:
+            session._in_thread = False
+            todo, session._after_thread = session._after_thread, []
+        self._run(todo)
+
+    def _run(self, actions: list[Callable[[ClientSession], None]]) -> None:
+        for action in actions:
+            try:
+                with pymongo.timeout(self._session.engine.cleanup_timeout):
+                    action(self._driver)
+            except Exception:
+                log.warning("anyodm: cleanup handed to a worker thread failed", exc_info=True)
 
 
 class Session(_AsyncCrud):
@@ -221,7 +253,7 @@ class Session(_AsyncCrud):
         self._lock = anyio.Lock()
         # Hand-off to a worker thread that still holds the driver session when cleanup
         # cannot wait any longer: it runs these with the driver session when its call
-        # returns (see _in_worker), so no two threads ever use the driver session.
+        # returns (see _HandOverHooks), so no two threads ever use the driver session.
         self._handoff = threading.Lock()
         self._in_thread = False
         self._after_thread: list[Callable[[ClientSession], None]] = []
@@ -274,9 +306,9 @@ class Session(_AsyncCrud):
                         guard(operation)
                     driver = self._driver
                     assert driver is not None
-                    runner = self.engine._runner
-                    run = runner.run_cleanup if cleanup else runner.run
-                    return await run(self._in_worker, func, driver)
+                    return await self.engine._runner.run(
+                        func, driver, cleanup=cleanup, hooks=self._hooks(driver)
+                    )
         finally:
             self._op_scopes.discard(scope)
             if scopes is not None:
@@ -287,19 +319,9 @@ class Session(_AsyncCrud):
             guard(operation)
         raise SessionStateError(f"Session.{operation}() was cancelled because its session ended")
 
-    def _in_worker(self, func: Callable[[ClientSession], T], driver: ClientSession) -> T:
-        """Run in the worker thread, with what cleanup handed over done first and after."""
-        with self._handoff:
-            self._in_thread = True
-            before, self._after_thread = self._after_thread, []
-        _run_handed_over(before, driver)
-        try:
-            return func(driver)
-        finally:
-            with self._handoff:
-                self._in_thread = False
-                after, self._after_thread = self._after_thread, []
-            _run_handed_over(after, driver)
+    def _hooks(self, driver: ClientSession) -> _HandOverHooks:
+        """What a worker thread using ``driver`` does before and after its call."""
+        return _HandOverHooks(self, driver)
 
     def _hand_over(self, action: Callable[[ClientSession], None]) -> bool:
         """Leave ``action`` to the next worker thread using the driver session (the one
@@ -312,7 +334,7 @@ class Session(_AsyncCrud):
     async def _run_handed_over_now(self, driver: ClientSession) -> None:
         """Run what was handed over, under the lock, on the cleanup capacity."""
         async with self._lock:
-            await self.engine._runner.run_cleanup(self._in_worker, _nothing, driver)
+            await self.engine._runner.run(_nothing, driver, cleanup=True, hooks=self._hooks(driver))
 
     async def run_locked_inline(self, operation: str, func: Callable[[ClientSession], T]) -> T:
         """Run a quick, non-I/O ``func(driver_session)`` on the loop, under the lock."""
@@ -362,7 +384,7 @@ class Session(_AsyncCrud):
 
         async def release() -> None:
             async with self._lock:  # waits for an operation still in its thread
-                await runner.run_cleanup(self._in_worker, end_in_thread, driver)
+                await runner.run(end_in_thread, driver, cleanup=True, hooks=self._hooks(driver))
 
         if wait and await shielded_cleanup(
             "ending a session", release, self.engine.cleanup_timeout
@@ -612,7 +634,9 @@ class Transaction(_AsyncCrud):
                 self._require_active("commit")
                 driver = session._driver
                 assert driver is not None
-                await runner.run_cleanup(session._in_worker, self._commit_in_thread, driver)
+                await runner.run(
+                    self._commit_in_thread, driver, cleanup=True, hooks=session._hooks(driver)
+                )
 
         with anyio.CancelScope() as bound:
             bound.deadline = anyio.current_time() + self.engine.cleanup_timeout
@@ -632,7 +656,7 @@ class Transaction(_AsyncCrud):
                     f"({self.engine.cleanup_timeout}s); the transaction was aborted"
                 )
             return failure
-        if failure is not None and not should_retry_commit(failure):
+        if failure is not None and not commit_outcome_unknown(failure):
             self._settle(TransactionPhase.ABORTED)  # the server refused it: nothing committed
         else:
             self._settle(TransactionPhase.COMMIT_UNKNOWN)
@@ -688,7 +712,9 @@ class Transaction(_AsyncCrud):
 
         async def abort() -> None:
             async with session._lock:
-                await runner.run_cleanup(session._in_worker, self._abort_in_thread, driver)
+                await runner.run(
+                    self._abort_in_thread, driver, cleanup=True, hooks=session._hooks(driver)
+                )
 
         await shielded_cleanup("aborting a transaction", abort, self.engine.cleanup_timeout)
         if self.phase is not TransactionPhase.ABORTING:

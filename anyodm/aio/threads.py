@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -37,7 +37,7 @@ from typing_extensions import TypeVarTuple, Unpack
 from anyodm.aio.completion import run_to_completion
 from anyodm.aio.slots import Slot, ThreadSlots
 
-__all__ = ["DEFAULT_CLEANUP_THREADS", "WorkerRunner", "remaining_seconds"]
+__all__ = ["DEFAULT_CLEANUP_THREADS", "ThreadHooks", "WorkerRunner", "remaining_seconds"]
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -74,20 +74,34 @@ def _open_limiter() -> anyio.CapacityLimiter:
         return limiter
 
 
+class ThreadHooks(Protocol):
+    """Work done in the worker thread around a call, outside its deadline."""
+
+    def enter(self) -> None: ...
+    def leave(self) -> None: ...
+
+
 def _in_thread(
     slot: Slot,
     remaining: float,
     handed_over: float,
+    hooks: ThreadHooks | None,
     func: Callable[..., T],
     args: tuple[Any, ...],
 ) -> T:
     """The worker thread's side: run under the time left, then give the slot back."""
     try:
-        if remaining == math.inf:
-            return func(*args)
-        left = remaining - (time.monotonic() - handed_over)
-        with pymongo.timeout(max(left, _MIN_DRIVER_TIMEOUT)):
-            return func(*args)
+        if hooks is not None:
+            hooks.enter()
+        try:
+            if remaining == math.inf:
+                return func(*args)
+            left = remaining - (time.monotonic() - handed_over)
+            with pymongo.timeout(max(left, _MIN_DRIVER_TIMEOUT)):
+                return func(*args)
+        finally:
+            if hooks is not None:
+                hooks.leave()
     finally:
         slot.release()
 
@@ -106,16 +120,29 @@ class WorkerRunner:
     def __init__(self, max_threads: int, cleanup_threads: int = DEFAULT_CLEANUP_THREADS) -> None:
         self.slots = ThreadSlots(max_threads, cleanup_threads)
 
-    async def run(self, func: Callable[[Unpack[Ts]], T], *args: Unpack[Ts]) -> T:
+    async def run(
+        self,
+        func: Callable[[Unpack[Ts]], T],
+        *args: Unpack[Ts],
+        cleanup: bool = False,
+        hooks: ThreadHooks | None = None,
+    ) -> T:
         """Run ``func(*args)`` in a worker thread under the caller's deadline (see the
-        module docs)."""
-        return await self._run(False, func, args)
+        module docs).  ``cleanup=True``: on the capacity reserved for cleanup.
+        ``hooks``: called in the thread before and after, outside the deadline."""
+        return await self._run(cleanup, hooks, func, args)
 
     async def run_cleanup(self, func: Callable[[Unpack[Ts]], T], *args: Unpack[Ts]) -> T:
         """Like :meth:`run`, on the capacity reserved for cleanup."""
-        return await self._run(True, func, args)
+        return await self._run(True, None, func, args)
 
-    async def _run(self, cleanup: bool, func: Callable[..., T], args: tuple[Any, ...]) -> T:
+    async def _run(
+        self,
+        cleanup: bool,
+        hooks: ThreadHooks | None,
+        func: Callable[..., T],
+        args: tuple[Any, ...],
+    ) -> T:
         await anyio.lowlevel.checkpoint_if_cancelled()
         if remaining_seconds() <= 0:
             # The deadline has passed but its scope has not fired yet: let it fire.
@@ -135,6 +162,7 @@ class WorkerRunner:
                         slot,
                         remaining,
                         handed_over,
+                        hooks,
                         func,
                         args,
                         abandon_on_cancel=False,

@@ -13,9 +13,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 __all__ = [
+    "commit_outcome_unknown",
     "DEFAULT_TRANSACTION_TIME_LIMIT",
     "backoff_seconds",
     "is_transient",
@@ -45,6 +46,22 @@ def _is_max_time_expired(exc: PyMongoError) -> bool:
         if isinstance(wce, dict) and wce.get("code") == _MAX_TIME_EXPIRED:
             return True
     return False
+
+
+def commit_outcome_unknown(exc: BaseException) -> bool:
+    """After a commit failed with ``exc``: may the server have committed all the same?
+
+    Only a refusal the server answered (an ``OperationFailure`` without MongoDB's
+    ``UnknownTransactionCommitResult`` label) tells that it did not; an interruption
+    (``KeyboardInterrupt``), a network error or a timeout leave it unknown.
+    """
+    if not isinstance(exc, Exception):
+        return True
+    if isinstance(exc, PyMongoError):
+        if exc.has_error_label("UnknownTransactionCommitResult") or exc.timeout:
+            return True
+        return isinstance(exc, ConnectionFailure)
+    return True
 
 
 def should_retry_commit(exc: BaseException) -> bool:

@@ -18,7 +18,12 @@ from anyodm.core.lifecycle import (
     check_transaction_options,
 )
 from anyodm.core.pending import PendingStates, open_ledger, settle_ledger
-from anyodm.core.retry import backoff_seconds, is_transient, should_retry_commit
+from anyodm.core.retry import (
+    backoff_seconds,
+    commit_outcome_unknown,
+    is_transient,
+    should_retry_commit,
+)
 from anyodm.errors import SessionStateError
 
 if TYPE_CHECKING:
@@ -313,7 +318,7 @@ class SyncTransaction(_SyncCrud):
 
     def _finish_after_failed_commit(self, exc: BaseException) -> None:
         # A commit interrupted (KeyboardInterrupt) or unanswered may have been applied.
-        unknown = should_retry_commit(exc) or not isinstance(exc, Exception)
+        unknown = commit_outcome_unknown(exc)
         self._settle(TransactionPhase.COMMIT_UNKNOWN if unknown else TransactionPhase.ABORTED)
         self._end_own_session()
 
