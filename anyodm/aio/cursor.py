@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Generator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+import anyio
 from pymongo.client_session import ClientSession
 
 from anyodm.aio.cleanup import shielded_cleanup
@@ -68,6 +69,7 @@ class AsyncCursor(Generic[M]):
         "_execute",
         "_list",
         "_reader",
+        "_turns",
     )
 
     def __init__(
@@ -83,6 +85,14 @@ class AsyncCursor(Generic[M]):
         self._cleanup_timeout = cleanup_timeout
         self._batch: deque[M] = deque()
         self._consumed: str | None = None  # "read to its end" / "closed"
+        self._turns: anyio.Lock | None = None  # reads and the close take turns
+
+    def _turn(self) -> anyio.Lock:
+        """The lock that keeps a close from running beside a read (made on first use,
+        in the event loop that uses the cursor)."""
+        if self._turns is None:
+            self._turns = anyio.Lock()
+        return self._turns
 
     def __await__(self) -> Generator[Any, None, list[M]]:
         return self.to_list().__await__()
@@ -105,7 +115,8 @@ class AsyncCursor(Generic[M]):
                 raise StopAsyncIteration
             reader = self._reader
             try:
-                batch = await self._execute("find", lambda _driver: reader.next_batch())
+                async with self._turn():
+                    batch = await self._execute("find", lambda _driver: reader.next_batch())
             except BaseException:
                 await self.aclose()
                 raise
@@ -125,11 +136,13 @@ class AsyncCursor(Generic[M]):
             self._reader.done = True
             return
         reader = self._reader
-        await shielded_cleanup(
-            "closing a cursor",
-            lambda: self._execute("close", lambda _driver: reader.close(), cleanup=True),
-            self._cleanup_timeout,
-        )
+        turn = self._turn()
+
+        async def close() -> None:
+            async with turn:  # a read of another task finishes first
+                await self._execute("close", lambda _driver: reader.close(), cleanup=True)
+
+        await shielded_cleanup("closing a cursor", close, self._cleanup_timeout)
 
     async def __aenter__(self) -> AsyncCursor[M]:
         return self

@@ -292,6 +292,11 @@ class Session(_AsyncCrud):
         the session (or the transaction owning ``scopes``) ends before or while it runs.
         """
         self._life.require_open(operation)
+        tx = self._transaction
+        if scopes is None and not cleanup and tx is not None and tx.is_started:
+            # An operation on the session while its transaction is active runs in that
+            # transaction (as in PyMongo): it lives and dies with it.
+            scopes, guard = tx._op_scopes, tx._require_active
         if guard is not None:
             guard(operation)
         scope = anyio.CancelScope()
@@ -552,6 +557,11 @@ class Transaction(_AsyncCrud):
                 f"Transaction.{operation}() called before the transaction was started: "
                 "use 'async with engine.transaction() as tx', or await tx.start() first"
             )
+        if self.phase is TransactionPhase.COMMITTING:
+            raise SessionStateError(
+                f"Transaction.{operation}() called while the transaction is committing: "
+                "wait for the commit (tx.phase tells its outcome)"
+            )
         raise SessionStateError(
             f"Transaction.{operation}() called after the transaction "
             f"{self.phase.value.replace('_', ' ')}: start a new transaction"
@@ -624,6 +634,7 @@ class Transaction(_AsyncCrud):
     async def _commit_steps(self) -> BaseException | None:
         """Commit and settle the phase; returns the failure (run to completion)."""
         self._commit_progress = None
+        self.phase = TransactionPhase.COMMITTING
         session = self.session
         runner = self.engine._runner
         failure: BaseException | None = None
@@ -631,7 +642,6 @@ class Transaction(_AsyncCrud):
         async def send() -> None:
             async with session._lock:
                 session._life.require_open("commit")
-                self._require_active("commit")
                 driver = session._driver
                 assert driver is not None
                 await runner.run(
@@ -649,6 +659,7 @@ class Transaction(_AsyncCrud):
             await self._end_own_session_steps()
             return None
         if progress is None:  # never sent: the transaction can still be aborted
+            self.phase = TransactionPhase.ACTIVE
             await self._abort_and_end_steps()
             if failure is None:
                 failure = TimeoutError(
@@ -692,6 +703,8 @@ class Transaction(_AsyncCrud):
         await self._end_own_session_steps(wait=not handed_over)
 
     def _abort_in_thread(self, driver: ClientSession) -> None:
+        if self.phase is not TransactionPhase.ABORTING:
+            return  # settled otherwise meanwhile (the session ended)
         if driver.in_transaction:
             driver.abort_transaction()  # the driver ignores the server's errors here
         self._settle(TransactionPhase.ABORTED)

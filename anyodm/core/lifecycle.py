@@ -24,8 +24,9 @@ class SessionPhase(enum.Enum):
 class TransactionPhase(enum.Enum):
     """Where a transaction is in its life.
 
-    ``ABORTED``: the driver is out of the transaction (aborted, or its session ended)
-    and nothing of it is committed.  ``ABORTING``: the abort is decided but a worker
+    ``COMMITTING``: the commit is on its way (no operation, abort or second commit may
+    start meanwhile).  ``ABORTED``: the driver is out of the transaction (aborted, or its
+    session ended) and nothing of it is committed.  ``ABORTING``: the abort is decided but a worker
     thread still holds the session (an operation in flight past the cleanup bound); that
     thread aborts when its call returns and the phase becomes ``ABORTED``.  Nothing of the
     transaction is committed in either case.  ``COMMIT_UNKNOWN``: the commit was sent but
@@ -35,6 +36,7 @@ class TransactionPhase(enum.Enum):
 
     NEW = "new"
     ACTIVE = "active"
+    COMMITTING = "committing"
     COMMITTED = "committed"
     ABORTING = "aborting"
     ABORTED = "aborted"

@@ -7,7 +7,7 @@ and returns ready model instances (decoding happens here, in the caller's thread
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from pymongo import IndexModel, InsertOne, UpdateOne
@@ -26,10 +26,15 @@ from anyodm.core.arguments import check_model_class
 from anyodm.core.batches import validate_into
 from anyodm.core.find import FindSpec, open_cursor
 from anyodm.core.gateway import DatabaseGateway
-from anyodm.core.pending import record_durable_or_pending, record_unknown, state_for_save
+from anyodm.core.pending import (
+    record_durable_or_pending,
+    record_unknown,
+    state_for_save,
+    writes_in_flight,
+)
 from anyodm.core.write_errors import duplicate_keys_as_anyodm_errors
 from anyodm.errors import AnyODMError, DocumentNotFoundError
-from anyodm.model.tracking import changes_for_save, plan_save
+from anyodm.model.tracking import MAYBE_STORED, SavedState, changes_for_save, plan_save
 
 if TYPE_CHECKING:
     from anyodm.model import Model
@@ -182,15 +187,26 @@ def save(gateway: DatabaseGateway, instance: M, session: ClientSession | None) -
     write = _write_of(instance, session)
     if write is not None:
         model = type(instance)
-        try:
-            with duplicate_keys_as_anyodm_errors(model):
-                write.run(gateway.collection(model), session)
-        except BaseException as exc:
-            if _outcome_unknown(exc):
-                record_unknown(instance, session)
-            raise
-        record_durable_or_pending(instance, write.sent, session)
+        with writes_in_flight((instance,)) as overlapped:
+            try:
+                with duplicate_keys_as_anyodm_errors(model):
+                    write.run(gateway.collection(model), session)
+            except BaseException as exc:
+                if _outcome_unknown(exc):
+                    record_unknown(instance, session)
+                raise
+            _record(instance, write.sent, session, overlapped)
     return instance
+
+
+def _record(
+    instance: Model,
+    state: SavedState,
+    session: ClientSession | None,
+    overlapped: Callable[[Model], bool],
+) -> None:
+    """The write of ``instance`` succeeded: record the saved state it gives it."""
+    record_durable_or_pending(instance, MAYBE_STORED if overlapped(instance) else state, session)
 
 
 def save_all(
@@ -221,21 +237,22 @@ def save_all(
         if write is not None:
             groups.setdefault(type(instance), []).append((instance, write))
     for model, pending in groups.items():
-        try:
-            with duplicate_keys_as_anyodm_errors(model):
-                gateway.collection(model).bulk_write(
-                    [write.bulk_op() for _, write in pending], ordered=True, session=session
-                )
-        except BaseException as exc:
-            if _outcome_unknown(exc):
-                for done, _ in pending:
-                    record_unknown(done, session)
-            else:
-                for done, write in pending[: _first_failed_index(exc)]:
-                    record_durable_or_pending(done, write.sent, session)
-            raise
-        for done, write in pending:
-            record_durable_or_pending(done, write.sent, session)
+        with writes_in_flight(done for done, _ in pending) as overlapped:
+            try:
+                with duplicate_keys_as_anyodm_errors(model):
+                    gateway.collection(model).bulk_write(
+                        [write.bulk_op() for _, write in pending], ordered=True, session=session
+                    )
+            except BaseException as exc:
+                if _outcome_unknown(exc):
+                    for done, _ in pending:
+                        record_unknown(done, session)
+                else:
+                    for done, write in pending[: _first_failed_index(exc)]:
+                        _record(done, write.sent, session, overlapped)
+                raise
+            for done, write in pending:
+                _record(done, write.sent, session, overlapped)
     return instances
 
 
@@ -255,15 +272,16 @@ def delete(gateway: DatabaseGateway, instance: Model, session: ClientSession | N
     Either way the instance is unsaved afterwards (at commit inside a transaction): a
     later save stores it whole.
     """
-    try:
-        result = gateway.collection(type(instance)).delete_one(
-            {"_id": instance.__anyodm_pk_value__}, session=session
-        )
-    except BaseException as exc:
-        if _outcome_unknown(exc):
-            record_unknown(instance, session)
-        raise
-    record_durable_or_pending(instance, None, session)
+    with writes_in_flight((instance,)) as overlapped:
+        try:
+            result = gateway.collection(type(instance)).delete_one(
+                {"_id": instance.__anyodm_pk_value__}, session=session
+            )
+        except BaseException as exc:
+            if _outcome_unknown(exc):
+                record_unknown(instance, session)
+            raise
+        _record(instance, None, session, overlapped)
     if result.deleted_count == 0:
         raise DocumentNotFoundError(instance)
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from pymongo.client_session import ClientSession
@@ -38,7 +40,12 @@ __all__ = [
     "record_unknown",
     "settle_ledger",
     "state_for_save",
+    "writes_in_flight",
 ]
+
+_FLIGHTS_LOCK = threading.Lock()
+_IN_FLIGHT: dict[int, int] = {}  # id(instance) -> writes of it on their way
+_OVERLAPPED: set[int] = set()  # instances two of whose writes were on their way at once
 
 _LEDGERS: weakref.WeakKeyDictionary[ClientSession, PendingStates] = weakref.WeakKeyDictionary()
 _LEDGERS_LOCK = threading.Lock()
@@ -144,6 +151,34 @@ def record_durable_or_pending(
         ledger.record(instance, state)
     else:
         set_saved_state(instance, MAYBE_STORED)
+
+
+@contextmanager
+def writes_in_flight(instances: Iterable[Model]) -> Iterator[Callable[[Model], bool]]:
+    """Mark writes of ``instances`` as on their way; yields ``overlapped(instance)``.
+
+    Two writes of one instance on their way at once (two tasks saving it) land in an
+    order nobody can tell: whichever finishes last must not claim to be what the
+    database holds, so both record ``MAYBE_STORED``.
+    """
+    keys = [id(instance) for instance in instances]
+    with _FLIGHTS_LOCK:
+        for key in keys:
+            count = _IN_FLIGHT.get(key, 0)
+            _IN_FLIGHT[key] = count + 1
+            if count:
+                _OVERLAPPED.add(key)
+    try:
+        yield lambda instance: id(instance) in _OVERLAPPED
+    finally:
+        with _FLIGHTS_LOCK:
+            for key in keys:
+                count = _IN_FLIGHT[key] - 1
+                if count:
+                    _IN_FLIGHT[key] = count
+                else:
+                    del _IN_FLIGHT[key]
+                    _OVERLAPPED.discard(key)
 
 
 def record_unknown(instance: Model, session: ClientSession | None) -> None:
