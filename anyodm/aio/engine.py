@@ -12,6 +12,7 @@ from typing_extensions import Self
 
 from anyodm.aio.cleanup import shielded_cleanup
 from anyodm.aio.cursor import AsyncCursor, Executor
+from anyodm.aio.raw_sessions import raw_session_turn
 from anyodm.aio.session import Session, Transaction
 from anyodm.aio.slots import ThreadSlots
 from anyodm.aio.threads import DEFAULT_CLEANUP_THREADS, WorkerRunner
@@ -136,11 +137,17 @@ class Engine(EngineBase):
         def run_direct(
             operation: str, func: Callable[[ClientSession | None], R], cleanup: bool = False
         ) -> Awaitable[R]:
-            run = runner.run_cleanup if cleanup else runner.run
             if raw is None:
-                return run(func, None)
-            # A raw ClientSession is not thread-safe: its calls take turns (S5).
-            return run(serialized_on, raw, func)
+                return runner.run(func, None, cleanup=cleanup)
+            return run_on_raw(raw, func, cleanup)
+
+        async def run_on_raw(
+            raw: ClientSession, func: Callable[[ClientSession | None], R], cleanup: bool
+        ) -> R:
+            # A raw ClientSession is not thread-safe: its calls take turns (S5), waiting
+            # in the event loop (cancellable, under the deadline), then in the thread.
+            async with raw_session_turn(raw):
+                return await runner.run(serialized_on, raw, func, cleanup=cleanup)
 
         return run_direct, raw
 

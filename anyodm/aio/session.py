@@ -41,14 +41,12 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
-import pymongo
 from anyio.abc import TaskGroup
 from pymongo.client_session import ClientSession
 from pymongo.client_session_shared import TransactionOptions
@@ -57,6 +55,7 @@ from typing_extensions import Self, TypeVarTuple, Unpack
 from anyodm.aio.cleanup import shielded_cleanup
 from anyodm.aio.completion import run_to_completion
 from anyodm.aio.threads import remaining_seconds
+from anyodm.core.driver_sessions import DriverTurns
 from anyodm.core.lifecycle import (
     SessionLifecycle,
     SessionPhase,
@@ -87,10 +86,6 @@ log = logging.getLogger("anyodm")
 M = TypeVar("M", bound="Model")
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
-
-#: Extra seconds an abort/end may take when the thread holding the session returns
-#: just as the cleanup bound runs out.
-_LAST_CHANCE = 1.0
 
 
 class _AsyncCrud:
@@ -193,42 +188,35 @@ async def _pending_cancellation() -> BaseException | None:
     return None
 
 
-def _nothing(driver: ClientSession) -> None:
-    """A worker-thread call that only runs what was handed over (see _HandOverHooks)."""
+def _always() -> None:
+    """A check that always passes (the commit made its checks under the lock)."""
 
 
-class _HandOverHooks:
-    """Around each worker-thread call on a session's driver session: mark the thread as
-    using it, and run what cleanup handed over (before and after the call, each under
-    the cleanup bound, not under the call's own deadline)."""
+class _TurnHooks:
+    """Around each worker-thread call on a session's driver session: take the turn
+    (running what cleanup handed over), check that the call may still run — the session
+    may have ended, or the transaction aborted, while it waited for a worker slot —
+    and give the turn back afterwards (running what was handed over meanwhile)."""
 
-    __slots__ = ("_driver", "_session")
+    __slots__ = ("_check", "_driver", "_turns")
 
-    def __init__(self, session: Session, driver: ClientSession) -> None:
-        self._session = session
+    def __init__(
+        self, turns: DriverTurns, driver: ClientSession, check: Callable[[], None]
+    ) -> None:
+        self._turns = turns
         self._driver = driver
+        self._check = check
 
     def enter(self) -> None:
-        session = self._session
-        with session._handoff:
-            session._in_thread = True
-            todo, session._after_thread = session._after_thread, []
-        self._run(todo)
+        self._turns.take(self._driver)
+        try:
+            self._check()
+        except BaseException:
+            self._turns.give_back(self._driver)
+            raise
 
     def leave(self) -> None:
-        session = self._session
-        with session._handoff:
-            session._in_thread = False
-            todo, session._after_thread = session._after_thread, []
-        self._run(todo)
-
-    def _run(self, actions: list[Callable[[ClientSession], None]]) -> None:
-        for action in actions:
-            try:
-                with pymongo.timeout(self._session.engine.cleanup_timeout):
-                    action(self._driver)
-            except Exception:
-                log.warning("anyodm: cleanup handed to a worker thread failed", exc_info=True)
+        self._turns.give_back(self._driver)
 
 
 class Session(_AsyncCrud):
@@ -251,12 +239,9 @@ class Session(_AsyncCrud):
         self._life = SessionLifecycle("Session")
         self._driver: ClientSession | None = None
         self._lock = anyio.Lock()
-        # Hand-off to a worker thread that still holds the driver session when cleanup
-        # cannot wait any longer: it runs these with the driver session when its call
-        # returns (see _HandOverHooks), so no two threads ever use the driver session.
-        self._handoff = threading.Lock()
-        self._in_thread = False
-        self._after_thread: list[Callable[[ClientSession], None]] = []
+        # One worker thread in the driver session at a time; cleanup that cannot wait
+        # for its turn is handed to the thread holding it (core/driver_sessions.py).
+        self._turns = DriverTurns(engine.cleanup_timeout)
         self._op_scopes: set[anyio.CancelScope] = set()
         self._tg: TaskGroup | None = None
         self._transaction: Transaction | None = None
@@ -292,8 +277,10 @@ class Session(_AsyncCrud):
         the session (or the transaction owning ``scopes``) ends before or while it runs.
         """
         self._life.require_open(operation)
+        if cleanup:  # closing a cursor: its result is None, or it was handed over
+            return cast(T, await self._run_cleanup(func))
         tx = self._transaction
-        if scopes is None and not cleanup and tx is not None and tx.is_started:
+        if scopes is None and tx is not None and tx.is_started:
             # An operation on the session while its transaction is active runs in that
             # transaction (as in PyMongo): it lives and dies with it.
             scopes, guard = tx._op_scopes, tx._require_active
@@ -303,43 +290,50 @@ class Session(_AsyncCrud):
         self._op_scopes.add(scope)
         if scopes is not None:
             scopes.add(scope)
+
+        def still_allowed() -> None:  # in the worker thread, in its turn
+            self._life.require_open(operation)
+            if guard is not None:
+                guard(operation)
+
         try:
             with scope:
                 async with self._lock:
-                    self._life.require_open(operation)
-                    if guard is not None:
-                        guard(operation)
+                    still_allowed()
                     driver = self._driver
                     assert driver is not None
                     return await self.engine._runner.run(
-                        func, driver, cleanup=cleanup, hooks=self._hooks(driver)
+                        func, driver, hooks=_TurnHooks(self._turns, driver, still_allowed)
                     )
         finally:
             self._op_scopes.discard(scope)
             if scopes is not None:
                 scopes.discard(scope)
         # Only reached when end()/an abort cancelled the operation.
-        self._life.require_open(operation)
-        if guard is not None:
-            guard(operation)
+        still_allowed()
         raise SessionStateError(f"Session.{operation}() was cancelled because its session ended")
 
-    def _hooks(self, driver: ClientSession) -> _HandOverHooks:
-        """What a worker thread using ``driver`` does before and after its call."""
-        return _HandOverHooks(self, driver)
+    async def _run_cleanup(self, func: Callable[[ClientSession], T]) -> T | None:
+        """Run ``func(driver)`` as cleanup: on the reserved capacity, not behind the lock;
+        in its turn, or handed to the thread holding the turn (then None)."""
+        driver = self._driver
+        if driver is None:
+            return None
+        result: list[T] = []
 
-    def _hand_over(self, action: Callable[[ClientSession], None]) -> bool:
-        """Leave ``action`` to the next worker thread using the driver session (the one
-        using it now, when its call returns, or the next under the lock).  Returns
-        whether a thread is using it right now."""
-        with self._handoff:
-            self._after_thread.append(action)
-            return self._in_thread
+        def in_turn(d: ClientSession) -> None:
+            result.append(func(d))
 
-    async def _run_handed_over_now(self, driver: ClientSession) -> None:
-        """Run what was handed over, under the lock, on the cleanup capacity."""
-        async with self._lock:
-            await self.engine._runner.run(_nothing, driver, cleanup=True, hooks=self._hooks(driver))
+        await self.engine._runner.run_cleanup(
+            self._turns.cleanup, in_turn, driver, self._turn_wait()
+        )
+        return result[0] if result else None
+
+    def _turn_wait(self) -> float:
+        """How long cleanup waits for its turn: most of the cleanup bound, leaving time
+        for the cleanup's own round trip."""
+        bound = self.engine.cleanup_timeout
+        return max(bound / 2, bound - 1.0)
 
     async def run_locked_inline(self, operation: str, func: Callable[[ClientSession], T]) -> T:
         """Run a quick, non-I/O ``func(driver_session)`` on the loop, under the lock."""
@@ -368,8 +362,8 @@ class Session(_AsyncCrud):
     async def _end_steps(self, wait: bool = True) -> None:
         """End (shielded and bounded: run it inside :func:`run_to_completion`).
 
-        ``wait=False``: hand the end straight to a thread holding the driver session
-        instead of waiting for it first (its abort was already handed over).
+        ``wait=False``: hand the end straight to the thread holding the driver session
+        (its transaction's abort was already handed to it).
         """
         self._life.phase = SessionPhase.ENDED
         for scope in list(self._op_scopes):
@@ -380,29 +374,27 @@ class Session(_AsyncCrud):
         tx = self._transaction
         if tx is not None and tx.phase not in (TransactionPhase.ACTIVE, TransactionPhase.ABORTING):
             tx = None
-        runner = self.engine._runner
+        if tx is not None:
+            tx.phase = TransactionPhase.ABORTING  # ending the session aborts it
 
         def end_in_thread(d: ClientSession) -> None:
             d.end_session()  # aborts a transaction still in progress
             if tx is not None:
                 tx._settle(TransactionPhase.ABORTED)
 
-        async def release() -> None:
-            async with self._lock:  # waits for an operation still in its thread
-                await runner.run(end_in_thread, driver, cleanup=True, hooks=self._hooks(driver))
+        ran: list[bool] = []
 
-        if wait and await shielded_cleanup(
-            "ending a session", release, self.engine.cleanup_timeout
-        ):
-            return
-        # Past the bound: the thread using the driver session ends it when its call
-        # returns (or the next one under the lock); never two threads on it at once.
-        if tx is not None and tx.phase is TransactionPhase.ACTIVE:
-            tx.phase = TransactionPhase.ABORTING
-        if not self._hand_over(end_in_thread):
-            await shielded_cleanup(
-                "ending a session", lambda: self._run_handed_over_now(driver), _LAST_CHANCE
+        async def release() -> None:
+            turn_wait = self._turn_wait() if wait else 0.0
+            ran.append(
+                await self.engine._runner.run_cleanup(
+                    self._turns.cleanup, end_in_thread, driver, turn_wait
+                )
             )
+
+        # Not done (ran != [True]): handed to the thread in the driver session, which ends
+        # it when its call returns; the transaction stays ABORTING until then.
+        await shielded_cleanup("ending a session", release, self.engine.cleanup_timeout)
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -568,7 +560,13 @@ class Transaction(_AsyncCrud):
         )
 
     def _settle(self, phase: TransactionPhase) -> None:
-        """Enter a final phase; the saved states it implies follow (any thread)."""
+        """Enter a final phase; the saved states it implies follow (any thread).
+
+        One way: a transaction known COMMITTED or ABORTED stays so (a late abort or
+        session end cannot relabel it).
+        """
+        if self.phase in (TransactionPhase.COMMITTED, TransactionPhase.ABORTED):
+            return
         self.phase = phase
         settle_ledger(self._ledger, phase)
 
@@ -645,7 +643,10 @@ class Transaction(_AsyncCrud):
                 driver = session._driver
                 assert driver is not None
                 await runner.run(
-                    self._commit_in_thread, driver, cleanup=True, hooks=session._hooks(driver)
+                    self._commit_in_thread,
+                    driver,
+                    cleanup=True,
+                    hooks=_TurnHooks(session._turns, driver, _always),
                 )
 
         with anyio.CancelScope() as bound:
@@ -689,8 +690,11 @@ class Transaction(_AsyncCrud):
         Runs to completion despite cancellation, bounded by the cleanup timeout, like
         the abort of a cancelled block.  Afterwards :attr:`phase` is ``ABORTED`` (or
         ``ABORTING`` while an operation's thread still holds the session: that thread
-        aborts when its call returns).
+        aborts when its call returns).  Called while an abort is already under way, it
+        returns at once; while a commit is on its way, it raises ``SessionStateError``.
         """
+        if self.phase is TransactionPhase.ABORTING:
+            return  # an abort is already under way (tx.phase tells when it is done)
         self._require_active("abort")
         await self._abort_shielded()
 
@@ -710,7 +714,7 @@ class Transaction(_AsyncCrud):
         self._settle(TransactionPhase.ABORTED)
 
     async def _abort_steps(self) -> bool:
-        """Abort; True if the abort was handed to a thread holding the session."""
+        """Abort; True if the abort was handed to the thread holding the session."""
         for scope in list(self._op_scopes):
             scope.cancel()
         if self.phase is not TransactionPhase.ACTIVE:
@@ -721,25 +725,15 @@ class Transaction(_AsyncCrud):
             self._settle(TransactionPhase.ABORTED)
             return False
         self.phase = TransactionPhase.ABORTING
-        runner = self.engine._runner
 
         async def abort() -> None:
-            async with session._lock:
-                await runner.run(
-                    self._abort_in_thread, driver, cleanup=True, hooks=session._hooks(driver)
-                )
+            await self.engine._runner.run_cleanup(
+                session._turns.cleanup, self._abort_in_thread, driver, session._turn_wait()
+            )
 
         await shielded_cleanup("aborting a transaction", abort, self.engine.cleanup_timeout)
-        if self.phase is not TransactionPhase.ABORTING:
-            return False
-        # Past the bound: the thread using the driver session aborts when its call
-        # returns (or the next one under the lock); never two threads on it at once.
-        if not session._hand_over(self._abort_in_thread):
-            await shielded_cleanup(
-                "aborting a transaction",
-                lambda: session._run_handed_over_now(driver),
-                _LAST_CHANCE,
-            )
+        # Still ABORTING: handed to the thread in the driver session, which aborts when
+        # its call returns (never beside it).
         return self.phase is TransactionPhase.ABORTING
 
     async def _end_own_session_steps(self, wait: bool = True) -> None:

@@ -187,7 +187,7 @@ async def test_a_session_ended_while_a_thread_holds_it_is_released_by_that_threa
             driver = session.get_driver_session()
             tg.start_soon(reader, session)
             with anyio.fail_after(5):
-                while not session._in_thread:  # the reader's call is on the server
+                while not session._turns.in_use:  # the reader's call is on the server
                     await anyio.sleep(0.01)
         # The block did not wait for the blocked call beyond its cleanup bound ...
         assert anyio.current_time() - started < 1.2
