@@ -15,11 +15,11 @@ from anyodm.core.find import BatchReader
 from anyodm.errors import CursorConsumedError
 
 if TYPE_CHECKING:
-    from anyodm.model import Model
+    pass
 
 __all__ = ["AsyncCursor"]
 
-M = TypeVar("M", bound="Model")
+M = TypeVar("M")
 T = TypeVar("T")
 
 

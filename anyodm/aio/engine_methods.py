@@ -8,14 +8,22 @@ transactions offer the same methods through :mod:`anyodm.core.binding`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from pymongo.client_session import ClientSession
+from typing_extensions import TypeVar
 
 from anyodm.aio.cursor import AsyncCursor, Executor
 from anyodm.core import operations as ops
+from anyodm.core import server_operations as server
 from anyodm.core.arguments import check_instance, check_instances
-from anyodm.core.find import BatchReader, make_find_spec
+from anyodm.core.find import BatchReader, FindSpec, make_aggregate_spec, make_find_spec
+from anyodm.core.server_operations import (
+    UpdateResult,
+    make_distinct_spec,
+    make_modify_spec,
+    make_update_spec,
+)
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -29,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["EngineMethods"]
 
 M = TypeVar("M", bound="Model")
+V = TypeVar("V", default=M)
+D = TypeVar("D", default=dict[str, Any])
 T = TypeVar("T")
 
 
@@ -57,15 +67,25 @@ class EngineMethods:
         sort: Any = None,
         skip: int = 0,
         limit: int | None = None,
+        projection: type[V] | None = None,
         session: SessionLike = None,
-    ) -> AsyncCursor[M]:
-        """The matching instances: ``await`` for a list, ``async for`` to stream."""
-        spec = make_find_spec(model, queries, sort, skip, limit, "find")
-        execute, driver = self._executor(session, "find")
+    ) -> AsyncCursor[V]:
+        """The matching instances: ``await`` for a list, ``async for`` to stream.
+
+        ``projection=View`` (a pydantic model naming some of the model's fields) requests
+        only those fields and gives ``View`` instances.
+        """
+        spec = make_find_spec(model, queries, sort, skip, limit, "find", projection)
+        return self._cursor("find", spec, session)
+
+    def _cursor(
+        self, operation: str, spec: FindSpec[Any], session: SessionLike
+    ) -> AsyncCursor[Any]:
+        execute, driver = self._executor(session, operation)
         gateway = self._gateway
 
-        async def list_all() -> list[M]:
-            found: list[M] = await execute("find", lambda d: ops.find_all(gateway, spec, d))
+        async def list_all() -> list[Any]:
+            found: list[Any] = await execute(operation, lambda d: ops.find_all(gateway, spec, d))
             return found
 
         return AsyncCursor(
@@ -73,10 +93,15 @@ class EngineMethods:
         )
 
     async def find_one(
-        self, model: type[M], *queries: Any, sort: Any = None, session: SessionLike = None
-    ) -> M | None:
-        """The first matching instance, or None."""
-        spec = make_find_spec(model, queries, sort, 0, 1, "find_one")
+        self,
+        model: type[M],
+        *queries: Any,
+        sort: Any = None,
+        projection: type[V] | None = None,
+        session: SessionLike = None,
+    ) -> V | None:
+        """The first matching instance (of ``projection`` if given), or None."""
+        spec = make_find_spec(model, queries, sort, 0, 1, "find_one", projection)
         gateway = self._gateway
         return await self._run(session, "find_one", lambda d: ops.find_one(gateway, spec, d))
 
@@ -117,3 +142,88 @@ class EngineMethods:
         spec = make_find_spec(model, queries, None, 0, None, "remove")
         gateway = self._gateway
         return await self._run(session, "remove", lambda d: ops.remove(gateway, spec, just_one, d))
+
+    # -- server-side operations ----------------------------------------------------------
+
+    async def update_one(
+        self,
+        model: type[Model],
+        *queries: Any,
+        update: Any,
+        upsert: bool = False,
+        session: SessionLike = None,
+    ) -> UpdateResult:
+        """Apply ``update`` (``anyodm.update`` operations, a list of them, or a raw dict
+        of $-operators) to the first matching document, without loading it."""
+        spec = make_update_spec(model, queries, update, upsert, "update_one")
+        gateway = self._gateway
+        return await self._run(
+            session, "update_one", lambda d: server.update(gateway, spec, False, d)
+        )
+
+    async def update_many(
+        self,
+        model: type[Model],
+        *queries: Any,
+        update: Any,
+        upsert: bool = False,
+        session: SessionLike = None,
+    ) -> UpdateResult:
+        """Apply ``update`` to every matching document, without loading them."""
+        spec = make_update_spec(model, queries, update, upsert, "update_many")
+        gateway = self._gateway
+        return await self._run(
+            session, "update_many", lambda d: server.update(gateway, spec, True, d)
+        )
+
+    async def find_one_and_update(
+        self,
+        model: type[M],
+        *queries: Any,
+        update: Any,
+        sort: Any = None,
+        return_updated: bool = True,
+        upsert: bool = False,
+        session: SessionLike = None,
+    ) -> M | None:
+        """Atomically update the first matching document (by ``sort``) and return it as
+        it is after the update (``return_updated=False``: before); None if none matched."""
+        spec = make_modify_spec(model, queries, update, sort, return_updated, upsert)
+        gateway = self._gateway
+        found: M | None = await self._run(
+            session, "find_one_and_update", lambda d: server.find_one_and_update(gateway, spec, d)
+        )
+        return found
+
+    async def find_one_and_delete(
+        self, model: type[M], *queries: Any, sort: Any = None, session: SessionLike = None
+    ) -> M | None:
+        """Atomically delete the first matching document (by ``sort``) and return it."""
+        spec = make_find_spec(model, queries, sort, 0, 1, "find_one_and_delete")
+        gateway = self._gateway
+        found: M | None = await self._run(
+            session, "find_one_and_delete", lambda d: server.find_one_and_delete(gateway, spec, d)
+        )
+        return found
+
+    async def distinct(
+        self, model: type[Model], field: Any, *queries: Any, session: SessionLike = None
+    ) -> list[Any]:
+        """The distinct values of ``field`` (a field such as ``Book.tags``) among the
+        matching documents, decoded through the field's type (arrays give elements)."""
+        spec = make_distinct_spec(model, field, queries)
+        gateway = self._gateway
+        return await self._run(session, "distinct", lambda d: server.distinct(gateway, spec, d))
+
+    def aggregate(
+        self,
+        model: type[Model],
+        pipeline: Any,
+        *,
+        into: type[D] | None = None,
+        session: SessionLike = None,
+    ) -> AsyncCursor[D]:
+        """Run ``pipeline`` on ``model``'s collection: a cursor like :meth:`find`'s, of
+        dicts, or of ``into`` instances.  Stages may name fields with field proxies."""
+        spec = make_aggregate_spec(model, pipeline, into)
+        return self._cursor("aggregate", spec, session)

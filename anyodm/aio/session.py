@@ -105,6 +105,12 @@ class _AsyncCrud:
     save_all = session_bound(EngineMethods.save_all)
     delete = session_bound(EngineMethods.delete)
     remove = session_bound(EngineMethods.remove)
+    update_one = session_bound(EngineMethods.update_one)
+    update_many = session_bound(EngineMethods.update_many)
+    find_one_and_update = session_bound(EngineMethods.find_one_and_update)
+    find_one_and_delete = session_bound(EngineMethods.find_one_and_delete)
+    distinct = session_bound(EngineMethods.distinct)
+    aggregate = session_bound(EngineMethods.aggregate)
 
 
 def _only_cancellations(exc: BaseException) -> bool:

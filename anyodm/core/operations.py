@@ -51,6 +51,7 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound="Model")
+T = TypeVar("T")
 
 #: Documents per round trip of find_all: small enough that decoding one batch (in the
 #: driver's C code, holding the GIL) stays near a millisecond.
@@ -62,15 +63,15 @@ _INDEX_CONFLICT_CODES = frozenset({85, 86})  # IndexOptionsConflict, IndexKeySpe
 # -- reads -------------------------------------------------------------------------------
 
 
-def find_all(gateway: DatabaseGateway, spec: FindSpec[M], session: ClientSession | None) -> list[M]:
+def find_all(gateway: DatabaseGateway, spec: FindSpec[T], session: ClientSession | None) -> list[T]:
     """Every matching document, decoded, in one thread hop.
 
     Read in batches of ``FETCH_BATCH_SIZE`` and validated with short pauses every few
     dozen documents (see :mod:`anyodm.core.batches`), so this thread never holds the GIL
     long enough to stall the event loop's thread (S1).
     """
-    validate = spec.model.model_validate_doc
-    found: list[M] = []
+    validate = spec.decode
+    found: list[T] = []
     with open_cursor(gateway, spec, session, FETCH_BATCH_SIZE) as cursor:
         while docs := cursor.to_list(FETCH_BATCH_SIZE):
             validate_into(found, docs, validate)
@@ -78,17 +79,17 @@ def find_all(gateway: DatabaseGateway, spec: FindSpec[M], session: ClientSession
 
 
 def find_one(
-    gateway: DatabaseGateway, spec: FindSpec[M], session: ClientSession | None
-) -> M | None:
+    gateway: DatabaseGateway, spec: FindSpec[T], session: ClientSession | None
+) -> T | None:
     """The first matching document, decoded, or None."""
     if spec.pipeline is None:
         doc = gateway.collection(spec.model).find_one(
-            spec.filter, sort=spec.sort, skip=spec.skip, session=session
+            spec.filter, spec.projection, sort=spec.sort, skip=spec.skip, session=session
         )
     else:
         with gateway.collection(spec.model).aggregate(spec.pipeline, session=session) as cursor:
             doc = next(cursor, None)
-    return None if doc is None else spec.model.model_validate_doc(doc)
+    return None if doc is None else spec.decode(doc)
 
 
 def count(gateway: DatabaseGateway, spec: FindSpec[Any], session: ClientSession | None) -> int:

@@ -50,6 +50,12 @@ class _SyncCrud:
     save_all = session_bound(SyncEngineMethods.save_all)
     delete = session_bound(SyncEngineMethods.delete)
     remove = session_bound(SyncEngineMethods.remove)
+    update_one = session_bound(SyncEngineMethods.update_one)
+    update_many = session_bound(SyncEngineMethods.update_many)
+    find_one_and_update = session_bound(SyncEngineMethods.find_one_and_update)
+    find_one_and_delete = session_bound(SyncEngineMethods.find_one_and_delete)
+    distinct = session_bound(SyncEngineMethods.distinct)
+    aggregate = session_bound(SyncEngineMethods.aggregate)
 
 
 class SyncSession(_SyncCrud):
