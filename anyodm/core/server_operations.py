@@ -242,6 +242,8 @@ def distinct(
         try:
             values.append(spec.decode(value))
         except ValidationError as exc:
+            if value is None:  # a missing parent (``address: null``), as some servers report
+                continue
             errors = [(f"{spec.key}[{index}]", e["msg"]) for e in exc.errors(include_url=False)]
             raise DocumentParsingError(model, errors) from None
     return values

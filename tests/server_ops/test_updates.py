@@ -59,7 +59,8 @@ async def test_set_each_field_type_stores_what_save_stores(engine: Any, raw: Any
     assert got["when"] == datetime.datetime(2024, 5, 6, 7, 8, 9, 123000)
     assert got["color"] == "blue"
     loaded = await engine.find_one(Item, Item.id == item.id)
-    assert loaded.price == Decimal("12.34") and loaded.token == token
+    assert loaded.price == Decimal("12.34")
+    assert loaded.token == token
 
 
 async def test_set_converts_like_validation_does(engine: Any, raw: Any) -> None:
@@ -207,7 +208,8 @@ async def test_upsert_reports_the_new_id(engine: Any) -> None:
     result = await engine.update_one(
         Counter, Counter.name == "hits", update=update.inc(Counter.value, 1), upsert=True
     )
-    assert result.matched == 0 and result.upserted_id == "hits"
+    assert result.matched == 0
+    assert result.upserted_id == "hits"
     result = await engine.update_one(
         Counter, Counter.name == "hits", update=update.inc(Counter.value, 1), upsert=True
     )
