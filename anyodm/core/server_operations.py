@@ -19,6 +19,7 @@ from pymongo.client_session import ClientSession
 from anyodm.core.arguments import check_model_class
 from anyodm.core.find import FindSpec, make_find_spec
 from anyodm.core.gateway import DatabaseGateway
+from anyodm.core.pending import record_durable_or_pending
 from anyodm.core.write_errors import duplicate_keys_as_anyodm_errors
 from anyodm.errors import DocumentParsingError
 from anyodm.model.field_codec import codec_for, element_annotation, resolve_field, resolve_name
@@ -218,8 +219,6 @@ def find_one_and_delete(
 ) -> Any:
     """Delete the first matching document (by ``sort``) and return it as an instance
     (an unsaved one: saving it inserts it again); ``None`` if nothing matched."""
-    from anyodm.model.tracking import mark_unsaved
-
     model = spec.model
     doc = gateway.collection(model).find_one_and_delete(
         spec.filter, sort=spec.sort, session=session
@@ -227,7 +226,7 @@ def find_one_and_delete(
     if doc is None:
         return None
     instance = model.model_validate_doc(_with_references(gateway, model, doc, session))
-    mark_unsaved(instance)
+    record_durable_or_pending(instance, None, session)  # unsaved (at commit in a transaction)
     return instance
 
 
