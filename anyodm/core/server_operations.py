@@ -20,6 +20,7 @@ from anyodm.core.arguments import check_model_class
 from anyodm.core.find import FindSpec, make_find_spec
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.core.pending import record_durable_or_pending
+from anyodm.core.revisions import uses_revisions, with_revision_increment
 from anyodm.core.write_errors import duplicate_keys_as_anyodm_errors
 from anyodm.errors import DocumentParsingError
 from anyodm.model.field_codec import codec_for, element_annotation, resolve_field, resolve_name
@@ -89,6 +90,8 @@ def make_update_spec(
     """Check the model, queries, update operations and options; raise before sending."""
     find = make_find_spec(model, queries, sort, 0, None, operation)
     document = build_update(find.model, update, operation)
+    if uses_revisions(find.model):  # instances loaded before this update become stale
+        document = with_revision_increment(document)
     return UpdateSpec(find, document, _check_bool(upsert, "upsert", operation))
 
 
