@@ -1,3 +1,5 @@
+# ruff: noqa: RUF012 - pydantic model_config (ruff cannot tell Model is pydantic)
+
 """Optimistic concurrency (opt-in per model): a stale save or delete raises
 RevisionConflictError and writes nothing; on Engine (trio, asyncio) and SyncEngine."""
 
