@@ -121,8 +121,10 @@ def resolve_field(model: type[Model], field: Any, operation: str) -> ResolvedFie
     return resolve_name(model, field._name, operation)
 
 
+@functools.lru_cache(maxsize=2048)
 def resolve_name(model: type[Model], name: str, operation: str) -> ResolvedField:
-    """The field named by python attribute names ``a.b.c`` of ``model``."""
+    """The field named by python attribute names ``a.b.c`` of ``model`` (cached: models
+    do not change once built)."""
     names = name.split(".")
     cls: type[BaseModel] = model
     keys: list[str] = []

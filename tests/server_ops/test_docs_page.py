@@ -59,9 +59,7 @@ def test_the_table_of_operations() -> None:
     assert update.pull(Order.addresses, Address.city == "Oslo").as_dict() == {
         "$pull": {"addresses": {"town": {"$eq": "Oslo"}}}
     }
-    assert update.current_date(Order.shipped_at).as_dict() == {
-        "$currentDate": {"shipped_at": True}
-    }
+    assert update.current_date(Order.shipped_at).as_dict() == {"$currentDate": {"shipped_at": True}}
     assert update.set(Order.customer, customer).as_dict() == {"$set": {"customer": customer.id}}
 
 
