@@ -35,7 +35,8 @@ class SessionBound(Generic[P, R]):
     """A descriptor: the engine method ``name`` of ``instance.engine``, with ``session=``
     set to ``instance``.
 
-    The bound callable is made once per session object (kept in its ``__dict__``).
+    A new bound callable on each access, like Python's bound methods (caching it on the
+    session would tie the session to itself in a reference cycle).
     """
 
     def __init__(self, method: Callable[Concatenate[Any, P], R]) -> None:
@@ -61,9 +62,7 @@ class SessionBound(Generic[P, R]):
             return self
         engine_method = getattr(instance.engine, self._name)
         bound: Callable[P, R] = functools.partial(engine_method, session=instance)
-        wrapper = _Bound(bound, self._method, self.__doc__, self.__signature__)
-        instance.__dict__[self._name] = wrapper
-        return wrapper
+        return _Bound(bound, self._method, self.__doc__, self.__signature__)
 
     def __repr__(self) -> str:
         return f"<engine method {self._name} bound to the session>"
