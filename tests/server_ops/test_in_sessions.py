@@ -171,3 +171,23 @@ def test_a_bound_method_shows_its_signature(anyodm_sync_engine: SyncEngine) -> N
         assert "session" not in inspect.signature(method).parameters
         assert "update" in inspect.signature(method).parameters
         assert method.__doc__.startswith("Like the engine's ``update_one``, in this session.")
+
+
+@pytest.mark.parametrize("command", ["update", "findAndModify", "aggregate", "distinct"])
+async def test_a_deadline_reaches_the_server_operations(
+    anyodm_engine: Engine, failpoint: Any, command: str
+) -> None:
+    await anyodm_engine.save(Counter(name="a"))
+    failpoint([command], mode={"times": 1}, block_ms=3000)
+    calls = {
+        "update": lambda: anyodm_engine.update_one(Counter, update=update.inc(Counter.value, 1)),
+        "findAndModify": lambda: anyodm_engine.find_one_and_update(
+            Counter, update=update.inc(Counter.value, 1)
+        ),
+        "aggregate": lambda: anyodm_engine.aggregate(Counter, [{"$match": {}}]).to_list(),
+        "distinct": lambda: anyodm_engine.distinct(Counter, Counter.name),
+    }
+    started = anyio.current_time()
+    with pytest.raises(TimeoutError), anyio.fail_after(0.3):
+        await calls[command]()
+    assert anyio.current_time() - started < 2.5
