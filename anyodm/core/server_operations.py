@@ -23,7 +23,13 @@ from anyodm.core.pending import record_durable_or_pending
 from anyodm.core.revisions import uses_revisions, with_revision_increment
 from anyodm.core.write_errors import duplicate_keys_as_anyodm_errors
 from anyodm.errors import DocumentParsingError
-from anyodm.model.field_codec import codec_for, element_annotation, resolve_field, resolve_name
+from anyodm.model.field_codec import (
+    codec_for,
+    element_annotation,
+    field_codec,
+    resolve_field,
+    resolve_name,
+)
 from anyodm.model.references import find_pipeline
 from anyodm.model.update import build_update
 
@@ -139,14 +145,11 @@ def make_distinct_spec(model: type[Any], field: Any, queries: tuple[Any, ...]) -
     if resolved.reference is not None:
         target = resolved.reference
         pk = target.model_fields[target.__anyodm__.primary_field]
-        annotation, metadata = pk.annotation, pk.metadata
+        codec = codec_for(pk.annotation, pk.metadata)
+    elif (element := element_annotation(resolved.annotation)) is not None:
+        codec = codec_for(element)  # MongoDB's distinct unwinds arrays: values are elements
     else:
-        annotation, metadata = resolved.annotation, resolved.info.metadata
-    # MongoDB's distinct unwinds arrays: the values are elements.
-    element = element_annotation(annotation)
-    if element is not None:
-        annotation, metadata = element, []
-    codec = codec_for(annotation, metadata)
+        codec = field_codec(resolved)
     return DistinctSpec(find, resolved.path, codec.decode)
 
 

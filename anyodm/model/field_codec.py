@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined, SchemaSerializer, SchemaValidator
+from pydantic_core import (
+    PydanticSerializationError,
+    PydanticUndefined,
+    SchemaSerializer,
+    SchemaValidator,
+)
 
 from anyodm.errors import InvalidFieldError, InvalidValueError
 from anyodm.model.query import FieldProxy, _is_array, _unwrap
@@ -172,12 +177,17 @@ def resolve_name(model: type[Model], name: str, operation: str) -> ResolvedField
 
 
 class FieldCodec:
-    """Validates and encodes values of one type as a save would store them."""
+    """Validates and encodes values of one type as a save would store them.
+
+    Built from a type annotation, or from a field's own core schema (``schema=``), which
+    carries the model's field validators and serializers too.
+    """
 
     __slots__ = ("_decoder", "_encoder", "_serializer")
 
-    def __init__(self, annotation: Any) -> None:
-        schema = TypeAdapter(annotation).core_schema
+    def __init__(self, annotation: Any = None, *, schema: Any = None) -> None:
+        if schema is None:
+            schema = TypeAdapter(annotation).core_schema
         own = adapt_own_schema(dict(schema), object)
         self._encoder = SchemaValidator(own, _use_prebuilt=False)
         self._serializer = SchemaSerializer(doc_serializer_schema(own), _use_prebuilt=False)
@@ -195,6 +205,69 @@ class FieldCodec:
 @functools.lru_cache(maxsize=1024)
 def _codec(annotation: Any) -> FieldCodec:
     return FieldCodec(annotation)
+
+
+def _unwrap_to_fields(schema: Any) -> tuple[dict[str, Any], list[Any] | None]:
+    """The ``model-fields`` schema inside a model's core schema, and its definitions."""
+    definitions: list[Any] | None = None
+    node = schema
+    for _ in range(32):
+        kind = node.get("type")
+        if kind == "model-fields":
+            return node, definitions
+        if kind == "definitions":
+            definitions = list(node["definitions"]) + (definitions or [])
+            node = node["schema"]
+        elif kind == "definition-ref":
+            ref = node["schema_ref"]
+            node = next(d for d in definitions or () if d.get("ref") == ref)
+        elif isinstance(node.get("schema"), dict):
+            node = node["schema"]
+        else:
+            break
+    raise LookupError("no model-fields schema")
+
+
+class _OwnedFieldCodec(FieldCodec):
+    """A field's codec that can fall back on its model to serialize: a method
+    ``@field_serializer`` needs a model instance (``self``)."""
+
+    __slots__ = ("_name", "_owner")
+
+    def __init__(self, owner: type[BaseModel], name: str, schema: Any) -> None:
+        super().__init__(schema=schema)
+        self._owner = owner
+        self._name = name
+
+    def encode(self, value: Any) -> Any:
+        validated = self._encoder.validate_python(value)
+        try:
+            return self._serializer.to_python(validated, by_alias=True)
+        except PydanticSerializationError:
+            holder = self._owner.model_construct(**{self._name: validated})
+            dump = getattr(holder, "model_dump_doc", None)
+            if dump is None:
+                return holder.model_dump(include={self._name}, by_alias=True).popitem()[1]
+            return dump(include={self._name}).popitem()[1]
+
+
+@functools.lru_cache(maxsize=1024)
+def _field_codec(owner: type[BaseModel], name: str) -> FieldCodec:
+    fields, definitions = _unwrap_to_fields(owner.__pydantic_core_schema__)
+    schema = fields["fields"][name]["schema"]
+    if definitions:
+        schema = {"type": "definitions", "schema": schema, "definitions": definitions}
+    return _OwnedFieldCodec(owner, name, schema)
+
+
+def field_codec(field: ResolvedField) -> FieldCodec:
+    """The codec of a resolved field: its own schema in its model (constraints, field
+    validators and serializers included), or its annotation if that cannot be found."""
+    name = field.where.rsplit(".", 1)[-1]
+    try:
+        return _field_codec(field.owner, name)
+    except (LookupError, TypeError):
+        return codec_for(field.annotation, field.info.metadata)
 
 
 def _annotated(annotation: Any, metadata: Iterable[Any]) -> Any:

@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from anyodm.errors import DocumentParsingError, InvalidFieldError
-from anyodm.model.field_codec import _embedded_alternatives, codec_for, resolve_name
+from anyodm.model.field_codec import (
+    _embedded_alternatives,
+    codec_for,
+    field_codec,
+    resolve_name,
+)
 from anyodm.model.query import _elements, _is_array, _unwrap
 
 if TYPE_CHECKING:
@@ -88,7 +93,7 @@ class Projection:
             return codec_for(pk.annotation, pk.metadata).decode
         if not partial:
             self.keys[resolved.path] = 1
-            return codec_for(resolved.annotation, resolved.info.metadata).decode
+            return field_codec(resolved).decode
         sub_view = partial[0]
         owner = embedded[0]
         inner: list[tuple[str, str, Decoder]] = []

@@ -22,6 +22,7 @@ from anyodm.model.field_codec import (
     ResolvedField,
     codec_for,
     element_annotation,
+    field_codec,
     resolve_field,
     validation_reason,
 )
@@ -154,10 +155,14 @@ def _encode(field: ResolvedField, operation: str, annotation: Any, value: Any, m
 
 
 def _field_value(field: ResolvedField, operation: str, value: Any) -> Any:
-    """``value`` validated with the field's type and constraints, in its stored form."""
+    """``value`` validated as the model validates the field (type, constraints, field
+    validators), in its stored form."""
     if field.reference is not None:
         return _reference_value(field, operation, value)
-    return _encode(field, operation, field.annotation, value, field.info.metadata)
+    try:
+        return field_codec(field).encode(value)
+    except ValidationError as exc:
+        raise field.value_error(f"update.{operation}", value, validation_reason(exc)) from None
 
 
 def _reference_value(field: ResolvedField, operation: str, value: Any) -> Any:

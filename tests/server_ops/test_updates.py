@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from bson import Decimal128, Int64, ObjectId
 from bson.binary import Binary
+from pydantic import field_serializer, field_validator
 
-from anyodm import UpdateResult, query, update
+from anyodm import Model, UpdateResult, query, update
 from tests.server_ops.models import Address, Book, Color, Counter, Item, Publisher
 
 
@@ -239,3 +240,31 @@ async def test_nothing_matched(engine: Any, many: bool) -> None:
     method = engine.update_many if many else engine.update_one
     result = await method(Item, Item.name == "none", update=update.set(Item.count, 1))
     assert result == UpdateResult(0, 0, None)
+
+
+class Tagged(Model):
+    name: str
+    code: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def lower(cls, value: str) -> str:
+        return value.lower()
+
+    @field_serializer("code")
+    def upper(self, value: str) -> str:
+        return value.upper()
+
+
+async def test_field_validators_and_serializers_apply_as_in_save(engine: Any, raw: Any) -> None:
+    tagged = await engine.save(Tagged(name="x"))
+    await engine.update_one(
+        Tagged,
+        Tagged.id == tagged.id,
+        update=[update.set(Tagged.name, "MIXED Case"), update.set(Tagged.code, "ab")],
+    )
+    twin = await engine.save(Tagged(name="MIXED Case", code="ab"))
+    got, expected = stored(raw, Tagged, tagged.id), stored(raw, Tagged, twin.id)
+    assert got["name"] == expected["name"] == "mixed case"
+    assert got["code"] == expected["code"] == "AB"
+    assert await engine.distinct(Tagged, Tagged.name) == ["mixed case"]
