@@ -20,15 +20,19 @@ from anyodm.errors import (
     DocumentNotFoundError,
     DocumentParsingError,
     DuplicateKeyError,
+    InvalidFieldError,
+    InvalidValueError,
+    RevisionConflictError,
     SessionStateError,
 )
 
 if TYPE_CHECKING:
-    from anyodm import query
+    from anyodm import pipeline, query, update
     from anyodm.aio.engine import AIOEngine, Engine
     from anyodm.aio.session import Session, Transaction
     from anyodm.core.engine import SyncEngine
     from anyodm.core.lifecycle import TransactionPhase
+    from anyodm.core.server_operations import UpdateResult
     from anyodm.core.session import SyncSession, SyncTransaction
     from anyodm.model import EmbeddedModel, Field, Index, Model, ObjectId, Reference
 
@@ -43,9 +47,12 @@ __all__ = [
     "Engine",
     "Field",
     "Index",
+    "InvalidFieldError",
+    "InvalidValueError",
     "Model",
     "ObjectId",
     "Reference",
+    "RevisionConflictError",
     "Session",
     "SessionStateError",
     "SyncEngine",
@@ -53,13 +60,19 @@ __all__ = [
     "SyncTransaction",
     "Transaction",
     "TransactionPhase",
+    "UpdateResult",
+    "pipeline",
     "query",
+    "update",
 ]
 
 __version__ = "0.1.0.dev0"
 
 _LAZY = {
     "query": "anyodm.query",
+    "update": "anyodm.update",
+    "pipeline": "anyodm.pipeline",
+    "UpdateResult": "anyodm.core.server_operations",
     "AIOEngine": "anyodm.aio.engine",
     "Engine": "anyodm.aio.engine",
     "Session": "anyodm.aio.session",
@@ -77,12 +90,15 @@ _LAZY = {
 }
 
 
+_MODULES = frozenset({"query", "update", "pipeline"})
+
+
 def __getattr__(name: str) -> Any:
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'anyodm' has no attribute {name!r}")
     module = importlib.import_module(module_name)
-    value = module if name == "query" else getattr(module, name)
+    value = module if name in _MODULES else getattr(module, name)
     globals()[name] = value
     return value
 

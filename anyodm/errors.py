@@ -11,6 +11,9 @@ __all__ = [
     "DocumentNotFoundError",
     "DocumentParsingError",
     "DuplicateKeyError",
+    "InvalidFieldError",
+    "InvalidValueError",
+    "RevisionConflictError",
     "SessionStateError",
 ]
 
@@ -86,3 +89,46 @@ class DuplicateKeyError(AnyODMError):
 
 class SessionStateError(AnyODMError, RuntimeError):
     """A session or transaction was used in a state that does not allow the operation."""
+
+
+class InvalidFieldError(AnyODMError, TypeError):
+    """An operation names a field it cannot use: unknown, of the wrong type for the
+    operator, or not updatable.  Raised before anything is sent.
+
+    ``model`` is the model operated on, ``field`` the field's dotted name
+    (``"Order.address.city"``).
+    """
+
+    def __init__(self, model: type[Any], field: str, reason: str) -> None:
+        self.model = model
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+class InvalidValueError(AnyODMError, ValueError):
+    """A value given for a field does not fit the field's type (raised before sending)."""
+
+    def __init__(self, model: type[Any], field: str, reason: str) -> None:
+        self.model = model
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+class RevisionConflictError(AnyODMError):
+    """A save or delete of an instance whose document changed since it was loaded.
+
+    Raised for models with ``model_config = {"optimistic_concurrency": True}``; nothing
+    was written.  Re-read the document, re-apply the change and save again.
+    """
+
+    def __init__(self, instance: Any, operation: str) -> None:
+        self.instance = instance
+        self.operation = operation
+        model = type(instance).__name__
+        pk = getattr(instance, "__anyodm_pk_value__", None)
+        super().__init__(
+            f"{operation} of {model} (primary key {pk!r}) refused: the document was changed "
+            "or deleted since this instance was loaded (stale revision); re-read it and retry"
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 from pymongo.client_session import ClientSession
@@ -14,12 +14,9 @@ from anyodm.aio.cleanup import shielded_cleanup
 from anyodm.core.find import BatchReader
 from anyodm.errors import CursorConsumedError
 
-if TYPE_CHECKING:
-    from anyodm.model import Model
-
 __all__ = ["AsyncCursor"]
 
-M = TypeVar("M", bound="Model")
+M = TypeVar("M")
 T = TypeVar("T")
 
 

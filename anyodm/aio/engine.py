@@ -11,16 +11,16 @@ from pymongo.client_session import ClientSession
 from typing_extensions import Self
 
 from anyodm.aio.cleanup import shielded_cleanup
-from anyodm.aio.cursor import AsyncCursor, Executor
+from anyodm.aio.cursor import Executor
+from anyodm.aio.engine_methods import EngineMethods
 from anyodm.aio.raw_sessions import raw_session_turn
 from anyodm.aio.session import Session, Transaction
 from anyodm.aio.slots import ThreadSlots
 from anyodm.aio.threads import DEFAULT_CLEANUP_THREADS, WorkerRunner
 from anyodm.core import operations as ops
-from anyodm.core.arguments import check_instance, check_instances, check_model_class
+from anyodm.core.arguments import check_model_class
 from anyodm.core.driver_sessions import serialized_on
 from anyodm.core.engine_base import EngineBase
-from anyodm.core.find import BatchReader, make_find_spec
 from anyodm.core.retry import DEFAULT_TRANSACTION_TIME_LIMIT
 from anyodm.errors import SessionStateError
 
@@ -40,7 +40,7 @@ DEFAULT_CLEANUP_TIMEOUT = 10.0
 _DEFAULT_MAX_THREADS = 100
 
 
-class Engine(EngineBase):
+class Engine(EngineBase, EngineMethods):
     """The async MongoDB engine, for trio and asyncio (through anyio).
 
     Every PyMongo call runs in a worker thread, at most ``max_threads`` at once
@@ -158,75 +158,6 @@ class Engine(EngineBase):
             return await self._runner.run(func, None)
         execute, _ = self._executor(session, operation)
         return await execute(operation, func)
-
-    # -- reads ---------------------------------------------------------------------------
-
-    def find(
-        self,
-        model: type[M],
-        *queries: Any,
-        sort: Any = None,
-        skip: int = 0,
-        limit: int | None = None,
-        session: SessionLike = None,
-    ) -> AsyncCursor[M]:
-        """The matching instances: ``await`` for a list, ``async for`` to stream."""
-        spec = make_find_spec(model, queries, sort, skip, limit, "find")
-        execute, driver = self._executor(session, "find")
-        gateway = self._gateway
-
-        async def list_all() -> list[M]:
-            return await execute("find", lambda d: ops.find_all(gateway, spec, d))
-
-        return AsyncCursor(
-            BatchReader(gateway, spec, driver), execute, list_all, self.cleanup_timeout
-        )
-
-    async def find_one(
-        self, model: type[M], *queries: Any, sort: Any = None, session: SessionLike = None
-    ) -> M | None:
-        """The first matching instance, or None."""
-        spec = make_find_spec(model, queries, sort, 0, 1, "find_one")
-        gateway = self._gateway
-        return await self._run(session, "find_one", lambda d: ops.find_one(gateway, spec, d))
-
-    async def count(self, model: type[Model], *queries: Any, session: SessionLike = None) -> int:
-        """How many instances match."""
-        spec = make_find_spec(model, queries, None, 0, None, "count")
-        gateway = self._gateway
-        return await self._run(session, "count", lambda d: ops.count(gateway, spec, d))
-
-    # -- writes --------------------------------------------------------------------------
-
-    async def save(self, instance: M, *, session: SessionLike = None) -> M:
-        """Save ``instance`` (its references first); only modified fields are sent."""
-        check_instance(instance, "save")
-        gateway = self._gateway
-        return await self._run(session, "save", lambda d: ops.save(gateway, instance, d))
-
-    async def save_all(self, instances: Iterable[M], *, session: SessionLike = None) -> list[M]:
-        """Save many instances with one bulk write per model."""
-        items: list[M] = check_instances(instances, "save_all")  # type: ignore[assignment]
-        gateway = self._gateway
-        return await self._run(session, "save_all", lambda d: ops.save_all(gateway, items, d))
-
-    async def delete(self, instance: Model, *, session: SessionLike = None) -> None:
-        """Delete ``instance``; DocumentNotFoundError if it is not in the database."""
-        check_instance(instance, "delete")
-        gateway = self._gateway
-        await self._run(session, "delete", lambda d: ops.delete(gateway, instance, d))
-
-    async def remove(
-        self,
-        model: type[Model],
-        *queries: Any,
-        just_one: bool = False,
-        session: SessionLike = None,
-    ) -> int:
-        """Delete the matching instances; returns how many were deleted."""
-        spec = make_find_spec(model, queries, None, 0, None, "remove")
-        gateway = self._gateway
-        return await self._run(session, "remove", lambda d: ops.remove(gateway, spec, just_one, d))
 
     async def configure_database(
         self,

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -54,7 +54,9 @@ from typing_extensions import Self, TypeVarTuple, Unpack
 
 from anyodm.aio.cleanup import shielded_cleanup
 from anyodm.aio.completion import run_to_completion
+from anyodm.aio.engine_methods import EngineMethods
 from anyodm.aio.threads import remaining_seconds
+from anyodm.core.binding import session_bound
 from anyodm.core.driver_sessions import DriverTurns
 from anyodm.core.lifecycle import (
     SessionLifecycle,
@@ -75,7 +77,6 @@ if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
 
 if TYPE_CHECKING:
-    from anyodm.aio.cursor import AsyncCursor
     from anyodm.aio.engine import Engine
     from anyodm.model import Model
 
@@ -89,51 +90,22 @@ Ts = TypeVarTuple("Ts")
 
 
 class _AsyncCrud:
-    """The engine's CRUD methods, bound to this session (``session=`` filled in)."""
+    """The engine's operations, bound to this session (``session=`` filled in)."""
 
     engine: Engine
-
-    def _as_session(self) -> Session | Transaction:
-        return self  # type: ignore[return-value]
-
-    def find(
-        self,
-        model: type[M],
-        *queries: Any,
-        sort: Any = None,
-        skip: int = 0,
-        limit: int | None = None,
-    ) -> AsyncCursor[M]:
-        """Like :meth:`Engine.find`, in this session."""
-        return self.engine.find(
-            model, *queries, sort=sort, skip=skip, limit=limit, session=self._as_session()
-        )
-
-    async def find_one(self, model: type[M], *queries: Any, sort: Any = None) -> M | None:
-        """Like :meth:`Engine.find_one`, in this session."""
-        return await self.engine.find_one(model, *queries, sort=sort, session=self._as_session())
-
-    async def count(self, model: type[Model], *queries: Any) -> int:
-        """Like :meth:`Engine.count`, in this session."""
-        return await self.engine.count(model, *queries, session=self._as_session())
-
-    async def save(self, instance: M) -> M:
-        """Like :meth:`Engine.save`, in this session."""
-        return await self.engine.save(instance, session=self._as_session())
-
-    async def save_all(self, instances: Iterable[M]) -> list[M]:
-        """Like :meth:`Engine.save_all`, in this session."""
-        return await self.engine.save_all(instances, session=self._as_session())
-
-    async def delete(self, instance: Model) -> None:
-        """Like :meth:`Engine.delete`, in this session."""
-        await self.engine.delete(instance, session=self._as_session())
-
-    async def remove(self, model: type[Model], *queries: Any, just_one: bool = False) -> int:
-        """Like :meth:`Engine.remove`, in this session."""
-        return await self.engine.remove(
-            model, *queries, just_one=just_one, session=self._as_session()
-        )
+    find = session_bound(EngineMethods.find)
+    find_one = session_bound(EngineMethods.find_one)
+    count = session_bound(EngineMethods.count)
+    save = session_bound(EngineMethods.save)
+    save_all = session_bound(EngineMethods.save_all)
+    delete = session_bound(EngineMethods.delete)
+    remove = session_bound(EngineMethods.remove)
+    update_one = session_bound(EngineMethods.update_one)
+    update_many = session_bound(EngineMethods.update_many)
+    find_one_and_update = session_bound(EngineMethods.find_one_and_update)
+    find_one_and_delete = session_bound(EngineMethods.find_one_and_delete)
+    distinct = session_bound(EngineMethods.distinct)
+    aggregate = session_bound(EngineMethods.aggregate)
 
 
 def _only_cancellations(exc: BaseException) -> bool:

@@ -10,11 +10,11 @@ from anyodm.core.find import BatchReader
 from anyodm.errors import CursorConsumedError
 
 if TYPE_CHECKING:
-    from anyodm.model import Model
+    pass
 
 __all__ = ["SyncCursor"]
 
-M = TypeVar("M", bound="Model")
+M = TypeVar("M")
 
 
 class SyncCursor(Generic[M]):

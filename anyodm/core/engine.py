@@ -11,10 +11,8 @@ from pymongo.client_session import ClientSession
 from typing_extensions import Self
 
 from anyodm.core import operations as ops
-from anyodm.core.arguments import check_instance, check_instances
-from anyodm.core.cursor import SyncCursor
 from anyodm.core.engine_base import EngineBase
-from anyodm.core.find import BatchReader, make_find_spec
+from anyodm.core.engine_methods import SyncEngineMethods
 from anyodm.core.retry import DEFAULT_TRANSACTION_TIME_LIMIT
 from anyodm.core.session import SyncSession, SyncTransaction
 from anyodm.errors import SessionStateError
@@ -58,7 +56,7 @@ def driver_session_of_sync(
     )
 
 
-class SyncEngine(EngineBase):
+class SyncEngine(EngineBase, SyncEngineMethods):
     """A blocking MongoDB engine with the same methods as :class:`anyodm.Engine`.
 
     ``client`` is a ``pymongo.MongoClient`` (used as is, never closed by the engine) or a
@@ -74,63 +72,9 @@ class SyncEngine(EngineBase):
     ) -> None:
         super().__init__(client, database, transaction_time_limit)
 
-    # -- reads ---------------------------------------------------------------------------
-
-    def find(
-        self,
-        model: type[M],
-        *queries: Any,
-        sort: Any = None,
-        skip: int = 0,
-        limit: int | None = None,
-        session: SyncSessionLike = None,
-    ) -> SyncCursor[M]:
-        """The matching instances: iterate to stream them, or use it as a list."""
-        spec = make_find_spec(model, queries, sort, skip, limit, "find")
-        driver = driver_session_of_sync(self, session, "find")
-        return SyncCursor(BatchReader(self._gateway, spec, driver))
-
-    def find_one(
-        self, model: type[M], *queries: Any, sort: Any = None, session: SyncSessionLike = None
-    ) -> M | None:
-        """The first matching instance, or None."""
-        spec = make_find_spec(model, queries, sort, 0, 1, "find_one")
-        return ops.find_one(self._gateway, spec, driver_session_of_sync(self, session, "find_one"))
-
-    def count(self, model: type[Model], *queries: Any, session: SyncSessionLike = None) -> int:
-        """How many instances match."""
-        spec = make_find_spec(model, queries, None, 0, None, "count")
-        return ops.count(self._gateway, spec, driver_session_of_sync(self, session, "count"))
-
-    # -- writes --------------------------------------------------------------------------
-
-    def save(self, instance: M, *, session: SyncSessionLike = None) -> M:
-        """Save ``instance`` (its references first); only modified fields are sent."""
-        check_instance(instance, "save")
-        return ops.save(self._gateway, instance, driver_session_of_sync(self, session, "save"))
-
-    def save_all(self, instances: Iterable[M], *, session: SyncSessionLike = None) -> list[M]:
-        """Save many instances with one bulk write per model."""
-        items: list[M] = check_instances(instances, "save_all")  # type: ignore[assignment]
-        driver = driver_session_of_sync(self, session, "save_all")
-        return ops.save_all(self._gateway, items, driver)
-
-    def delete(self, instance: Model, *, session: SyncSessionLike = None) -> None:
-        """Delete ``instance``; DocumentNotFoundError if it is not in the database."""
-        check_instance(instance, "delete")
-        ops.delete(self._gateway, instance, driver_session_of_sync(self, session, "delete"))
-
-    def remove(
-        self,
-        model: type[Model],
-        *queries: Any,
-        just_one: bool = False,
-        session: SyncSessionLike = None,
-    ) -> int:
-        """Delete the matching instances; returns how many were deleted."""
-        spec = make_find_spec(model, queries, None, 0, None, "remove")
-        driver = driver_session_of_sync(self, session, "remove")
-        return ops.remove(self._gateway, spec, just_one, driver)
+    def _driver_session(self, session: Any, operation: str) -> ClientSession | None:
+        """The driver session behind ``session=`` (checked: open, of this engine)."""
+        return driver_session_of_sync(self, session, operation)
 
     def configure_database(
         self,

@@ -12,16 +12,19 @@ from pymongo.cursor import Cursor
 
 from anyodm.core.arguments import check_model_class, check_skip_limit
 from anyodm.core.batches import validate_into
+from anyodm.core.decoding import into_decoder
 from anyodm.core.gateway import DatabaseGateway
+from anyodm.model.pipeline import build_pipeline
+from anyodm.model.projection import projection_for
 from anyodm.model.query import build_filter, build_sort
 from anyodm.model.references import find_pipeline
 
 if TYPE_CHECKING:
     from anyodm.model import Model
 
-__all__ = ["BatchReader", "FindSpec", "make_find_spec", "open_cursor"]
+__all__ = ["BatchReader", "FindSpec", "make_aggregate_spec", "make_find_spec", "open_cursor"]
 
-M = TypeVar("M", bound="Model")
+M = TypeVar("M")
 
 #: Documents fetched per thread hop when streaming with ``for``/``async for``.
 STREAM_BATCH_SIZE = 100
@@ -31,19 +34,23 @@ class FindSpec(Generic[M]):
     """A validated query: what to send for one ``find``/``find_one``/``count``.
 
     ``limit`` 0 means no limit; ``pipeline`` is the aggregation used instead of a plain
-    find when the model has references.
+    find when the model has references (or the user's, for ``aggregate``);
+    ``projection`` the keys requested; ``decode`` turns each returned document into a
+    result (``model.model_validate_doc`` unless a projection or ``into=`` says otherwise).
     """
 
-    __slots__ = ("filter", "limit", "model", "pipeline", "skip", "sort")
+    __slots__ = ("decode", "filter", "limit", "model", "pipeline", "projection", "skip", "sort")
 
     def __init__(
         self,
-        model: type[M],
+        model: type[Model],
         filter: dict[str, Any],
         sort: list[tuple[str, int]] | None,
         skip: int,
         limit: int,
         pipeline: list[dict[str, Any]] | None,
+        decode: Callable[[Mapping[str, Any]], M] | None = None,
+        projection: dict[str, int] | None = None,
     ) -> None:
         self.model = model
         self.filter = filter
@@ -51,23 +58,45 @@ class FindSpec(Generic[M]):
         self.skip = skip
         self.limit = limit
         self.pipeline = pipeline
+        self.decode: Callable[[Mapping[str, Any]], M] = (
+            decode if decode is not None else model.model_validate_doc  # type: ignore[assignment]
+        )
+        self.projection = projection
 
 
 def make_find_spec(
-    model: type[M],
+    model: type[Any],
     queries: tuple[Any, ...],
     sort: Any,
     skip: Any,
     limit: Any,
     operation: str,
-) -> FindSpec[M]:
+    projection: type[Any] | None = None,
+) -> FindSpec[Any]:
     """Validate and build a find; raises before anything is sent on bad input."""
-    model = check_model_class(model, operation)  # type: ignore[assignment]
+    checked = check_model_class(model, operation)
     skip_n, limit_n = check_skip_limit(skip, limit, operation)
-    filter_ = build_filter(model, *queries)
-    sort_ = build_sort(model, sort)
-    pipeline = find_pipeline(model, filter_, sort_, skip_n, limit_n or None)
-    return FindSpec(model, filter_, sort_, skip_n, limit_n, pipeline)
+    filter_ = build_filter(checked, *queries)
+    sort_ = build_sort(checked, sort)
+    if projection is None:
+        pipeline = find_pipeline(checked, filter_, sort_, skip_n, limit_n or None)
+        return FindSpec(checked, filter_, sort_, skip_n, limit_n, pipeline)
+    view = projection_for(checked, projection)  # type: ignore[arg-type]
+    pipeline = None
+    if view.needs_lookups:
+        pipeline = find_pipeline(checked, filter_, sort_, skip_n, limit_n or None)
+        if pipeline is not None:
+            pipeline.append({"$project": dict(view.keys)})
+    return FindSpec(
+        checked, filter_, sort_, skip_n, limit_n, pipeline, view.decode, dict(view.keys)
+    )
+
+
+def make_aggregate_spec(model: type[Any], pipeline: Any, into: type[Any] | None) -> FindSpec[Any]:
+    """Validate an aggregation on ``model``'s collection and how to decode its results."""
+    checked = check_model_class(model, "aggregate")
+    stages = build_pipeline(checked, pipeline)
+    return FindSpec(checked, {}, None, 0, 0, stages, into_decoder(into))
 
 
 def open_cursor(
@@ -81,6 +110,7 @@ def open_cursor(
     if spec.pipeline is None:
         return collection.find(
             spec.filter,
+            projection=spec.projection,
             sort=spec.sort,
             skip=spec.skip,
             limit=spec.limit,
@@ -112,7 +142,7 @@ class BatchReader(Generic[M]):
         self._session = session
         self._batch_size = batch_size
         self._cursor: Cursor[Any] | CommandCursor[Any] | None = None
-        self._validate: Callable[[Mapping[str, Any]], M] = spec.model.model_validate_doc
+        self._validate: Callable[[Mapping[str, Any]], M] = spec.decode
         self.done = False
 
     @property

@@ -7,7 +7,7 @@ and returns ready model instances (decoding happens here, in the caller's thread
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from pymongo import IndexModel, InsertOne, UpdateOne
@@ -32,8 +32,21 @@ from anyodm.core.pending import (
     state_for_save,
     writes_in_flight,
 )
+from anyodm.core.revisions import (
+    REVISION_KEY,
+    conflict_or_not_found,
+    guarded_filter,
+    next_revision,
+    uses_revisions,
+    with_revision_increment,
+)
 from anyodm.core.write_errors import duplicate_keys_as_anyodm_errors
-from anyodm.errors import AnyODMError, DocumentNotFoundError
+from anyodm.errors import (
+    AnyODMError,
+    DocumentNotFoundError,
+    DuplicateKeyError,
+    RevisionConflictError,
+)
 from anyodm.model.tracking import MAYBE_STORED, SavedState, changes_for_save, plan_save
 
 if TYPE_CHECKING:
@@ -51,6 +64,7 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound="Model")
+T = TypeVar("T")
 
 #: Documents per round trip of find_all: small enough that decoding one batch (in the
 #: driver's C code, holding the GIL) stays near a millisecond.
@@ -62,15 +76,15 @@ _INDEX_CONFLICT_CODES = frozenset({85, 86})  # IndexOptionsConflict, IndexKeySpe
 # -- reads -------------------------------------------------------------------------------
 
 
-def find_all(gateway: DatabaseGateway, spec: FindSpec[M], session: ClientSession | None) -> list[M]:
+def find_all(gateway: DatabaseGateway, spec: FindSpec[T], session: ClientSession | None) -> list[T]:
     """Every matching document, decoded, in one thread hop.
 
     Read in batches of ``FETCH_BATCH_SIZE`` and validated with short pauses every few
     dozen documents (see :mod:`anyodm.core.batches`), so this thread never holds the GIL
     long enough to stall the event loop's thread (S1).
     """
-    validate = spec.model.model_validate_doc
-    found: list[M] = []
+    validate = spec.decode
+    found: list[T] = []
     with open_cursor(gateway, spec, session, FETCH_BATCH_SIZE) as cursor:
         while docs := cursor.to_list(FETCH_BATCH_SIZE):
             validate_into(found, docs, validate)
@@ -78,17 +92,17 @@ def find_all(gateway: DatabaseGateway, spec: FindSpec[M], session: ClientSession
 
 
 def find_one(
-    gateway: DatabaseGateway, spec: FindSpec[M], session: ClientSession | None
-) -> M | None:
+    gateway: DatabaseGateway, spec: FindSpec[T], session: ClientSession | None
+) -> T | None:
     """The first matching document, decoded, or None."""
     if spec.pipeline is None:
         doc = gateway.collection(spec.model).find_one(
-            spec.filter, sort=spec.sort, skip=spec.skip, session=session
+            spec.filter, spec.projection, sort=spec.sort, skip=spec.skip, session=session
         )
     else:
         with gateway.collection(spec.model).aggregate(spec.pipeline, session=session) as cursor:
             doc = next(cursor, None)
-    return None if doc is None else spec.model.model_validate_doc(doc)
+    return None if doc is None else spec.decode(doc)
 
 
 def count(gateway: DatabaseGateway, spec: FindSpec[Any], session: ClientSession | None) -> int:
@@ -124,20 +138,42 @@ class _Write(NamedTuple):
     update: dict[str, Any]
     filter: dict[str, Any] | None  # None: insert
     sent: dict[str, Any]
+    #: the filter holds the revision the instance knows (optimistic concurrency): no
+    #: upsert, and a write that matches nothing is a conflict
+    guarded: bool = False
 
     def bulk_op(self) -> InsertOne[Any] | UpdateOne:
         if self.filter is None:
             return InsertOne(self.update)
-        return UpdateOne(self.filter, self.update, upsert=True)
+        return UpdateOne(self.filter, self.update, upsert=not self.guarded)
 
-    def run(self, collection: Collection[Any], session: ClientSession | None) -> None:
+    def run(self, collection: Collection[Any], session: ClientSession | None) -> bool:
+        """Send the write; False if a guarded write matched nothing (a conflict)."""
         if self.filter is None:
             collection.insert_one(self.update, session=session)
-        else:
-            collection.update_one(self.filter, self.update, upsert=True, session=session)
+            return True
+        result = collection.update_one(
+            self.filter, self.update, upsert=not self.guarded, session=session
+        )
+        return not self.guarded or result.matched_count > 0
 
 
 def _write_of(instance: Model, session: ClientSession | None) -> _Write | None:
+    """The write that saves ``instance``'s changes (revision-checked for a model with
+    optimistic concurrency), or None if there are none."""
+    state = state_for_save(instance, session)
+    write = _unchecked_write_of(instance, state)
+    if write is None or not uses_revisions(type(instance)):
+        return write
+    sent = {**write.sent, REVISION_KEY: next_revision(state)}
+    if write.filter is None:  # a new ObjectId: cannot conflict
+        return _Write({**write.update, REVISION_KEY: 1}, None, sent)
+    revised = guarded_filter(write.filter["_id"], state)
+    update = with_revision_increment(write.update)
+    return _Write(update, revised, sent, guarded=isinstance(state, Mapping))
+
+
+def _unchecked_write_of(instance: Model, state: SavedState) -> _Write | None:
     """The write that saves ``instance``'s changes, or None if there are none.
 
     A fresh instance whose primary key was generated (a new ObjectId) cannot exist in
@@ -146,7 +182,6 @@ def _write_of(instance: Model, session: ClientSession | None) -> _Write | None:
     modified fields and ``$setOnInsert``s the rest, so that if the document is gone
     (deleted elsewhere), the upsert stores it whole, never a partial document.
     """
-    state = state_for_save(instance, session)
     plan = plan_save(instance, state, use_own=False)
     doc = plan.doc
     pk_filter = {"_id": doc["_id"]}
@@ -186,17 +221,40 @@ def save(gateway: DatabaseGateway, instance: M, session: ClientSession | None) -
         save_all(gateway, refs, session)
     write = _write_of(instance, session)
     if write is not None:
-        model = type(instance)
         with writes_in_flight((instance,)) as overlapped:
-            try:
-                with duplicate_keys_as_anyodm_errors(model):
-                    write.run(gateway.collection(model), session)
-            except BaseException as exc:
-                if _outcome_unknown(exc):
-                    record_unknown(instance, session)
-                raise
-            _record(instance, write.sent, session, overlapped)
+            _send_one(gateway, instance, write, session, overlapped)
     return instance
+
+
+def _send_one(
+    gateway: DatabaseGateway,
+    instance: Model,
+    write: _Write,
+    session: ClientSession | None,
+    overlapped: Callable[[Model], bool],
+) -> None:
+    """Send one instance's write and record its saved state (RevisionConflictError if a
+    revision-checked write found the document changed: nothing was written)."""
+    model = type(instance)
+    collection = gateway.collection(model)
+    try:
+        with duplicate_keys_as_anyodm_errors(model):
+            written = write.run(collection, session)
+    except DuplicateKeyError as exc:
+        # the upsert of an instance believed fresh met an existing revised document
+        revised = write.filter is not None and REVISION_KEY in write.filter
+        if revised and collection.count_documents(
+            {**(write.filter or {}), REVISION_KEY: {"$exists": True}}, limit=1, session=session
+        ):
+            raise RevisionConflictError(instance, "save") from exc
+        raise
+    except BaseException as exc:
+        if _outcome_unknown(exc):
+            record_unknown(instance, session)
+        raise
+    if not written:
+        raise RevisionConflictError(instance, "save")
+    _record(instance, write.sent, session, overlapped)
 
 
 def _record(
@@ -238,6 +296,10 @@ def save_all(
             groups.setdefault(type(instance), []).append((instance, write))
     for model, pending in groups.items():
         with writes_in_flight(done for done, _ in pending) as overlapped:
+            if uses_revisions(model):  # each write checked on its own
+                for done, write in pending:
+                    _send_one(gateway, done, write, session, overlapped)
+                continue
             try:
                 with duplicate_keys_as_anyodm_errors(model):
                     gateway.collection(model).bulk_write(
@@ -272,15 +334,24 @@ def delete(gateway: DatabaseGateway, instance: Model, session: ClientSession | N
     Either way the instance is unsaved afterwards (at commit inside a transaction): a
     later save stores it whole.
     """
+    collection = gateway.collection(type(instance))
+    doc_filter: dict[str, Any] = {"_id": instance.__anyodm_pk_value__}
+    guarded = False
+    if uses_revisions(type(instance)):
+        state = state_for_save(instance, session)
+        if isinstance(state, Mapping):
+            doc_filter, guarded = guarded_filter(doc_filter["_id"], state), True
     with writes_in_flight((instance,)) as overlapped:
         try:
-            result = gateway.collection(type(instance)).delete_one(
-                {"_id": instance.__anyodm_pk_value__}, session=session
-            )
+            result = collection.delete_one(doc_filter, session=session)
         except BaseException as exc:
             if _outcome_unknown(exc):
                 record_unknown(instance, session)
             raise
+        if result.deleted_count == 0 and guarded:
+            error = conflict_or_not_found(collection, instance, "delete", session)
+            if isinstance(error, RevisionConflictError):
+                raise error
         _record(instance, None, session, overlapped)
     if result.deleted_count == 0:
         raise DocumentNotFoundError(instance)

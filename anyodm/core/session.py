@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -11,6 +11,8 @@ from pymongo.client_session import ClientSession
 from pymongo.client_session_shared import TransactionOptions
 from typing_extensions import ParamSpec, Self
 
+from anyodm.core.binding import session_bound
+from anyodm.core.engine_methods import SyncEngineMethods
 from anyodm.core.lifecycle import (
     SessionLifecycle,
     SessionPhase,
@@ -27,7 +29,6 @@ from anyodm.core.retry import (
 from anyodm.errors import SessionStateError
 
 if TYPE_CHECKING:
-    from anyodm.core.cursor import SyncCursor
     from anyodm.core.engine import SyncEngine
     from anyodm.model import Model
 
@@ -39,49 +40,22 @@ P = ParamSpec("P")
 
 
 class _SyncCrud:
-    """The engine's CRUD methods, bound to this session (``session=`` filled in)."""
+    """The engine's operations, bound to this session (``session=`` filled in)."""
 
     engine: SyncEngine
-
-    def _as_session(self) -> SyncSession | SyncTransaction:
-        return self  # type: ignore[return-value]
-
-    def find(
-        self,
-        model: type[M],
-        *queries: Any,
-        sort: Any = None,
-        skip: int = 0,
-        limit: int | None = None,
-    ) -> SyncCursor[M]:
-        """Like :meth:`SyncEngine.find`, in this session."""
-        return self.engine.find(
-            model, *queries, sort=sort, skip=skip, limit=limit, session=self._as_session()
-        )
-
-    def find_one(self, model: type[M], *queries: Any, sort: Any = None) -> M | None:
-        """Like :meth:`SyncEngine.find_one`, in this session."""
-        return self.engine.find_one(model, *queries, sort=sort, session=self._as_session())
-
-    def count(self, model: type[Model], *queries: Any) -> int:
-        """Like :meth:`SyncEngine.count`, in this session."""
-        return self.engine.count(model, *queries, session=self._as_session())
-
-    def save(self, instance: M) -> M:
-        """Like :meth:`SyncEngine.save`, in this session."""
-        return self.engine.save(instance, session=self._as_session())
-
-    def save_all(self, instances: Iterable[M]) -> list[M]:
-        """Like :meth:`SyncEngine.save_all`, in this session."""
-        return self.engine.save_all(instances, session=self._as_session())
-
-    def delete(self, instance: Model) -> None:
-        """Like :meth:`SyncEngine.delete`, in this session."""
-        self.engine.delete(instance, session=self._as_session())
-
-    def remove(self, model: type[Model], *queries: Any, just_one: bool = False) -> int:
-        """Like :meth:`SyncEngine.remove`, in this session."""
-        return self.engine.remove(model, *queries, just_one=just_one, session=self._as_session())
+    find = session_bound(SyncEngineMethods.find)
+    find_one = session_bound(SyncEngineMethods.find_one)
+    count = session_bound(SyncEngineMethods.count)
+    save = session_bound(SyncEngineMethods.save)
+    save_all = session_bound(SyncEngineMethods.save_all)
+    delete = session_bound(SyncEngineMethods.delete)
+    remove = session_bound(SyncEngineMethods.remove)
+    update_one = session_bound(SyncEngineMethods.update_one)
+    update_many = session_bound(SyncEngineMethods.update_many)
+    find_one_and_update = session_bound(SyncEngineMethods.find_one_and_update)
+    find_one_and_delete = session_bound(SyncEngineMethods.find_one_and_delete)
+    distinct = session_bound(SyncEngineMethods.distinct)
+    aggregate = session_bound(SyncEngineMethods.aggregate)
 
 
 class SyncSession(_SyncCrud):

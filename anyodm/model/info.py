@@ -17,7 +17,11 @@ if TYPE_CHECKING:
 
     from anyodm.model.model import Model
 
-__all__ = ["ModelInfo", "ShapeInfo"]
+__all__ = ["REVISION_KEY", "ModelInfo", "ShapeInfo"]
+
+#: Where a model with ``optimistic_concurrency`` keeps each document's revision (an int
+#: incremented by every write anyodm makes).
+REVISION_KEY = "_rev"
 
 
 class ShapeInfo:
@@ -88,8 +92,12 @@ class ModelInfo(ShapeInfo):
         reference_names: tuple[str, ...],
         parse_doc_with_default_factories: bool,
         index_spec: Any,
+        optimistic_concurrency: bool = False,
     ) -> None:
         super().__init__(model, key_names, reference_names, parse_doc_with_default_factories)
+        #: the stored key of the document's revision, or None without optimistic concurrency
+        self.revision_key: str | None = REVISION_KEY if optimistic_concurrency else None
+        self.optimistic_concurrency = optimistic_concurrency
         #: the collection name
         self.collection = collection
         #: python name of the primary key field

@@ -21,7 +21,7 @@ from typing_extensions import Self, dataclass_transform
 
 from anyodm.model.bson_types import BSON_SUBSTITUTES, ObjectId
 from anyodm.model.fields import Field, ODMFieldOptions, Reference, odm_options
-from anyodm.model.info import ModelInfo, ShapeInfo
+from anyodm.model.info import REVISION_KEY, ModelInfo, ShapeInfo
 from anyodm.model.naming import collection_name
 from anyodm.model.schema import adapt_own_schema
 
@@ -39,9 +39,13 @@ class ODMConfigDict(ConfigDict, total=False):
     indexes: Any
     #: fill fields missing from a stored document with their ``default_factory``
     parse_doc_with_default_factories: bool
+    #: keep a revision in each document; a save/delete of a stale instance is refused
+    optimistic_concurrency: bool
 
 
-_ODM_KEYS = frozenset({"collection", "indexes", "parse_doc_with_default_factories"})
+_ODM_KEYS = frozenset(
+    {"collection", "indexes", "parse_doc_with_default_factories", "optimistic_concurrency"}
+)
 _EMBEDDED_ODM_KEYS = frozenset({"parse_doc_with_default_factories"})
 _KNOWN_KEYS = frozenset(ConfigDict.__annotations__) | _ODM_KEYS
 
@@ -204,6 +208,15 @@ def _build_info(
     if embedded:
         return ShapeInfo(cls, key_names, tuple(references), parse_factories)
     collection = own_config.get("collection") or namespace.get("__collection__")
+    revisions = bool(
+        own_config.get("optimistic_concurrency", _inherited(cls, "optimistic_concurrency", False))
+    )
+    if revisions and REVISION_KEY in seen:
+        raise _fail(
+            name,
+            seen[REVISION_KEY],
+            f"stored key {REVISION_KEY!r} holds the revision of optimistic concurrency",
+        )
     return ModelInfo(
         cls,
         collection=collection or collection_name(name),
@@ -212,6 +225,7 @@ def _build_info(
         reference_names=tuple(references),
         parse_doc_with_default_factories=parse_factories,
         index_spec=own_config.get("indexes"),
+        optimistic_concurrency=revisions,
     )
 
 

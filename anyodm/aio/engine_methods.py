@@ -1,0 +1,229 @@
+"""The async engine's operations: thin fronts over the operations core.
+
+Each method validates its arguments (nothing is sent on bad input), then runs the core
+function in a worker thread, in the caller's session if one is given.  Sessions and
+transactions offer the same methods through :mod:`anyodm.core.binding`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from pymongo.client_session import ClientSession
+from typing_extensions import TypeVar
+
+from anyodm.aio.cursor import AsyncCursor, Executor
+from anyodm.core import operations as ops
+from anyodm.core import server_operations as server
+from anyodm.core.arguments import check_instance, check_instances
+from anyodm.core.find import BatchReader, FindSpec, make_aggregate_spec, make_find_spec
+from anyodm.core.server_operations import (
+    UpdateResult,
+    make_distinct_spec,
+    make_modify_spec,
+    make_update_spec,
+)
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from anyodm.aio.session import Session, Transaction
+    from anyodm.core.gateway import DatabaseGateway
+    from anyodm.model import Model
+
+    SessionLike: TypeAlias = Session | Transaction | ClientSession | None
+
+__all__ = ["EngineMethods"]
+
+M = TypeVar("M", bound="Model")
+V = TypeVar("V", default=M)
+D = TypeVar("D", default=dict[str, Any])
+T = TypeVar("T")
+
+
+class EngineMethods:
+    """The operations of :class:`anyodm.Engine` (each a front over ``anyodm.core``)."""
+
+    _gateway: DatabaseGateway
+    cleanup_timeout: float
+
+    if TYPE_CHECKING:
+
+        def _executor(
+            self, session: SessionLike, operation: str
+        ) -> tuple[Executor, ClientSession | None]: ...
+
+        async def _run(
+            self, session: SessionLike, operation: str, func: Callable[[ClientSession | None], T]
+        ) -> T: ...
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def find(
+        self,
+        model: type[M],
+        *queries: Any,
+        sort: Any = None,
+        skip: int = 0,
+        limit: int | None = None,
+        projection: type[V] | None = None,
+        session: SessionLike = None,
+    ) -> AsyncCursor[V]:
+        """The matching instances: ``await`` for a list, ``async for`` to stream.
+
+        ``projection=View`` (a pydantic model naming some of the model's fields) requests
+        only those fields and gives ``View`` instances.
+        """
+        spec = make_find_spec(model, queries, sort, skip, limit, "find", projection)
+        return self._cursor("find", spec, session)
+
+    def _cursor(
+        self, operation: str, spec: FindSpec[Any], session: SessionLike
+    ) -> AsyncCursor[Any]:
+        execute, driver = self._executor(session, operation)
+        gateway = self._gateway
+
+        async def list_all() -> list[Any]:
+            found: list[Any] = await execute(operation, lambda d: ops.find_all(gateway, spec, d))
+            return found
+
+        return AsyncCursor(
+            BatchReader(gateway, spec, driver), execute, list_all, self.cleanup_timeout
+        )
+
+    async def find_one(
+        self,
+        model: type[M],
+        *queries: Any,
+        sort: Any = None,
+        projection: type[V] | None = None,
+        session: SessionLike = None,
+    ) -> V | None:
+        """The first matching instance (of ``projection`` if given), or None."""
+        spec = make_find_spec(model, queries, sort, 0, 1, "find_one", projection)
+        gateway = self._gateway
+        return await self._run(session, "find_one", lambda d: ops.find_one(gateway, spec, d))
+
+    async def count(self, model: type[Model], *queries: Any, session: SessionLike = None) -> int:
+        """How many instances match."""
+        spec = make_find_spec(model, queries, None, 0, None, "count")
+        gateway = self._gateway
+        return await self._run(session, "count", lambda d: ops.count(gateway, spec, d))
+
+    # -- writes --------------------------------------------------------------------------
+
+    async def save(self, instance: M, *, session: SessionLike = None) -> M:
+        """Save ``instance`` (its references first); only modified fields are sent."""
+        check_instance(instance, "save")
+        gateway = self._gateway
+        return await self._run(session, "save", lambda d: ops.save(gateway, instance, d))
+
+    async def save_all(self, instances: Iterable[M], *, session: SessionLike = None) -> list[M]:
+        """Save many instances with one bulk write per model."""
+        items: list[M] = check_instances(instances, "save_all")  # type: ignore[assignment]
+        gateway = self._gateway
+        return await self._run(session, "save_all", lambda d: ops.save_all(gateway, items, d))
+
+    async def delete(self, instance: Model, *, session: SessionLike = None) -> None:
+        """Delete ``instance``; DocumentNotFoundError if it is not in the database."""
+        check_instance(instance, "delete")
+        gateway = self._gateway
+        await self._run(session, "delete", lambda d: ops.delete(gateway, instance, d))
+
+    async def remove(
+        self,
+        model: type[Model],
+        *queries: Any,
+        just_one: bool = False,
+        session: SessionLike = None,
+    ) -> int:
+        """Delete the matching instances; returns how many were deleted."""
+        spec = make_find_spec(model, queries, None, 0, None, "remove")
+        gateway = self._gateway
+        return await self._run(session, "remove", lambda d: ops.remove(gateway, spec, just_one, d))
+
+    # -- server-side operations ----------------------------------------------------------
+
+    async def update_one(
+        self,
+        model: type[Model],
+        *queries: Any,
+        update: Any,
+        upsert: bool = False,
+        session: SessionLike = None,
+    ) -> UpdateResult:
+        """Apply ``update`` (``anyodm.update`` operations, a list of them, or a raw dict
+        of $-operators) to the first matching document, without loading it."""
+        spec = make_update_spec(model, queries, update, upsert, "update_one")
+        gateway = self._gateway
+        return await self._run(
+            session, "update_one", lambda d: server.update(gateway, spec, False, d)
+        )
+
+    async def update_many(
+        self,
+        model: type[Model],
+        *queries: Any,
+        update: Any,
+        upsert: bool = False,
+        session: SessionLike = None,
+    ) -> UpdateResult:
+        """Apply ``update`` to every matching document, without loading them."""
+        spec = make_update_spec(model, queries, update, upsert, "update_many")
+        gateway = self._gateway
+        return await self._run(
+            session, "update_many", lambda d: server.update(gateway, spec, True, d)
+        )
+
+    async def find_one_and_update(
+        self,
+        model: type[M],
+        *queries: Any,
+        update: Any,
+        sort: Any = None,
+        return_updated: bool = True,
+        upsert: bool = False,
+        session: SessionLike = None,
+    ) -> M | None:
+        """Atomically update the first matching document (by ``sort``) and return it as
+        it is after the update (``return_updated=False``: before); None if none matched."""
+        spec = make_modify_spec(model, queries, update, sort, return_updated, upsert)
+        gateway = self._gateway
+        found: M | None = await self._run(
+            session, "find_one_and_update", lambda d: server.find_one_and_update(gateway, spec, d)
+        )
+        return found
+
+    async def find_one_and_delete(
+        self, model: type[M], *queries: Any, sort: Any = None, session: SessionLike = None
+    ) -> M | None:
+        """Atomically delete the first matching document (by ``sort``) and return it."""
+        spec = make_find_spec(model, queries, sort, 0, 1, "find_one_and_delete")
+        gateway = self._gateway
+        found: M | None = await self._run(
+            session, "find_one_and_delete", lambda d: server.find_one_and_delete(gateway, spec, d)
+        )
+        return found
+
+    async def distinct(
+        self, model: type[Model], field: Any, *queries: Any, session: SessionLike = None
+    ) -> list[Any]:
+        """The distinct values of ``field`` (a field such as ``Book.tags``) among the
+        matching documents, decoded through the field's type (arrays give elements)."""
+        spec = make_distinct_spec(model, field, queries)
+        gateway = self._gateway
+        return await self._run(session, "distinct", lambda d: server.distinct(gateway, spec, d))
+
+    def aggregate(
+        self,
+        model: type[Model],
+        pipeline: Any,
+        *,
+        into: type[D] | None = None,
+        session: SessionLike = None,
+    ) -> AsyncCursor[D]:
+        """Run ``pipeline`` on ``model``'s collection: a cursor like :meth:`find`'s, of
+        dicts, or of ``into`` instances.  Stages may name fields with field proxies."""
+        spec = make_aggregate_spec(model, pipeline, into)
+        return self._cursor("aggregate", spec, session)

@@ -1,0 +1,194 @@
+"""The sync engine's operations: thin fronts calling the operations core directly.
+
+Sessions and transactions offer the same methods through :mod:`anyodm.core.binding`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from pymongo.client_session import ClientSession
+from typing_extensions import TypeVar
+
+from anyodm.core import operations as ops
+from anyodm.core import server_operations as server
+from anyodm.core.arguments import check_instance, check_instances
+from anyodm.core.cursor import SyncCursor
+from anyodm.core.find import BatchReader, make_aggregate_spec, make_find_spec
+from anyodm.core.server_operations import (
+    UpdateResult,
+    make_distinct_spec,
+    make_modify_spec,
+    make_update_spec,
+)
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from anyodm.core.gateway import DatabaseGateway
+    from anyodm.core.session import SyncSession, SyncTransaction
+    from anyodm.model import Model
+
+    SyncSessionLike: TypeAlias = SyncSession | SyncTransaction | ClientSession | None
+
+__all__ = ["SyncEngineMethods"]
+
+M = TypeVar("M", bound="Model")
+V = TypeVar("V", default=M)
+D = TypeVar("D", default=dict[str, Any])
+
+
+class SyncEngineMethods:
+    """The operations of :class:`anyodm.SyncEngine` (each a front over ``anyodm.core``)."""
+
+    _gateway: DatabaseGateway
+
+    if TYPE_CHECKING:
+
+        def _driver_session(self, session: Any, operation: str) -> ClientSession | None: ...
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def find(
+        self,
+        model: type[M],
+        *queries: Any,
+        sort: Any = None,
+        skip: int = 0,
+        limit: int | None = None,
+        projection: type[V] | None = None,
+        session: SyncSessionLike = None,
+    ) -> SyncCursor[V]:
+        """The matching instances: iterate to stream them, or use it as a list.
+
+        ``projection=View`` (a pydantic model naming some of the model's fields) requests
+        only those fields and gives ``View`` instances.
+        """
+        spec = make_find_spec(model, queries, sort, skip, limit, "find", projection)
+        driver = self._driver_session(session, "find")
+        return SyncCursor(BatchReader(self._gateway, spec, driver))
+
+    def find_one(
+        self,
+        model: type[M],
+        *queries: Any,
+        sort: Any = None,
+        projection: type[V] | None = None,
+        session: SyncSessionLike = None,
+    ) -> V | None:
+        """The first matching instance (of ``projection`` if given), or None."""
+        spec = make_find_spec(model, queries, sort, 0, 1, "find_one", projection)
+        return ops.find_one(self._gateway, spec, self._driver_session(session, "find_one"))
+
+    def count(self, model: type[Model], *queries: Any, session: SyncSessionLike = None) -> int:
+        """How many instances match."""
+        spec = make_find_spec(model, queries, None, 0, None, "count")
+        return ops.count(self._gateway, spec, self._driver_session(session, "count"))
+
+    # -- writes --------------------------------------------------------------------------
+
+    def save(self, instance: M, *, session: SyncSessionLike = None) -> M:
+        """Save ``instance`` (its references first); only modified fields are sent."""
+        check_instance(instance, "save")
+        return ops.save(self._gateway, instance, self._driver_session(session, "save"))
+
+    def save_all(self, instances: Iterable[M], *, session: SyncSessionLike = None) -> list[M]:
+        """Save many instances with one bulk write per model."""
+        items: list[M] = check_instances(instances, "save_all")  # type: ignore[assignment]
+        driver = self._driver_session(session, "save_all")
+        return ops.save_all(self._gateway, items, driver)
+
+    def delete(self, instance: Model, *, session: SyncSessionLike = None) -> None:
+        """Delete ``instance``; DocumentNotFoundError if it is not in the database."""
+        check_instance(instance, "delete")
+        ops.delete(self._gateway, instance, self._driver_session(session, "delete"))
+
+    def remove(
+        self,
+        model: type[Model],
+        *queries: Any,
+        just_one: bool = False,
+        session: SyncSessionLike = None,
+    ) -> int:
+        """Delete the matching instances; returns how many were deleted."""
+        spec = make_find_spec(model, queries, None, 0, None, "remove")
+        driver = self._driver_session(session, "remove")
+        return ops.remove(self._gateway, spec, just_one, driver)
+
+    # -- server-side operations ----------------------------------------------------------
+
+    def update_one(
+        self,
+        model: type[Model],
+        *queries: Any,
+        update: Any,
+        upsert: bool = False,
+        session: SyncSessionLike = None,
+    ) -> UpdateResult:
+        """Apply ``update`` (``anyodm.update`` operations, a list of them, or a raw dict
+        of $-operators) to the first matching document, without loading it."""
+        spec = make_update_spec(model, queries, update, upsert, "update_one")
+        driver = self._driver_session(session, "update_one")
+        return server.update(self._gateway, spec, False, driver)
+
+    def update_many(
+        self,
+        model: type[Model],
+        *queries: Any,
+        update: Any,
+        upsert: bool = False,
+        session: SyncSessionLike = None,
+    ) -> UpdateResult:
+        """Apply ``update`` to every matching document, without loading them."""
+        spec = make_update_spec(model, queries, update, upsert, "update_many")
+        driver = self._driver_session(session, "update_many")
+        return server.update(self._gateway, spec, True, driver)
+
+    def find_one_and_update(
+        self,
+        model: type[M],
+        *queries: Any,
+        update: Any,
+        sort: Any = None,
+        return_updated: bool = True,
+        upsert: bool = False,
+        session: SyncSessionLike = None,
+    ) -> M | None:
+        """Atomically update the first matching document (by ``sort``) and return it as
+        it is after the update (``return_updated=False``: before); None if none matched."""
+        spec = make_modify_spec(model, queries, update, sort, return_updated, upsert)
+        driver = self._driver_session(session, "find_one_and_update")
+        found: M | None = server.find_one_and_update(self._gateway, spec, driver)
+        return found
+
+    def find_one_and_delete(
+        self, model: type[M], *queries: Any, sort: Any = None, session: SyncSessionLike = None
+    ) -> M | None:
+        """Atomically delete the first matching document (by ``sort``) and return it."""
+        spec = make_find_spec(model, queries, sort, 0, 1, "find_one_and_delete")
+        driver = self._driver_session(session, "find_one_and_delete")
+        found: M | None = server.find_one_and_delete(self._gateway, spec, driver)
+        return found
+
+    def distinct(
+        self, model: type[Model], field: Any, *queries: Any, session: SyncSessionLike = None
+    ) -> list[Any]:
+        """The distinct values of ``field`` (a field such as ``Book.tags``) among the
+        matching documents, decoded through the field's type (arrays give elements)."""
+        spec = make_distinct_spec(model, field, queries)
+        return server.distinct(self._gateway, spec, self._driver_session(session, "distinct"))
+
+    def aggregate(
+        self,
+        model: type[Model],
+        pipeline: Any,
+        *,
+        into: type[D] | None = None,
+        session: SyncSessionLike = None,
+    ) -> SyncCursor[D]:
+        """Run ``pipeline`` on ``model``'s collection: a cursor like :meth:`find`'s, of
+        dicts, or of ``into`` instances.  Stages may name fields with field proxies."""
+        spec = make_aggregate_spec(model, pipeline, into)
+        driver = self._driver_session(session, "aggregate")
+        return SyncCursor(BatchReader(self._gateway, spec, driver))

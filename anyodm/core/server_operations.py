@@ -1,0 +1,254 @@
+"""Operations the server carries out on documents that are never loaded first: atomic
+updates, find-and-modify, ``distinct``; once, as synchronous code over PyMongo.
+
+Like :mod:`anyodm.core.operations`, each takes the engine's gateway and an optional
+driver session, validates nothing (the ``make_*`` functions did, before the thread
+hop) and returns decoded results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from pymongo import ReturnDocument
+from pymongo.client_session import ClientSession
+
+from anyodm.core.arguments import check_model_class
+from anyodm.core.find import FindSpec, make_find_spec
+from anyodm.core.gateway import DatabaseGateway
+from anyodm.core.pending import record_durable_or_pending
+from anyodm.core.revisions import uses_revisions, with_revision_increment
+from anyodm.core.write_errors import duplicate_keys_as_anyodm_errors
+from anyodm.errors import DocumentParsingError
+from anyodm.model.field_codec import (
+    codec_for,
+    element_annotation,
+    field_codec,
+    resolve_field,
+    resolve_name,
+)
+from anyodm.model.references import find_pipeline
+from anyodm.model.update import build_update
+
+if TYPE_CHECKING:
+    from anyodm.model import Model
+
+__all__ = [
+    "DistinctSpec",
+    "ModifySpec",
+    "UpdateResult",
+    "UpdateSpec",
+    "distinct",
+    "find_one_and_delete",
+    "find_one_and_update",
+    "make_distinct_spec",
+    "make_modify_spec",
+    "make_update_spec",
+    "update",
+]
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """What ``update_one``/``update_many`` did.
+
+    ``matched``: documents the filter matched; ``modified``: documents actually changed
+    (an update that leaves a document as it was does not count); ``upserted_id``: the
+    ``_id`` of the document inserted by ``upsert=True``, else ``None``.
+    """
+
+    matched: int
+    modified: int
+    upserted_id: Any = None
+
+
+# -- validated specifications (built before anything is sent) ---------------------------
+
+
+class UpdateSpec:
+    """A validated ``update_one``/``update_many``/``find_one_and_update``."""
+
+    __slots__ = ("find", "update", "upsert")
+
+    def __init__(self, find: FindSpec[Any], update: dict[str, Any], upsert: bool) -> None:
+        self.find = find
+        self.update = update
+        self.upsert = upsert
+
+
+def _check_bool(value: Any, name: str, operation: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{operation}(): {name} must be True or False, not {value!r:.80}")
+    return value
+
+
+def make_update_spec(
+    model: type[Any],
+    queries: tuple[Any, ...],
+    update: Any,
+    upsert: Any,
+    operation: str,
+    sort: Any = None,
+) -> UpdateSpec:
+    """Check the model, queries, update operations and options; raise before sending."""
+    find = make_find_spec(model, queries, sort, 0, None, operation)
+    document = build_update(find.model, update, operation)
+    if uses_revisions(find.model):  # instances loaded before this update become stale
+        document = with_revision_increment(document)
+    return UpdateSpec(find, document, _check_bool(upsert, "upsert", operation))
+
+
+class ModifySpec:
+    """A validated ``find_one_and_update`` / ``find_one_and_delete``."""
+
+    __slots__ = ("return_updated", "update")
+
+    def __init__(self, update: UpdateSpec, return_updated: bool) -> None:
+        self.update = update
+        self.return_updated = return_updated
+
+
+def make_modify_spec(
+    model: type[Any],
+    queries: tuple[Any, ...],
+    update: Any,
+    sort: Any,
+    return_updated: Any,
+    upsert: Any,
+) -> ModifySpec:
+    spec = make_update_spec(model, queries, update, upsert, "find_one_and_update", sort)
+    return ModifySpec(spec, _check_bool(return_updated, "return_updated", "find_one_and_update"))
+
+
+class DistinctSpec:
+    """A validated ``distinct``: the stored key and how to decode its values."""
+
+    __slots__ = ("decode", "find", "key")
+
+    def __init__(self, find: FindSpec[Any], key: str, decode: Any) -> None:
+        self.find = find
+        self.key = key
+        self.decode = decode
+
+
+def make_distinct_spec(model: type[Any], field: Any, queries: tuple[Any, ...]) -> DistinctSpec:
+    """``field`` is a field proxy (``Book.tags``, ``Book.address.city``) or a field name."""
+    checked = check_model_class(model, "distinct")
+    if isinstance(field, str):
+        resolved = resolve_name(checked, field, "distinct")
+    else:
+        resolved = resolve_field(checked, field, "distinct")
+    find = make_find_spec(checked, queries, None, 0, None, "distinct")
+    if resolved.reference is not None:
+        target = resolved.reference
+        pk = target.model_fields[target.__anyodm__.primary_field]
+        codec = codec_for(pk.annotation, pk.metadata)
+    elif (element := element_annotation(resolved.annotation)) is not None:
+        codec = codec_for(element)  # MongoDB's distinct unwinds arrays: values are elements
+    else:
+        codec = field_codec(resolved)
+    return DistinctSpec(find, resolved.path, codec.decode)
+
+
+# -- the operations ----------------------------------------------------------------------
+
+
+def update(
+    gateway: DatabaseGateway, spec: UpdateSpec, many: bool, session: ClientSession | None
+) -> UpdateResult:
+    """Apply the update to the first (``update_one``) or every matching document."""
+    model = spec.find.model
+    collection = gateway.collection(model)
+    write = collection.update_many if many else collection.update_one
+    with duplicate_keys_as_anyodm_errors(model):
+        result = write(spec.find.filter, spec.update, upsert=spec.upsert, session=session)
+    return UpdateResult(result.matched_count, result.modified_count, result.upserted_id)
+
+
+def _with_references(
+    gateway: DatabaseGateway,
+    model: type[Model],
+    doc: Mapping[str, Any],
+    session: ClientSession | None,
+) -> Mapping[str, Any]:
+    """``doc`` with each reference replaced by the referenced document, as a find's
+    ``$lookup`` would (the reference is dropped if that document is missing)."""
+    info = model.__anyodm__
+    if not info.reference_names:
+        return doc
+    joined = dict(doc)
+    for name, target in info.references.items():
+        key = info.key_names[name]
+        if key not in joined:
+            continue
+        pipeline = find_pipeline(target, {"_id": joined[key]}, None, 0, 1)
+        collection = gateway.collection(target)
+        if pipeline is None:
+            found = collection.find_one({"_id": joined[key]}, session=session)
+        else:
+            with collection.aggregate(pipeline, session=session) as cursor:
+                found = next(cursor, None)
+        if found is None:
+            del joined[key]
+        else:
+            joined[key] = found
+    return joined
+
+
+def find_one_and_update(
+    gateway: DatabaseGateway, spec: ModifySpec, session: ClientSession | None
+) -> Any:
+    """Update the first matching document (by ``sort``) and return it, after the update
+    or before it, as an instance; ``None`` if nothing matched (and nothing was upserted)."""
+    find = spec.update.find
+    model = find.model
+    after = ReturnDocument.AFTER if spec.return_updated else ReturnDocument.BEFORE
+    with duplicate_keys_as_anyodm_errors(model):
+        doc = gateway.collection(model).find_one_and_update(
+            find.filter,
+            spec.update.update,
+            sort=find.sort,
+            upsert=spec.update.upsert,
+            return_document=after,
+            session=session,
+        )
+    if doc is None:
+        return None
+    return model.model_validate_doc(_with_references(gateway, model, doc, session))
+
+
+def find_one_and_delete(
+    gateway: DatabaseGateway, spec: FindSpec[Any], session: ClientSession | None
+) -> Any:
+    """Delete the first matching document (by ``sort``) and return it as an instance
+    (an unsaved one: saving it inserts it again); ``None`` if nothing matched."""
+    model = spec.model
+    doc = gateway.collection(model).find_one_and_delete(
+        spec.filter, sort=spec.sort, session=session
+    )
+    if doc is None:
+        return None
+    instance = model.model_validate_doc(_with_references(gateway, model, doc, session))
+    record_durable_or_pending(instance, None, session)  # unsaved (at commit in a transaction)
+    return instance
+
+
+def distinct(
+    gateway: DatabaseGateway, spec: DistinctSpec, session: ClientSession | None
+) -> list[Any]:
+    """The distinct values of the field among the matching documents, decoded."""
+    model = spec.find.model
+    raw = gateway.collection(model).distinct(spec.key, spec.find.filter, session=session)
+    values = []
+    for index, value in enumerate(raw):
+        try:
+            values.append(spec.decode(value))
+        except ValidationError as exc:
+            if value is None:  # a missing parent (``address: null``), as some servers report
+                continue
+            errors = [(f"{spec.key}[{index}]", e["msg"]) for e in exc.errors(include_url=False)]
+            raise DocumentParsingError(model, errors) from None
+    return values

@@ -1,0 +1,151 @@
+"""Projections: reading some fields of a model into a smaller pydantic "view" model.
+
+``find(Book, projection=BookTitle)`` where ``class BookTitle(BaseModel): title: str``
+requests only ``title`` and returns ``BookTitle`` instances.  A view field is matched
+to the model's field of the same (python) name; a view field whose type is a pydantic
+model that is not the embedded model itself is a view of the embedded model
+(``address: CityOnly`` requests ``address.city``).  Stored values are decoded through
+the *model's* field types (``Decimal128`` -> ``Decimal``, UUID binaries, ...) and then
+validated by the view.  A view naming a field the model lacks is an error at once.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from anyodm.errors import DocumentParsingError, InvalidFieldError
+from anyodm.model.field_codec import (
+    _embedded_alternatives,
+    codec_for,
+    field_codec,
+    resolve_name,
+)
+from anyodm.model.query import _elements, _is_array, _unwrap
+
+if TYPE_CHECKING:
+    from anyodm.model.model import Model
+
+__all__ = ["Projection", "projection_for"]
+
+Decoder = Callable[[Any], Any]
+
+
+def _view_models(annotation: Any) -> list[type[BaseModel]]:
+    found = []
+    for alt in _unwrap(annotation):
+        for candidate in [alt, *(_elements(alt) if _is_array(alt) else [])]:
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                found.append(candidate)
+    return found
+
+
+class Projection:
+    """What to request for ``view`` and how to decode each returned document."""
+
+    __slots__ = ("_fields", "keys", "model", "needs_lookups", "view")
+
+    def __init__(self, model: type[Model], view: type[BaseModel]) -> None:
+        if not (isinstance(view, type) and issubclass(view, BaseModel)):
+            raise TypeError(
+                f"projection= on {model.__name__} needs a pydantic model class naming some "
+                f"of its fields, not {view!r:.80}"
+            )
+        self.model = model
+        self.view = view
+        self.needs_lookups = False
+        #: stored paths to request
+        self.keys: dict[str, int] = {}
+        self._fields: list[tuple[str, str, Decoder]] = []  # (view name, stored key, decode)
+        self._collect(model, view)
+        if "_id" not in self.keys:
+            self.keys["_id"] = 0
+
+    def _collect(self, model: type[Model], view: type[BaseModel]) -> None:
+        for name, view_field in view.model_fields.items():
+            if name not in model.model_fields:
+                raise InvalidFieldError(
+                    model,
+                    f"{model.__name__}.{name}",
+                    f"projection {view.__name__} names {name!r}, which "
+                    f"{model.__name__} does not have",
+                )
+            resolved = resolve_name(model, name, "projection")
+            decode = self._decoder(resolved, view_field.annotation, name)
+            self._fields.append((name, resolved.path, decode))
+
+    def _decoder(self, resolved: Any, view_annotation: Any, dotted: str) -> Decoder:
+        embedded = [sub for sub, _ in _embedded_alternatives(resolved.annotation)]
+        views = _view_models(view_annotation)
+        partial = [v for v in views if embedded and not any(issubclass(v, e) for e in embedded)]
+        if resolved.reference is not None:
+            target = resolved.reference
+            wants_instance = any(issubclass(v, BaseModel) for v in views)
+            self.keys[resolved.path] = 1
+            if wants_instance:
+                self.needs_lookups = True
+                decode_doc: Decoder = target.model_validate_doc
+                return decode_doc
+            pk = target.model_fields[target.__anyodm__.primary_field]
+            return codec_for(pk.annotation, pk.metadata).decode
+        if not partial:
+            self.keys[resolved.path] = 1
+            return field_codec(resolved).decode
+        sub_view = partial[0]
+        owner = embedded[0]
+        inner: list[tuple[str, str, Decoder]] = []
+        for name, view_field in sub_view.model_fields.items():
+            if name not in owner.model_fields:
+                raise InvalidFieldError(
+                    self.model,
+                    f"{self.model.__name__}.{dotted}.{name}",
+                    f"projection {sub_view.__name__} names {name!r}, which "
+                    f"{owner.__name__} does not have",
+                )
+            sub = resolve_name(self.model, f"{dotted}.{name}", "projection")
+            inner.append(
+                (
+                    name,
+                    sub.path.rsplit(".", 1)[-1],
+                    self._decoder(sub, view_field.annotation, f"{dotted}.{name}"),
+                )
+            )
+
+        def decode_nested(raw: Any) -> Any:
+            if isinstance(raw, list):
+                return [decode_nested(item) for item in raw]
+            if isinstance(raw, Mapping):
+                return _decode_fields(inner, raw)
+            return raw
+
+        return decode_nested
+
+    def decode(self, raw: Mapping[str, Any]) -> BaseModel:
+        """A view instance from a projected document; ``DocumentParsingError`` if it does
+        not fit."""
+        try:
+            return self.view.model_validate(_decode_fields(self._fields, raw))
+        except ValidationError as exc:
+            errors = [
+                (".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors(include_url=False)
+            ]
+            raise DocumentParsingError(self.view, errors, raw.get("_id")) from None
+
+
+def _decode_fields(
+    fields: list[tuple[str, str, Decoder]], raw: Mapping[str, Any]
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, key, decode in fields:
+        if key in raw:
+            values[name] = decode(raw[key])
+    return values
+
+
+@functools.lru_cache(maxsize=256)
+def projection_for(model: type[Model], view: type[BaseModel]) -> Projection:
+    """The (cached) projection of ``model`` into ``view``; raises on a bad view."""
+    return Projection(model, view)
