@@ -50,8 +50,7 @@ import anyio
 import anyio.lowlevel
 import pymongo
 from anyio.abc import TaskGroup
-from pymongo.client_session import ClientSession
-from pymongo.client_session_shared import TransactionOptions
+from pymongo.client_session import ClientSession, TransactionOptions
 from typing_extensions import Self, TypeVarTuple, Unpack
 
 from anyodm.aio.cleanup import shielded_cleanup

@@ -51,8 +51,8 @@ class ShapeInfo:
                 f"{model.__name__} is not fully defined (unresolved forward references)"
             )
         schema = model.__pydantic_core_schema__
-        self.doc_validator = SchemaValidator(doc_validator_schema(schema), _use_prebuilt=False)
-        self.doc_serializer = SchemaSerializer(doc_serializer_schema(schema), _use_prebuilt=False)
+        self.doc_validator = SchemaValidator(doc_validator_schema(schema))
+        self.doc_serializer = SchemaSerializer(doc_serializer_schema(schema))
 
     def parsing_error(self, exc: ValidationError, doc: Mapping[str, Any]) -> DocumentParsingError:
         """A ``DocumentParsingError`` naming every failing stored path."""

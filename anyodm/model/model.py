@@ -10,11 +10,6 @@ from typing import Any, ClassVar, Union, cast, get_args, get_origin
 
 import bson
 from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, ValidationError
-from pydantic._internal._model_construction import (
-    ModelMetaclass,
-    build_lenient_weakvaluedict,
-)
-from pydantic._internal._typing_extra import parent_frame_namespace
 from pydantic.fields import FieldInfo
 from pydantic_core import CoreSchema
 from typing_extensions import Self, dataclass_transform
@@ -26,6 +21,11 @@ from anyodm.model.naming import collection_name
 from anyodm.model.schema import adapt_own_schema
 
 __all__ = ["EmbeddedModel", "Model", "ODMConfigDict", "resolve_reference"]
+
+if typing.TYPE_CHECKING:  # the class itself lives in a private module of pydantic
+    from pydantic._internal._model_construction import ModelMetaclass
+else:
+    ModelMetaclass = type(BaseModel)
 
 _STATE = "__anyodm_state__"
 
@@ -257,9 +257,7 @@ class ODMModelMetaclass(ModelMetaclass):
 
         if kwargs.pop("__pydantic_reset_parent_namespace__", True):
             # pydantic would look one frame too high (this one): give it the class's own
-            namespace["__pydantic_parent_namespace__"] = build_lenient_weakvaluedict(
-                parent_frame_namespace()
-            )
+            namespace["__pydantic_parent_namespace__"] = _defining_namespace()
         cls = super().__new__(
             mcs, cls_name, bases, namespace, __pydantic_reset_parent_namespace__=False, **kwargs
         )
@@ -281,6 +279,23 @@ class ODMModelMetaclass(ModelMetaclass):
         if parent is None:
             raise AttributeError(name)
         return parent(cls, name)
+
+
+def _defining_namespace() -> dict[str, Any] | None:
+    """The names a class body defined inside a function can see (for forward references).
+
+    ``None`` at module level (pydantic then uses the module's globals). Only classes,
+    modules and typing constructs are kept, so the namespace holds no other objects alive.
+    """
+    frame = sys._getframe(2)  # 0: here, 1: the metaclass, 2: where the class statement is
+    if frame.f_back is None or frame.f_code.co_name == "<module>":
+        return None
+    return {
+        name: value
+        for name, value in frame.f_locals.items()
+        if isinstance(value, (type, types.ModuleType))
+        or type(value).__module__ in ("typing", "typing_extensions", "types")
+    }
 
 
 def _declares_primary(bases: tuple[type[Any], ...], namespace: Mapping[str, Any]) -> bool:

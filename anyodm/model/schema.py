@@ -12,6 +12,9 @@ in a single call with no Python loop over fields:
 * :func:`doc_serializer_schema` (``model_dump_doc``): fields are written under their
   stored key names; references as the referenced primary key; ``Decimal`` as
   ``Decimal128``, ``UUID`` as a subtype-4 binary, sets as arrays, enums as their values.
+
+Both document schemas name stand-in classes (:mod:`anyodm.model.standins`) in their
+``model`` nodes, so pydantic-core compiles them instead of reusing the models' own.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from anyodm.model.bson_types import (
     uuid_from_bson,
     uuid_to_bson,
 )
+from anyodm.model.standins import restorer, standin
 
 __all__ = ["adapt_own_schema", "doc_serializer_schema", "doc_validator_schema"]
 
@@ -158,10 +162,23 @@ def doc_validator_schema(schema: Schema) -> Schema:
                         field["schema"] = sub["schema"]
                     fields[name] = field
                 node["schema"] = {**inner, "fields": fields}
+        if kind == "model":
+            return _standin_model(node)
         return node
 
     result: Schema = _rewrite(schema, visit, _always)
     return result
+
+
+def _standin_model(node: Schema) -> Schema:
+    """A model node validating into a stand-in, turned back into the real class after."""
+    cls = node["cls"]
+    node["cls"] = standin(cls)
+    ref = node.pop("ref", None)
+    wrapped = _wrap_after(restorer(cls), node)
+    if ref is not None:
+        wrapped["ref"] = ref
+    return wrapped
 
 
 def _pk_of(value: Any) -> Any:
@@ -204,6 +221,8 @@ def doc_serializer_schema(schema: Schema) -> Schema:
                         field["schema"] = _REFERENCE_SER
                     fields[name] = field
                 node["schema"] = {**inner, "fields": fields}
+        if kind == "model":
+            node["cls"] = standin(node["cls"])
         return node
 
     result: Schema = _rewrite(schema, visit, _always)
