@@ -41,11 +41,17 @@ def check_instances(instances: Iterable[Any], operation: str) -> list[Model]:
 
 
 def check_skip_limit(skip: Any, limit: Any, operation: str) -> tuple[int, int]:
-    """``skip`` and ``limit`` must be non-negative ints; ``limit=None`` means no limit (0)."""
+    """``skip`` must be a non-negative int, ``limit`` a positive int or ``None`` (no limit).
+
+    ``limit=0`` is refused as ODMantic does (PyMongo would read it as "no limit").
+    Returns ``(skip, limit)`` with ``limit`` 0 for no limit, as PyMongo takes it.
+    """
     if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
         raise ValueError(f"{operation}(): skip must be a non-negative int, got {skip!r}")
     if limit is None:
         return skip, 0
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise ValueError(f"{operation}(): limit must be a non-negative int or None, got {limit!r}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        raise ValueError(
+            f"{operation}(): limit must be a positive int or None (no limit), got {limit!r}"
+        )
     return skip, limit

@@ -189,7 +189,7 @@ def save(gateway: DatabaseGateway, instance: M, session: ClientSession | None) -
         model = type(instance)
         with writes_in_flight((instance,)) as overlapped:
             try:
-                with duplicate_keys_as_anyodm_errors(model):
+                with duplicate_keys_as_anyodm_errors(model, [instance]):
                     write.run(gateway.collection(model), session)
             except BaseException as exc:
                 if _outcome_unknown(exc):
@@ -239,7 +239,7 @@ def save_all(
     for model, pending in groups.items():
         with writes_in_flight(done for done, _ in pending) as overlapped:
             try:
-                with duplicate_keys_as_anyodm_errors(model):
+                with duplicate_keys_as_anyodm_errors(model, [done for done, _ in pending]):
                     gateway.collection(model).bulk_write(
                         [write.bulk_op() for _, write in pending], ordered=True, session=session
                     )
@@ -275,7 +275,7 @@ def delete(gateway: DatabaseGateway, instance: Model, session: ClientSession | N
     with writes_in_flight((instance,)) as overlapped:
         try:
             result = gateway.collection(type(instance)).delete_one(
-                {"_id": instance.__anyodm_pk_value__}, session=session
+                {"_id": instance.__anyodm_stored_pk__}, session=session
             )
         except BaseException as exc:
             if _outcome_unknown(exc):

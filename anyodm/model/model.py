@@ -393,8 +393,9 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
         """Update fields from a pydantic object or a dict of field values; returns ``self``.
 
         The new values are validated together (model validators included) before
-        anything changes; fields of ``obj`` that this model lacks are ignored for
-        objects and rejected for dicts. The primary key is never changed.
+        anything changes; keys or fields of ``obj`` that this model lacks are ignored
+        (as ODMantic does, so ``item.model_update(request.model_dump())`` works). A
+        different primary key in ``obj`` raises ``ValueError``: it is never changed.
         """
         fields = type(self).__pydantic_fields__
         if isinstance(obj, BaseModel):
@@ -407,19 +408,20 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
             )
             values = {key: getattr(obj, key) for key in dumped if key in fields}
         else:
-            unknown = [key for key in obj if key not in fields]
-            if unknown:
-                names = ", ".join(map(str, unknown))
-                raise ValueError(f"{type(self).__name__}.model_update: unknown field(s) {names}")
             values = {
                 key: value
                 for key, value in obj.items()
-                if (include is None or key in include)
+                if key in fields
+                and (include is None or key in include)
                 and (exclude is None or key not in exclude)
                 and not (exclude_none and value is None)
             }
         primary = getattr(type(self).__anyodm__, "primary_field", None)
-        values.pop(primary, None)  # type: ignore[arg-type]
+        if primary in values and values[primary] != self.__dict__[primary]:
+            raise ValueError(
+                f"{type(self).__name__}.model_update: the primary key {primary!r} cannot be "
+                "updated (use model_copy(update=...) to make a new document)"
+            )
         if not values:
             return self
         checked = type(self).model_validate({**self.__dict__, **values})
@@ -492,10 +494,30 @@ class Model(_DocumentBase):
     if typing.TYPE_CHECKING:
         id: ObjectId | Any
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == type(self).__anyodm__.primary_field and getattr(self, _STATE, None) is not None:
+            raise NotImplementedError(
+                f"{type(self).__name__}.{name}: the primary key of a saved or loaded instance "
+                "cannot be reassigned (saving would write a second document); use "
+                f"model_copy(update={{{name!r}: ...}}) for a new document"
+            )
+        super().__setattr__(name, value)
+
     @property
     def __anyodm_pk_value__(self) -> Any:
         """The primary key value."""
         return self.__dict__[type(self).__anyodm__.primary_field]
 
+    @property
+    def __anyodm_stored_pk__(self) -> Any:
+        """The primary key as stored in ``_id`` (BSON-ready: an embedded document, a
+        Decimal128, a UUID binary, an enum's value...)."""
+        primary = type(self).__anyodm__.primary_field
+        value = self.__dict__[primary]
+        if type(value) in _STORED_AS_IS:
+            return value
+        return self.model_dump_doc(include={primary})["_id"]
 
-_ = bson  # bson.ObjectId et al. are substituted through BSON_SUBSTITUTES
+
+#: primary key types stored exactly as they are (the common case, no serializer call)
+_STORED_AS_IS = frozenset({bson.ObjectId, str, int})

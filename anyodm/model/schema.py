@@ -182,7 +182,7 @@ def _standin_model(node: Schema) -> Schema:
 
 
 def _pk_of(value: Any) -> Any:
-    return value.__anyodm_pk_value__
+    return value.__anyodm_stored_pk__
 
 
 _REFERENCE_SER = core_schema.any_schema(
