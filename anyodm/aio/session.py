@@ -50,7 +50,8 @@ import anyio
 import anyio.lowlevel
 import pymongo
 from anyio.abc import TaskGroup
-from pymongo.client_session import ClientSession, TransactionOptions
+from pymongo.client_session import ClientSession
+from pymongo.client_session import TransactionOptions  # type: ignore[attr-defined,unused-ignore]
 from typing_extensions import Self, TypeVarTuple, Unpack
 
 from anyodm.aio.cleanup import shielded_cleanup

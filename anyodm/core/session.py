@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pymongo.client_session import ClientSession, TransactionOptions
+from pymongo.client_session import ClientSession
+from pymongo.client_session import TransactionOptions  # type: ignore[attr-defined,unused-ignore]
 from typing_extensions import ParamSpec, Self
 
 from anyodm.core.lifecycle import (
