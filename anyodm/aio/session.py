@@ -50,8 +50,10 @@ import anyio
 import anyio.lowlevel
 import pymongo
 from anyio.abc import TaskGroup
-from pymongo.client_session import ClientSession
-from pymongo.client_session import TransactionOptions  # type: ignore[attr-defined,unused-ignore]
+from pymongo.client_session import (  # type: ignore[attr-defined,unused-ignore]
+    ClientSession,
+    TransactionOptions,  # public here; pymongo 4.20's typing misses the re-export
+)
 from typing_extensions import Self, TypeVarTuple, Unpack
 
 from anyodm.aio.cleanup import shielded_cleanup

@@ -7,8 +7,10 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pymongo.client_session import ClientSession
-from pymongo.client_session import TransactionOptions  # type: ignore[attr-defined,unused-ignore]
+from pymongo.client_session import (  # type: ignore[attr-defined,unused-ignore]
+    ClientSession,
+    TransactionOptions,  # public here; pymongo 4.20's typing misses the re-export
+)
 from typing_extensions import ParamSpec, Self
 
 from anyodm.core.lifecycle import (
