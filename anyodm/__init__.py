@@ -27,13 +27,25 @@ if TYPE_CHECKING:
     from anyodm import query
     from anyodm.aio.engine import AIOEngine, Engine
     from anyodm.aio.session import Session, Transaction
+    from anyodm.aio.session import Session as AIOSession
+    from anyodm.aio.session import Transaction as AIOTransaction
     from anyodm.core.engine import SyncEngine
     from anyodm.core.lifecycle import TransactionPhase
     from anyodm.core.session import SyncSession, SyncTransaction
-    from anyodm.model import EmbeddedModel, Field, Index, Model, ObjectId, Reference
+    from anyodm.model import (
+        EmbeddedModel,
+        Field,
+        Index,
+        Model,
+        ObjectId,
+        Reference,
+        WithBsonSerializer,
+    )
 
 __all__ = [
     "AIOEngine",
+    "AIOSession",
+    "AIOTransaction",
     "AnyODMError",
     "CursorConsumedError",
     "DocumentNotFoundError",
@@ -53,6 +65,7 @@ __all__ = [
     "SyncTransaction",
     "Transaction",
     "TransactionPhase",
+    "WithBsonSerializer",
     "query",
 ]
 
@@ -74,15 +87,22 @@ _LAZY = {
     "Model": "anyodm.model",
     "ObjectId": "anyodm.model",
     "Reference": "anyodm.model",
+    "WithBsonSerializer": "anyodm.model",
+}
+
+#: ODMantic's names for anyodm's classes: name -> (module, class)
+_ALIASES = {
+    "AIOSession": ("anyodm.aio.session", "Session"),
+    "AIOTransaction": ("anyodm.aio.session", "Transaction"),
 }
 
 
 def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
+    module_name, attribute = _ALIASES.get(name, (_LAZY.get(name), name))
     if module_name is None:
         raise AttributeError(f"module 'anyodm' has no attribute {name!r}")
     module = importlib.import_module(module_name)
-    value = module if name == "query" else getattr(module, name)
+    value = module if name == "query" else getattr(module, attribute)
     globals()[name] = value
     return value
 

@@ -523,7 +523,12 @@ class Transaction(_AsyncCrud):
     cancellation of the enclosing scope, aborts.  See the module docs for ``phase``.
     """
 
-    def __init__(self, engine: Engine, session: Session | None = None, **options: Any) -> None:
+    def __init__(
+        self, engine: Engine | Session, session: Session | None = None, **options: Any
+    ) -> None:
+        if isinstance(engine, Session):  # ODMantic's spelling: Transaction(session)
+            session = engine
+            engine = session.engine
         self.engine = engine
         self._session = session
         self._owns_session = session is None

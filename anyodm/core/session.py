@@ -229,8 +229,11 @@ class SyncTransaction(_SyncCrud):
     """
 
     def __init__(
-        self, engine: SyncEngine, session: SyncSession | None = None, **options: Any
+        self, engine: SyncEngine | SyncSession, session: SyncSession | None = None, **options: Any
     ) -> None:
+        if isinstance(engine, SyncSession):  # ODMantic's spelling: SyncTransaction(session)
+            session = engine
+            engine = session.engine
         self.engine = engine
         self._session = session
         self._owns_session = session is None

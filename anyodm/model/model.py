@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import types
 import typing
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Union, cast, get_args, get_origin
 
@@ -265,6 +266,11 @@ class ODMModelMetaclass(ModelMetaclass):
         cls.__anyodm_proxies__ = {}  # type: ignore[attr-defined]
         return cls
 
+    @property
+    def __pydantic_model__(cls) -> type[Any]:
+        """ODMantic's FastAPI-facing pydantic model: an anyodm model is one already."""
+        return cls
+
     def __getattr__(cls, name: str) -> Any:
         fields = cls.__dict__.get("__pydantic_fields__")
         proxies = cls.__dict__.get("__anyodm_proxies__")
@@ -450,15 +456,46 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
             copied.__pydantic_fields_set__.update(update)
         return copied
 
-    # ODMantic's pre-1.0 spellings
+    # ODMantic's pre-1.0 spellings, kept with a DeprecationWarning
     def doc(self, include: Any = None) -> dict[str, Any]:
         """Deprecated alias of ``model_dump_doc``."""
+        _deprecated(type(self), "doc()", "model_dump_doc()")
         return self.model_dump_doc(include=include)
 
     @classmethod
     def parse_doc(cls, raw_doc: Mapping[str, Any]) -> Self:
         """Deprecated alias of ``model_validate_doc``."""
+        _deprecated(cls, "parse_doc()", "model_validate_doc()")
         return cls.model_validate_doc(raw_doc)
+
+    def update(
+        self,
+        patch_object: BaseModel | Mapping[str, Any],
+        *,
+        include: Any = None,
+        exclude: Any = None,
+        exclude_unset: bool = True,
+        exclude_defaults: bool = False,
+        exclude_none: bool = False,
+    ) -> Self:
+        """Deprecated alias of ``model_update``."""
+        _deprecated(type(self), "update()", "model_update()")
+        return self.model_update(
+            patch_object,
+            include=include,
+            exclude=exclude,
+            exclude_unset=exclude_unset,
+            exclude_defaults=exclude_defaults,
+            exclude_none=exclude_none,
+        )
+
+
+def _deprecated(cls: type[Any], old: str, new: str) -> None:
+    warnings.warn(
+        f"{cls.__name__}.{old} is deprecated (an ODMantic spelling); use {new}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 def _mark_loaded_references(instance: Any, raw_doc: Mapping[str, Any]) -> None:
