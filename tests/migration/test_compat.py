@@ -17,6 +17,7 @@ from anyodm import (
     AIOTransaction,
     EmbeddedModel,
     Engine,
+    Field,
     Model,
     Session,
     SyncEngine,
@@ -24,16 +25,16 @@ from anyodm import (
     Transaction,
     WithBsonSerializer,
 )
-from anyodm.model import Binary
+from anyodm.model import Binary, ODMConfigDict
 
 
 class Loose(Model):
-    model_config = {"extra": "allow"}
+    model_config = ODMConfigDict(extra="allow")
     name: str
 
 
 class LooseInner(EmbeddedModel):
-    model_config = {"extra": "allow"}
+    model_config = ODMConfigDict(extra="allow")
     kind: str
 
 
@@ -45,12 +46,14 @@ async def test_extra_values_are_stored_as_bson(engine: Any) -> None:
     item = Loose(name="a", price=Decimal("9.99"), tags={"x"})
     await engine.save(item)  # a Decimal extra made the save fail
     raw = engine.database[Loose.__anyodm__.collection].find_one()
-    assert str(raw["price"]) == "9.99" and raw["tags"] == ["x"]
+    assert str(raw["price"]) == "9.99"
+    assert raw["tags"] == ["x"]
     await engine.save(Holder(inner=LooseInner(kind="k", weight=Decimal("1.5"))))
     raw = engine.database[Holder.__anyodm__.collection].find_one()
     assert str(raw["inner"]["weight"]) == "1.5"
     found = await engine.find_one(Loose)
-    assert found.name == "a" and str(found.model_extra["price"]) == "9.99"
+    assert found.name == "a"
+    assert str(found.model_extra["price"]) == "9.99"
 
 
 class ASCIIText(str):
@@ -79,7 +82,7 @@ ASCIIAsBinary = Annotated[ASCIIText, WithBsonSerializer(to_bytes)]
 
 class Example(Model):
     field: ASCIIAsBinary
-    others: list[ASCIIAsBinary] = []
+    others: list[ASCIIAsBinary] = Field(default_factory=list)
 
 
 async def test_with_bson_serializer(engine: Any) -> None:
@@ -88,9 +91,11 @@ async def test_with_bson_serializer(engine: Any) -> None:
     assert example.model_dump_doc()["field"] == b"hello world"
     await engine.save(example)
     raw = engine.database[Example.__anyodm__.collection].find_one()
-    assert raw["field"] == b"hello world" and raw["others"] == [b"a"]
+    assert raw["field"] == b"hello world"
+    assert raw["others"] == [b"a"]
     fetched = await engine.find_one(Example, Example.id == example.id)
-    assert fetched.field == "hello world" and fetched.others == ["a"]
+    assert fetched.field == "hello world"
+    assert fetched.others == ["a"]
     assert anyodm.WithBsonSerializer is WithBsonSerializer
 
 
@@ -118,18 +123,16 @@ def test_odmantic_session_names() -> None:
 
 
 async def test_aio_transaction_takes_a_session(anyodm_engine: Engine) -> None:
-    async with anyodm_engine.session() as session:
-        async with AIOTransaction(session) as tx:
-            assert tx.session is session
-            await tx.save(Loose(name="in tx"))
+    async with anyodm_engine.session() as session, AIOTransaction(session) as tx:
+        assert tx.session is session
+        await tx.save(Loose(name="in tx"))
     assert await anyodm_engine.count(Loose) == 1
 
 
 def test_sync_transaction_takes_a_session(anyodm_sync_engine: SyncEngine) -> None:
-    with anyodm_sync_engine.session() as session:
-        with SyncTransaction(session) as tx:
-            assert tx.session is session
-            tx.save(Loose(name="in tx"))
+    with anyodm_sync_engine.session() as session, SyncTransaction(session) as tx:
+        assert tx.session is session
+        tx.save(Loose(name="in tx"))
     assert anyodm_sync_engine.count(Loose) == 1
 
 
