@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from pymongo import IndexModel
 
     from anyodm.model.model import Model
+    from anyodm.model.reference_paths import ReferencePath
 
 __all__ = ["ModelInfo", "ShapeInfo"]
 
@@ -69,10 +70,24 @@ class ShapeInfo:
         doc_id = doc.get("_id") if isinstance(doc, Mapping) else None
         return DocumentParsingError(self.model, errors, doc_id)
 
-    @property
+    @cached_property
+    def references(self) -> dict[str, type[Model]]:
+        """Reference field name -> referenced model (resolved on first use)."""
+        from anyodm.model.model import resolve_reference
+
+        return {name: resolve_reference(self.model, name) for name in self.reference_names}
+
+    @cached_property
+    def reference_paths(self) -> tuple[ReferencePath, ...]:
+        """Every reference in the documents, embedded models' included (resolved on first use)."""
+        from anyodm.model.reference_paths import compute_reference_paths
+
+        return compute_reference_paths(self.model)
+
+    @cached_property
     def reference_targets(self) -> dict[str, type[Model]]:
-        """Stored key -> referenced model (empty for embedded models)."""
-        return {}
+        """Stored key -> referenced model."""
+        return {self.key_names[name]: target for name, target in self.references.items()}
 
 
 class ModelInfo(ShapeInfo):
@@ -95,17 +110,6 @@ class ModelInfo(ShapeInfo):
         #: python name of the primary key field
         self.primary_field = primary_field
         self._index_spec = index_spec
-
-    @cached_property
-    def references(self) -> dict[str, type[Model]]:
-        """Reference field name -> referenced model (resolved on first use)."""
-        from anyodm.model.model import resolve_reference
-
-        return {name: resolve_reference(self.model, name) for name in self.reference_names}
-
-    @cached_property
-    def reference_targets(self) -> dict[str, type[Model]]:
-        return {self.key_names[name]: target for name, target in self.references.items()}
 
     @cached_property
     def indexes(self) -> list[IndexModel]:

@@ -19,6 +19,7 @@ from anyodm.model.bson_types import BSON_SUBSTITUTES, ObjectId
 from anyodm.model.fields import Field, ODMFieldOptions, Reference, odm_options
 from anyodm.model.info import ModelInfo, ShapeInfo
 from anyodm.model.naming import collection_name
+from anyodm.model.reference_paths import Each
 from anyodm.model.schema import adapt_own_schema
 
 __all__ = ["EmbeddedModel", "Model", "ODMConfigDict", "resolve_reference"]
@@ -127,7 +128,7 @@ def _model_types_in(annotation: Any) -> Iterable[type]:
         yield from _model_types_in(arg)
 
 
-def resolve_reference(model: type[Model], name: str) -> type[Model]:
+def resolve_reference(model: type[Any], name: str) -> type[Model]:
     """The ``Model`` a reference field points to; ``TypeError`` if it is not a plain Model."""
     annotation = model.model_fields[name].annotation
     if isinstance(annotation, type) and issubclass(annotation, Model):
@@ -135,6 +136,13 @@ def resolve_reference(model: type[Model], name: str) -> type[Model]:
     if isinstance(annotation, (str, typing.ForwardRef)):
         raise _fail(
             model.__name__, name, "the referenced model is not defined yet (forward reference)"
+        )
+    if isinstance(annotation, typing.TypeVar):
+        raise _fail(
+            model.__name__,
+            name,
+            f"the reference's model is the type variable {annotation}: use a parametrized "
+            f"class ({model.__name__}[SomeModel])",
         )
     raise _fail(
         model.__name__,
@@ -179,11 +187,7 @@ def _build_info(
 
         annotation = fields[field].annotation
         if opts.reference:
-            if embedded:
-                raise _fail(
-                    name, field, "references are only supported in Model, not EmbeddedModel"
-                )
-            if not isinstance(annotation, (str, typing.ForwardRef)) and not (
+            if not isinstance(annotation, (str, typing.ForwardRef, typing.TypeVar)) and not (
                 isinstance(annotation, type) and issubclass(annotation, Model)
             ):
                 resolve_reference(cls, field)  # raises the TypeError naming the field
@@ -351,9 +355,10 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
             instance: Self = validator.validate_python(raw_doc, by_alias=True, by_name=False)
         except ValidationError as exc:
             raise info.parsing_error(exc, raw_doc) from exc
-        if info.reference_names:
+        if info.reference_paths:
             _mark_loaded_references(instance, raw_doc)
-        object.__setattr__(instance, _STATE, raw_doc)
+        else:
+            object.__setattr__(instance, _STATE, raw_doc)
         return instance
 
     def model_dump_doc(
@@ -499,15 +504,57 @@ def _deprecated(cls: type[Any], old: str, new: str) -> None:
 
 
 def _mark_loaded_references(instance: Any, raw_doc: Mapping[str, Any]) -> None:
-    """Referenced instances loaded by a ``$lookup`` count as persisted too."""
-    info = type(instance).__anyodm__
-    for name in info.reference_names:
-        sub_doc = raw_doc.get(info.key_names[name])
-        if isinstance(sub_doc, Mapping):
-            target = instance.__dict__[name]
-            if type(target).__anyodm__.reference_names:
+    """``instance`` and the referenced instances loaded with it by ``$lookup`` count as
+    persisted, each with its part of the document as its saved state."""
+    for path in type(instance).__anyodm__.reference_paths:
+        for target, sub_doc in _pairs(instance, raw_doc, path.steps):
+            if isinstance(sub_doc, Mapping) and isinstance(target, Model):
                 _mark_loaded_references(target, sub_doc)
-            object.__setattr__(target, _STATE, sub_doc)
+    object.__setattr__(instance, _STATE, _baseline(type(instance), raw_doc))
+
+
+def _pairs(value: Any, doc: Any, steps: tuple[Any, ...]) -> Iterable[tuple[Any, Any]]:
+    """The (python value, stored value) pairs found by following ``steps`` in both."""
+    if not steps:
+        yield value, doc
+        return
+    step, rest = steps[0], steps[1:]
+    if isinstance(step, Each):
+        if isinstance(value, (list, tuple)) and isinstance(doc, list):
+            for item, item_doc in zip(value, doc, strict=False):
+                yield from _pairs(item, item_doc, rest)
+        return
+    if value is not None and isinstance(doc, Mapping):
+        yield from _pairs(value.__dict__.get(step.name), doc.get(step.key), rest)
+
+
+def _baseline(model: type[Any], raw_doc: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The saved state to keep: the document, with the looked-up documents of references
+    inside embedded models replaced by their ids (as a save stores them). Top-level
+    references are compared by id where changes are computed."""
+    nested = [path for path in model.__anyodm__.reference_paths if len(path.steps) > 1]
+    if not nested:
+        return raw_doc
+    doc = dict(raw_doc)
+    for path in nested:
+        key = path.steps[0].key
+        if key in doc:
+            doc[key] = _ids_in_place(doc[key], path.steps[1:])
+    return doc
+
+
+def _ids_in_place(doc: Any, steps: tuple[Any, ...]) -> Any:
+    step, rest = steps[0], steps[1:]
+    if isinstance(step, Each):
+        return [_ids_in_place(item, rest) for item in doc] if isinstance(doc, list) else doc
+    if not isinstance(doc, Mapping) or step.key not in doc:
+        return doc
+    value = doc[step.key]
+    if rest:
+        value = _ids_in_place(value, rest)
+    elif isinstance(value, Mapping):
+        value = value.get("_id")
+    return {**doc, step.key: value}
 
 
 class EmbeddedModel(_DocumentBase):
