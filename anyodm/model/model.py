@@ -604,4 +604,4 @@ class Model(_DocumentBase):
 
 
 #: primary key types stored exactly as they are (the common case, no serializer call)
-_STORED_AS_IS = frozenset({bson.ObjectId, str, int})
+_STORED_AS_IS = frozenset({bson.ObjectId, ObjectId, str, int})

@@ -171,3 +171,12 @@ def test_no_warning_from_the_current_spellings() -> None:
         item = Loose(name="a")
         Loose.model_validate_doc(item.model_dump_doc())
         item.model_update({"name": "c"})
+
+
+def test_odmantic_bson_module_names() -> None:
+    from anyodm import bson as odm_bson
+    from anyodm.model import Int64
+
+    assert odm_bson.Long is odm_bson.Int64 is Int64
+    assert odm_bson.WithBsonSerializer is WithBsonSerializer
+    assert odm_bson.Binary is Binary
