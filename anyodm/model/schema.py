@@ -37,7 +37,7 @@ from anyodm.model.bson_types import (
     uuid_from_bson,
     uuid_to_bson,
 )
-from anyodm.model.standins import restorer, standin
+from anyodm.model.standins import standin
 
 __all__ = ["adapt_own_schema", "doc_serializer_schema", "doc_validator_schema"]
 
@@ -177,14 +177,9 @@ def doc_validator_schema(schema: Schema) -> Schema:
 
 
 def _standin_model(node: Schema) -> Schema:
-    """A model node validating into a stand-in, turned back into the real class after."""
-    cls = node["cls"]
-    node["cls"] = standin(cls)
-    ref = node.pop("ref", None)
-    wrapped = _wrap_after(restorer(cls), node)
-    if ref is not None:
-        wrapped["ref"] = ref
-    return wrapped
+    """A model node naming the stand-in (which creates instances of the real class)."""
+    node["cls"] = standin(node["cls"])
+    return node
 
 
 def _pk_of(value: Any) -> Any:

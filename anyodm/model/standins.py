@@ -4,20 +4,21 @@ When pydantic-core builds a validator or serializer for a ``model`` schema whose
 is complete, it reuses the class's own ``__pydantic_validator__`` /
 ``__pydantic_serializer__`` and ignores the schema it was given, so the document
 rewrites of :mod:`anyodm.model.schema` would be lost. The document schemas therefore
-name, for each model class, a *stand-in*: a subclass with the same layout that pydantic
-never built (so it has no prebuilt validator of its own). Instances the document
-validator creates are stand-ins for an instant: :func:`restorer` turns each back into
-the real class. For serialization, ``isinstance(real_instance, stand_in)`` holds, so a
-stand-in in a union still matches the real instances.
+name, for each model class, a *stand-in*: a subclass that pydantic never built (so it
+has no prebuilt validator of its own) whose ``__new__`` makes an instance of the real
+class, so the document validator creates real instances directly. For serialization,
+``isinstance(real_instance, stand_in)`` holds, so a stand-in in a union still matches
+the real instances.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["restorer", "standin"]
+__all__ = ["standin"]
 
 _lock = threading.Lock()
 _standins: dict[type, type] = {}  # model classes live as long as the program
@@ -46,6 +47,18 @@ def _standin_metaclass(meta: type) -> type:
     return found
 
 
+def _maker(cls: Any) -> Callable[..., Any]:
+    """``stand_in.__new__``: an instance of ``cls`` (a C-level call for the usual class)."""
+    if cls.__new__ is object.__new__:
+        return functools.partial(object.__new__, cls)
+    own_new = cls.__new__
+
+    def make(_standin: type, *args: Any, **kwargs: Any) -> Any:
+        return own_new(cls)
+
+    return make
+
+
 def standin(cls: type) -> type:
     """The stand-in of a pydantic model class (created once)."""
     with _lock:
@@ -56,19 +69,9 @@ def standin(cls: type) -> type:
                 "__module__": cls.__module__,
                 "__qualname__": cls.__qualname__,
                 "__anyodm_original__": cls,
+                "__new__": staticmethod(_maker(cls)),
             }
             # type.__new__ rather than the metaclass: the stand-in must stay unbuilt.
             found = type.__new__(_standin_metaclass(type(cls)), cls.__name__, (cls,), namespace)
             _standins[cls] = found
     return found
-
-
-def restorer(cls: type) -> Callable[[Any], Any]:
-    """A function turning a validated stand-in instance into an instance of ``cls``."""
-
-    def restore(instance: Any) -> Any:
-        if type(instance) is not cls:
-            object.__setattr__(instance, "__class__", cls)
-        return instance
-
-    return restore
