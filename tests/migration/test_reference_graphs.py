@@ -211,3 +211,47 @@ async def test_references_in_dict_values_are_refused_clearly(engine: Any) -> Non
     with pytest.raises(TypeError, match=r"ByName\.entries: Keyed holds references"):
         await engine.save(ByName(entries={"a": Keyed(product=Product(name="x"))}))
     assert await engine.count(Product) == 0
+
+
+class Edition(EmbeddedModel):
+    publisher: Publisher = Reference()  # itself referencing a Country
+
+
+class Shipment(EmbeddedModel):
+    line: Line
+    lines: list[Line] = Field(default_factory=list)
+
+
+class Catalog(Model):
+    editions: list[Edition] = Field(default_factory=list)
+    shipments: list[Shipment] = Field(default_factory=list)
+    spare: Shipment | None = None
+
+
+async def test_nested_embedded_references_and_nested_lookups(engine: Any) -> None:
+    uk = Country(name="UK")
+    penguin = Publisher(name="Penguin", country=uk)
+    pen, ink = Product(name="pen"), Product(name="ink")
+    catalog = Catalog(
+        editions=[Edition(publisher=penguin), Edition(publisher=penguin)],
+        shipments=[
+            Shipment(line=Line(product=pen), lines=[Line(product=ink), Line(product=pen)]),
+            Shipment(line=Line(product=ink)),
+        ],
+        spare=None,
+    )
+    await engine.save(catalog)
+    assert await engine.count(Country) == 1
+    assert await engine.count(Publisher) == 1
+    found = await engine.find_one(Catalog)
+    assert found == catalog
+    assert found.editions[1].publisher.country.name == "UK"
+    assert found.shipments[0].lines[1].product.name == "pen"
+    assert changes_for_save(found) == {}
+
+    found.editions[0].publisher.country.name = "GB"  # three references deep
+    found.shipments[1].line.product.price = 3
+    await engine.save(found)
+    assert (await engine.find_one(Country)).name == "GB"
+    assert (await engine.find_one(Product, Product.name == "ink")).price == 3
+    assert await engine.count(Catalog) == 1
