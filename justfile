@@ -27,6 +27,10 @@ test *args: sync
 test-on version *args: sync
     scripts/run-tests "$@"
 
+# the suite under 3.13 with the lowest versions pyproject.toml allows (.venv-lowest)
+test-lowest *args: sync
+    scripts/run-tests-lowest "$@"
+
 # ruff check, ruff format --check, mypy --strict on anyodm/
 lint: sync
     uv run --no-sync ruff check .

@@ -30,14 +30,26 @@ if TYPE_CHECKING:
     from anyodm import pipeline, query, update
     from anyodm.aio.engine import AIOEngine, Engine
     from anyodm.aio.session import Session, Transaction
+    from anyodm.aio.session import Session as AIOSession
+    from anyodm.aio.session import Transaction as AIOTransaction
     from anyodm.core.engine import SyncEngine
     from anyodm.core.lifecycle import TransactionPhase
     from anyodm.core.server_operations import UpdateResult
     from anyodm.core.session import SyncSession, SyncTransaction
-    from anyodm.model import EmbeddedModel, Field, Index, Model, ObjectId, Reference
+    from anyodm.model import (
+        EmbeddedModel,
+        Field,
+        Index,
+        Model,
+        ObjectId,
+        Reference,
+        WithBsonSerializer,
+    )
 
 __all__ = [
     "AIOEngine",
+    "AIOSession",
+    "AIOTransaction",
     "AnyODMError",
     "CursorConsumedError",
     "DocumentNotFoundError",
@@ -61,6 +73,7 @@ __all__ = [
     "Transaction",
     "TransactionPhase",
     "UpdateResult",
+    "WithBsonSerializer",
     "pipeline",
     "query",
     "update",
@@ -87,6 +100,13 @@ _LAZY = {
     "Model": "anyodm.model",
     "ObjectId": "anyodm.model",
     "Reference": "anyodm.model",
+    "WithBsonSerializer": "anyodm.model",
+}
+
+#: ODMantic's names for anyodm's classes: name -> (module, class)
+_ALIASES = {
+    "AIOSession": ("anyodm.aio.session", "Session"),
+    "AIOTransaction": ("anyodm.aio.session", "Transaction"),
 }
 
 
@@ -94,11 +114,11 @@ _MODULES = frozenset({"query", "update", "pipeline"})
 
 
 def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
+    module_name, attribute = _ALIASES.get(name, (_LAZY.get(name), name))
     if module_name is None:
         raise AttributeError(f"module 'anyodm' has no attribute {name!r}")
     module = importlib.import_module(module_name)
-    value = module if name in _MODULES else getattr(module, name)
+    value = module if name in _MODULES else getattr(module, attribute)
     globals()[name] = value
     return value
 

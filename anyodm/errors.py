@@ -69,8 +69,10 @@ class DocumentParsingError(AnyODMError, ValueError):
 class DuplicateKeyError(AnyODMError):
     """A write violated a unique index.
 
-    ``key_value`` is the offending key (as the server reports it, when it does),
-    ``model`` the model written, ``driver_error`` PyMongo's original error.
+    ``instance`` is the instance whose write failed (ODMantic's attribute; ``None`` when
+    the write was not of one instance), ``key_value`` the offending key (as the server
+    reports it, when it does), ``model`` the model written, ``driver_error`` PyMongo's
+    original error.
     """
 
     def __init__(
@@ -78,7 +80,9 @@ class DuplicateKeyError(AnyODMError):
         model: type[Any] | None,
         key_value: Mapping[str, Any] | None,
         driver_error: BaseException,
+        instance: Any = None,
     ) -> None:
+        self.instance = instance
         self.model = model
         self.key_value = dict(key_value) if key_value is not None else None
         self.driver_error = driver_error

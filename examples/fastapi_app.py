@@ -86,7 +86,9 @@ def create_app(uri: str | None = None, database: str = "anyodm_fastapi") -> Fast
         author.model_update(update, exclude_unset=True)
         return await engine().save(author)  # sends only the changed fields
 
-    @app.delete("/authors/{author_id}", status_code=204)
+    # response_model=None: older FastAPI releases (0.115.0, our floor) read "-> None" under
+    # `from __future__ import annotations` as a response body and refuse the 204.
+    @app.delete("/authors/{author_id}", status_code=204, response_model=None)
     async def delete_author(author_id: ObjectId) -> None:
         await engine().delete(await author_or_404(author_id))
 

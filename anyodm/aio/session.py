@@ -48,8 +48,10 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import anyio
 import anyio.lowlevel
 from anyio.abc import TaskGroup
-from pymongo.client_session import ClientSession
-from pymongo.client_session_shared import TransactionOptions
+from pymongo.client_session import (  # type: ignore[attr-defined,unused-ignore]
+    ClientSession,
+    TransactionOptions,  # public here; pymongo 4.20's typing misses the re-export
+)
 from typing_extensions import Self, TypeVarTuple, Unpack
 
 from anyodm.aio.cleanup import shielded_cleanup
@@ -485,7 +487,12 @@ class Transaction(_AsyncCrud):
     cancellation of the enclosing scope, aborts.  See the module docs for ``phase``.
     """
 
-    def __init__(self, engine: Engine, session: Session | None = None, **options: Any) -> None:
+    def __init__(
+        self, engine: Engine | Session, session: Session | None = None, **options: Any
+    ) -> None:
+        if isinstance(engine, Session):  # ODMantic's spelling: Transaction(session)
+            session = engine
+            engine = session.engine
         self.engine = engine
         self._session = session
         self._owns_session = session is None

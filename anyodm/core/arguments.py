@@ -8,7 +8,26 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from anyodm.model import Model
 
-__all__ = ["check_model_class", "check_instance", "check_instances", "check_skip_limit"]
+__all__ = [
+    "check_database_name",
+    "check_instance",
+    "check_instances",
+    "check_model_class",
+    "check_skip_limit",
+]
+
+#: characters MongoDB refuses in a database name (on any platform)
+_BAD_DATABASE_CHARS = frozenset('/\\. "$\0')
+
+
+def check_database_name(name: Any, engine: str) -> None:
+    """A database name MongoDB accepts: a non-empty str under 64 bytes, none of ``/\\. "$``."""
+    if not isinstance(name, str):
+        raise TypeError(f"{engine}(database=...) must be a str, got {type(name).__name__}")
+    bad = sorted(set(name) & _BAD_DATABASE_CHARS)
+    if not name or bad or len(name.encode()) >= 64:
+        why = f"it contains {''.join(bad)!r}" if bad else "it must be 1 to 63 bytes long"
+        raise ValueError(f"{engine}: invalid database name {name!r}: {why}")
 
 
 def check_model_class(model: Any, operation: str) -> type[Model]:
@@ -41,11 +60,17 @@ def check_instances(instances: Iterable[Any], operation: str) -> list[Model]:
 
 
 def check_skip_limit(skip: Any, limit: Any, operation: str) -> tuple[int, int]:
-    """``skip`` and ``limit`` must be non-negative ints; ``limit=None`` means no limit (0)."""
+    """``skip`` must be a non-negative int, ``limit`` a positive int or ``None`` (no limit).
+
+    ``limit=0`` is refused as ODMantic does (PyMongo would read it as "no limit").
+    Returns ``(skip, limit)`` with ``limit`` 0 for no limit, as PyMongo takes it.
+    """
     if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
         raise ValueError(f"{operation}(): skip must be a non-negative int, got {skip!r}")
     if limit is None:
         return skip, 0
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise ValueError(f"{operation}(): limit must be a non-negative int or None, got {limit!r}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        raise ValueError(
+            f"{operation}(): limit must be a positive int or None (no limit), got {limit!r}"
+        )
     return skip, limit

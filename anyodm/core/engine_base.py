@@ -8,7 +8,7 @@ from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from anyodm.core.arguments import check_model_class
+from anyodm.core.arguments import check_database_name, check_model_class
 from anyodm.core.client import resolve_client
 from anyodm.core.gateway import DatabaseGateway
 
@@ -27,6 +27,7 @@ class EngineBase:
         database: str,
         transaction_time_limit: float,
     ) -> None:
+        check_database_name(database, type(self).__name__)
         self._client, self._owns_client = resolve_client(client, type(self).__name__)
         self.database_name = database
         self._gateway = DatabaseGateway(self._client[database])

@@ -113,14 +113,31 @@ def count(gateway: DatabaseGateway, spec: FindSpec[Any], session: ClientSession 
 # -- writes ------------------------------------------------------------------------------
 
 
-def _unsaved_references(instance: Model) -> list[Model]:
-    """The referenced instances of ``instance`` that have changes to save."""
-    found: list[Model] = []
-    for name in type(instance).__anyodm__.references:
-        ref = getattr(instance, name, None)
-        if ref is not None and changes_for_save(ref):
-            found.append(ref)
-    return found
+def _unsaved_references(instances: list[M]) -> list[Model]:
+    """Every instance reachable from ``instances`` through references (in their fields
+    and their embedded models, however deep) that has changes to save: each once, the
+    ``instances`` themselves excluded, ordered so that a model's instances come after
+    those of every model it references (children first)."""
+    from anyodm.model.reference_paths import model_depth, referenced_instances
+
+    reachable = referenced_instances(list(instances))
+    unsaved = [ref for ref in reachable if changes_for_save(ref)]
+    unsaved.sort(key=lambda ref: model_depth(type(ref)))  # stable: children first kept
+    return unsaved
+
+
+def _saving_order(instances: list[M]) -> list[Model]:
+    """``instances`` and their unsaved references, each once, children first."""
+    from anyodm.model.reference_paths import model_depth
+
+    ordered: list[Model] = [*_unsaved_references(instances)]
+    seen = {id(ref) for ref in ordered}
+    for instance in instances:
+        if id(instance) not in seen:
+            seen.add(id(instance))
+            ordered.append(instance)
+    ordered.sort(key=lambda instance: model_depth(type(instance)))
+    return ordered
 
 
 def _has_generated_key(instance: Model) -> bool:
@@ -216,9 +233,9 @@ def _outcome_unknown(exc: BaseException) -> bool:
 
 def save(gateway: DatabaseGateway, instance: M, session: ClientSession | None) -> M:
     """Save the referenced instances, then upsert ``instance``'s modified fields."""
-    refs = _unsaved_references(instance)
+    refs = _unsaved_references([instance])
     if refs:
-        save_all(gateway, refs, session)
+        _write_grouped(gateway, refs, session)
     write = _write_of(instance, session)
     if write is not None:
         with writes_in_flight((instance,)) as overlapped:
@@ -238,7 +255,7 @@ def _send_one(
     model = type(instance)
     collection = gateway.collection(model)
     try:
-        with duplicate_keys_as_anyodm_errors(model):
+        with duplicate_keys_as_anyodm_errors(model, [instance]):
             written = write.run(collection, session)
     except DuplicateKeyError as exc:
         # the upsert of an instance believed fresh met an existing revised document
@@ -270,21 +287,20 @@ def _record(
 def save_all(
     gateway: DatabaseGateway, instances: list[M], session: ClientSession | None
 ) -> list[M]:
-    """Save many instances: references first, then one ordered bulk write per model.
+    """Save many instances and every instance they reference that has changes, each once,
+    children first, with one ordered bulk write per model.
 
     On a failure the instances before the failing one are saved (the write is ordered);
     run it in a transaction for all or nothing.
     """
-    refs: list[Model] = []
-    seen: set[int] = set()
-    for instance in instances:
-        for ref in _unsaved_references(instance):
-            if id(ref) not in seen:
-                seen.add(id(ref))
-                refs.append(ref)
-    if refs:
-        save_all(gateway, refs, session)
+    _write_grouped(gateway, _saving_order(instances), session)
+    return instances
 
+
+def _write_grouped(
+    gateway: DatabaseGateway, instances: list[Model], session: ClientSession | None
+) -> None:
+    """Write the changes of ``instances`` (in their order): one bulk write per model."""
     groups: dict[type[Model], list[tuple[Model, _Write]]] = {}
     planned: set[int] = set()
     for instance in instances:
@@ -301,7 +317,7 @@ def save_all(
                     _send_one(gateway, done, write, session, overlapped)
                 continue
             try:
-                with duplicate_keys_as_anyodm_errors(model):
+                with duplicate_keys_as_anyodm_errors(model, [done for done, _ in pending]):
                     gateway.collection(model).bulk_write(
                         [write.bulk_op() for _, write in pending], ordered=True, session=session
                     )
@@ -315,7 +331,6 @@ def save_all(
                 raise
             for done, write in pending:
                 _record(done, write.sent, session, overlapped)
-    return instances
 
 
 def _first_failed_index(exc: BaseException) -> int:
@@ -335,7 +350,7 @@ def delete(gateway: DatabaseGateway, instance: Model, session: ClientSession | N
     later save stores it whole.
     """
     collection = gateway.collection(type(instance))
-    doc_filter: dict[str, Any] = {"_id": instance.__anyodm_pk_value__}
+    doc_filter: dict[str, Any] = {"_id": instance.__anyodm_stored_pk__}
     guarded = False
     if uses_revisions(type(instance)):
         state = state_for_save(instance, session)

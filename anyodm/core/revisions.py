@@ -86,7 +86,7 @@ def conflict_or_not_found(
     """After a guarded write matched nothing: a conflict if the document exists (at
     another revision), else not found."""
     exists = collection.count_documents(
-        {"_id": instance.__anyodm_pk_value__}, limit=1, session=session
+        {"_id": instance.__anyodm_stored_pk__}, limit=1, session=session
     )
     if exists:
         return RevisionConflictError(instance, operation)

@@ -7,8 +7,10 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pymongo.client_session import ClientSession
-from pymongo.client_session_shared import TransactionOptions
+from pymongo.client_session import (  # type: ignore[attr-defined,unused-ignore]
+    ClientSession,
+    TransactionOptions,  # public here; pymongo 4.20's typing misses the re-export
+)
 from typing_extensions import ParamSpec, Self
 
 from anyodm.core.binding import session_bound
@@ -201,8 +203,11 @@ class SyncTransaction(_SyncCrud):
     """
 
     def __init__(
-        self, engine: SyncEngine, session: SyncSession | None = None, **options: Any
+        self, engine: SyncEngine | SyncSession, session: SyncSession | None = None, **options: Any
     ) -> None:
+        if isinstance(engine, SyncSession):  # ODMantic's spelling: SyncTransaction(session)
+            session = engine
+            engine = session.engine
         self.engine = engine
         self._session = session
         self._owns_session = session is None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -23,18 +23,29 @@ def _key_value(details: Any) -> dict[str, Any] | None:
     return None
 
 
+def _instance_at(instances: Sequence[Any], index: Any) -> Any:
+    if isinstance(index, int) and 0 <= index < len(instances):
+        return instances[index]
+    return None
+
+
 @contextmanager
-def duplicate_keys_as_anyodm_errors(model: type[Any]) -> Iterator[None]:
+def duplicate_keys_as_anyodm_errors(
+    model: type[Any], instances: Sequence[Any] = ()
+) -> Iterator[None]:
     """Raise ``anyodm.errors.DuplicateKeyError`` (with the key) for a unique violation.
 
-    Other driver errors pass through unchanged.
+    ``instances`` are the instances written, in the order of the (bulk) write, so the
+    error can name the one that failed. Other driver errors pass through unchanged.
     """
     try:
         yield
     except driver_errors.DuplicateKeyError as exc:
-        raise DuplicateKeyError(model, _key_value(exc.details), exc) from exc
+        instance = instances[0] if len(instances) == 1 else None
+        raise DuplicateKeyError(model, _key_value(exc.details), exc, instance) from exc
     except driver_errors.BulkWriteError as exc:
         for error in exc.details.get("writeErrors", ()):
             if error.get("code") in DUPLICATE_KEY_CODES:
-                raise DuplicateKeyError(model, _key_value(error), exc) from exc
+                instance = _instance_at(instances, error.get("index"))
+                raise DuplicateKeyError(model, _key_value(error), exc, instance) from exc
         raise

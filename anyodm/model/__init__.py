@@ -4,7 +4,14 @@
 and (in :mod:`anyodm.model.query`) the query and sort builders.
 """
 
-from anyodm.model.bson_types import Binary, Decimal128, Int64, ObjectId, Regex
+from anyodm.model.bson_types import (
+    Binary,
+    Decimal128,
+    Int64,
+    ObjectId,
+    Regex,
+    WithBsonSerializer,
+)
 from anyodm.model.fields import Field, Reference
 from anyodm.model.index import Index
 from anyodm.model.info import ModelInfo
@@ -23,4 +30,5 @@ __all__ = [
     "ObjectId",
     "Reference",
     "Regex",
+    "WithBsonSerializer",
 ]

@@ -13,7 +13,9 @@ import datetime as _dt
 import decimal
 import re
 import uuid
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
 
 import bson
 import bson.binary
@@ -30,6 +32,8 @@ __all__ = [
     "Int64",
     "ObjectId",
     "Regex",
+    "WithBsonSerializer",
+    "bytes_schema",
     "datetime_to_ms",
     "decimal_from_bson",
     "pattern_from_bson",
@@ -216,6 +220,20 @@ def _binary_to_json(value: bytes) -> str:
     return base64.b64encode(value).decode("ascii")
 
 
+def bytes_schema(node: core_schema.CoreSchema) -> core_schema.CoreSchema:
+    """A ``bytes`` field with ``Binary``'s JSON form (base64 out, base64 in)."""
+    json_input = core_schema.no_info_after_validator_function(
+        _binary_from_json, core_schema.str_schema()
+    )
+    return core_schema.json_or_python_schema(
+        python_schema=node,
+        json_schema=json_input,
+        serialization=core_schema.plain_serializer_function_ser_schema(
+            _binary_to_json, when_used="json"
+        ),
+    )
+
+
 class Binary(bson.binary.Binary, metaclass=_BSONTypeMeta):
     """BSON binary data with its subtype; JSON form is base64 (subtype 0 on input)."""
 
@@ -340,3 +358,29 @@ BSON_SUBSTITUTES: dict[type, type] = {
     bson.binary.Binary: Binary,
     bson.regex.Regex: Regex,
 }
+
+
+# --------------------------------------------------------------------------- custom BSON forms
+
+
+@dataclass(frozen=True)
+class WithBsonSerializer:
+    """``Annotated`` metadata giving a type its stored (BSON) form.
+
+    ``Annotated[Color, WithBsonSerializer(lambda c: c.hex)]``: ``model_dump_doc`` (and so
+    every save) stores ``function(value)``; ``model_dump`` and JSON are unchanged. The
+    field's validator must accept the stored form back when a document is read.
+    """
+
+    bson_serializer: Callable[[Any], Any]
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        schema = handler(source)
+        metadata = {**(schema.get("metadata") or {}), BSON_SERIALIZER_KEY: self.bson_serializer}
+        return cast(core_schema.CoreSchema, {**schema, "metadata": metadata})
+
+
+#: where a ``WithBsonSerializer`` function is kept in a core schema's metadata
+BSON_SERIALIZER_KEY = "anyodm_bson_serializer"

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from pymongo import IndexModel
 
     from anyodm.model.model import Model
+    from anyodm.model.reference_paths import ReferencePath
 
 __all__ = ["REVISION_KEY", "ModelInfo", "ShapeInfo"]
 
@@ -55,8 +56,8 @@ class ShapeInfo:
                 f"{model.__name__} is not fully defined (unresolved forward references)"
             )
         schema = model.__pydantic_core_schema__
-        self.doc_validator = SchemaValidator(doc_validator_schema(schema), _use_prebuilt=False)
-        self.doc_serializer = SchemaSerializer(doc_serializer_schema(schema), _use_prebuilt=False)
+        self.doc_validator = SchemaValidator(doc_validator_schema(schema))
+        self.doc_serializer = SchemaSerializer(doc_serializer_schema(schema))
 
     def parsing_error(self, exc: ValidationError, doc: Mapping[str, Any]) -> DocumentParsingError:
         """A ``DocumentParsingError`` naming every failing stored path."""
@@ -73,10 +74,24 @@ class ShapeInfo:
         doc_id = doc.get("_id") if isinstance(doc, Mapping) else None
         return DocumentParsingError(self.model, errors, doc_id)
 
-    @property
+    @cached_property
+    def references(self) -> dict[str, type[Model]]:
+        """Reference field name -> referenced model (resolved on first use)."""
+        from anyodm.model.model import resolve_reference
+
+        return {name: resolve_reference(self.model, name) for name in self.reference_names}
+
+    @cached_property
+    def reference_paths(self) -> tuple[ReferencePath, ...]:
+        """Every reference in the documents, embedded models' included (resolved on first use)."""
+        from anyodm.model.reference_paths import compute_reference_paths
+
+        return compute_reference_paths(self.model)
+
+    @cached_property
     def reference_targets(self) -> dict[str, type[Model]]:
-        """Stored key -> referenced model (empty for embedded models)."""
-        return {}
+        """Stored key -> referenced model."""
+        return {self.key_names[name]: target for name, target in self.references.items()}
 
 
 class ModelInfo(ShapeInfo):
@@ -103,17 +118,6 @@ class ModelInfo(ShapeInfo):
         #: python name of the primary key field
         self.primary_field = primary_field
         self._index_spec = index_spec
-
-    @cached_property
-    def references(self) -> dict[str, type[Model]]:
-        """Reference field name -> referenced model (resolved on first use)."""
-        from anyodm.model.model import resolve_reference
-
-        return {name: resolve_reference(self.model, name) for name in self.reference_names}
-
-    @cached_property
-    def reference_targets(self) -> dict[str, type[Model]]:
-        return {self.key_names[name]: target for name, target in self.references.items()}
 
     @cached_property
     def indexes(self) -> list[IndexModel]:

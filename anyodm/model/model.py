@@ -5,16 +5,12 @@ from __future__ import annotations
 import sys
 import types
 import typing
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Union, cast, get_args, get_origin
 
 import bson
 from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, ValidationError
-from pydantic._internal._model_construction import (
-    ModelMetaclass,
-    build_lenient_weakvaluedict,
-)
-from pydantic._internal._typing_extra import parent_frame_namespace
 from pydantic.fields import FieldInfo
 from pydantic_core import CoreSchema
 from typing_extensions import Self, dataclass_transform
@@ -23,9 +19,15 @@ from anyodm.model.bson_types import BSON_SUBSTITUTES, ObjectId
 from anyodm.model.fields import Field, ODMFieldOptions, Reference, odm_options
 from anyodm.model.info import REVISION_KEY, ModelInfo, ShapeInfo
 from anyodm.model.naming import collection_name
+from anyodm.model.reference_paths import Each
 from anyodm.model.schema import adapt_own_schema
 
 __all__ = ["EmbeddedModel", "Model", "ODMConfigDict", "resolve_reference"]
+
+if typing.TYPE_CHECKING:  # the class itself lives in a private module of pydantic
+    from pydantic._internal._model_construction import ModelMetaclass
+else:
+    ModelMetaclass = type(BaseModel)
 
 _STATE = "__anyodm_state__"
 
@@ -130,7 +132,7 @@ def _model_types_in(annotation: Any) -> Iterable[type]:
         yield from _model_types_in(arg)
 
 
-def resolve_reference(model: type[Model], name: str) -> type[Model]:
+def resolve_reference(model: type[Any], name: str) -> type[Model]:
     """The ``Model`` a reference field points to; ``TypeError`` if it is not a plain Model."""
     annotation = model.model_fields[name].annotation
     if isinstance(annotation, type) and issubclass(annotation, Model):
@@ -138,6 +140,13 @@ def resolve_reference(model: type[Model], name: str) -> type[Model]:
     if isinstance(annotation, (str, typing.ForwardRef)):
         raise _fail(
             model.__name__, name, "the referenced model is not defined yet (forward reference)"
+        )
+    if isinstance(annotation, typing.TypeVar):
+        raise _fail(
+            model.__name__,
+            name,
+            f"the reference's model is the type variable {annotation}: use a parametrized "
+            f"class ({model.__name__}[SomeModel])",
         )
     raise _fail(
         model.__name__,
@@ -182,11 +191,7 @@ def _build_info(
 
         annotation = fields[field].annotation
         if opts.reference:
-            if embedded:
-                raise _fail(
-                    name, field, "references are only supported in Model, not EmbeddedModel"
-                )
-            if not isinstance(annotation, (str, typing.ForwardRef)) and not (
+            if not isinstance(annotation, (str, typing.ForwardRef, typing.TypeVar)) and not (
                 isinstance(annotation, type) and issubclass(annotation, Model)
             ):
                 resolve_reference(cls, field)  # raises the TypeError naming the field
@@ -271,14 +276,17 @@ class ODMModelMetaclass(ModelMetaclass):
 
         if kwargs.pop("__pydantic_reset_parent_namespace__", True):
             # pydantic would look one frame too high (this one): give it the class's own
-            namespace["__pydantic_parent_namespace__"] = build_lenient_weakvaluedict(
-                parent_frame_namespace()
-            )
+            namespace["__pydantic_parent_namespace__"] = _defining_namespace()
         cls = super().__new__(
             mcs, cls_name, bases, namespace, __pydantic_reset_parent_namespace__=False, **kwargs
         )
         cls.__anyodm__ = _build_info(cls, own_config, namespace, embedded)  # type: ignore[attr-defined]
         cls.__anyodm_proxies__ = {}  # type: ignore[attr-defined]
+        return cls
+
+    @property
+    def __pydantic_model__(cls) -> type[Any]:
+        """ODMantic's FastAPI-facing pydantic model: an anyodm model is one already."""
         return cls
 
     def __getattr__(cls, name: str) -> Any:
@@ -295,6 +303,23 @@ class ODMModelMetaclass(ModelMetaclass):
         if parent is None:
             raise AttributeError(name)
         return parent(cls, name)
+
+
+def _defining_namespace() -> dict[str, Any] | None:
+    """The names a class body defined inside a function can see (for forward references).
+
+    ``None`` at module level (pydantic then uses the module's globals). Only classes,
+    modules and typing constructs are kept, so the namespace holds no other objects alive.
+    """
+    frame = sys._getframe(2)  # 0: here, 1: the metaclass, 2: where the class statement is
+    if frame.f_back is None or frame.f_code.co_name == "<module>":
+        return None
+    return {
+        name: value
+        for name, value in frame.f_locals.items()
+        if isinstance(value, (type, types.ModuleType))
+        or type(value).__module__ in ("typing", "typing_extensions", "types")
+    }
 
 
 def _declares_primary(bases: tuple[type[Any], ...], namespace: Mapping[str, Any]) -> bool:
@@ -344,9 +369,10 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
             instance: Self = validator.validate_python(raw_doc, by_alias=True, by_name=False)
         except ValidationError as exc:
             raise info.parsing_error(exc, raw_doc) from exc
-        if info.reference_names:
+        if info.reference_paths:
             _mark_loaded_references(instance, raw_doc)
-        object.__setattr__(instance, _STATE, raw_doc)
+        else:
+            object.__setattr__(instance, _STATE, raw_doc)
         return instance
 
     def model_dump_doc(
@@ -392,8 +418,9 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
         """Update fields from a pydantic object or a dict of field values; returns ``self``.
 
         The new values are validated together (model validators included) before
-        anything changes; fields of ``obj`` that this model lacks are ignored for
-        objects and rejected for dicts. The primary key is never changed.
+        anything changes; keys or fields of ``obj`` that this model lacks are ignored
+        (as ODMantic does, so ``item.model_update(request.model_dump())`` works). A
+        different primary key in ``obj`` raises ``ValueError``: it is never changed.
         """
         fields = type(self).__pydantic_fields__
         if isinstance(obj, BaseModel):
@@ -406,19 +433,20 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
             )
             values = {key: getattr(obj, key) for key in dumped if key in fields}
         else:
-            unknown = [key for key in obj if key not in fields]
-            if unknown:
-                names = ", ".join(map(str, unknown))
-                raise ValueError(f"{type(self).__name__}.model_update: unknown field(s) {names}")
             values = {
                 key: value
                 for key, value in obj.items()
-                if (include is None or key in include)
+                if key in fields
+                and (include is None or key in include)
                 and (exclude is None or key not in exclude)
                 and not (exclude_none and value is None)
             }
         primary = getattr(type(self).__anyodm__, "primary_field", None)
-        values.pop(primary, None)  # type: ignore[arg-type]
+        if primary in values and values[primary] != self.__dict__[primary]:
+            raise ValueError(
+                f"{type(self).__name__}.model_update: the primary key {primary!r} cannot be "
+                "updated (use model_copy(update=...) to make a new document)"
+            )
         if not values:
             return self
         checked = type(self).model_validate({**self.__dict__, **values})
@@ -447,27 +475,100 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
             copied.__pydantic_fields_set__.update(update)
         return copied
 
-    # ODMantic's pre-1.0 spellings
+    # ODMantic's pre-1.0 spellings, kept with a DeprecationWarning
     def doc(self, include: Any = None) -> dict[str, Any]:
         """Deprecated alias of ``model_dump_doc``."""
+        _deprecated(type(self), "doc()", "model_dump_doc()")
         return self.model_dump_doc(include=include)
 
     @classmethod
     def parse_doc(cls, raw_doc: Mapping[str, Any]) -> Self:
         """Deprecated alias of ``model_validate_doc``."""
+        _deprecated(cls, "parse_doc()", "model_validate_doc()")
         return cls.model_validate_doc(raw_doc)
+
+    def update(
+        self,
+        patch_object: BaseModel | Mapping[str, Any],
+        *,
+        include: Any = None,
+        exclude: Any = None,
+        exclude_unset: bool = True,
+        exclude_defaults: bool = False,
+        exclude_none: bool = False,
+    ) -> Self:
+        """Deprecated alias of ``model_update``."""
+        _deprecated(type(self), "update()", "model_update()")
+        return self.model_update(
+            patch_object,
+            include=include,
+            exclude=exclude,
+            exclude_unset=exclude_unset,
+            exclude_defaults=exclude_defaults,
+            exclude_none=exclude_none,
+        )
+
+
+def _deprecated(cls: type[Any], old: str, new: str) -> None:
+    warnings.warn(
+        f"{cls.__name__}.{old} is deprecated (an ODMantic spelling); use {new}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 def _mark_loaded_references(instance: Any, raw_doc: Mapping[str, Any]) -> None:
-    """Referenced instances loaded by a ``$lookup`` count as persisted too."""
-    info = type(instance).__anyodm__
-    for name in info.reference_names:
-        sub_doc = raw_doc.get(info.key_names[name])
-        if isinstance(sub_doc, Mapping):
-            target = instance.__dict__[name]
-            if type(target).__anyodm__.reference_names:
+    """``instance`` and the referenced instances loaded with it by ``$lookup`` count as
+    persisted, each with its part of the document as its saved state."""
+    for path in type(instance).__anyodm__.reference_paths:
+        for target, sub_doc in _pairs(instance, raw_doc, path.steps):
+            if isinstance(sub_doc, Mapping) and isinstance(target, Model):
                 _mark_loaded_references(target, sub_doc)
-            object.__setattr__(target, _STATE, sub_doc)
+    object.__setattr__(instance, _STATE, _baseline(type(instance), raw_doc))
+
+
+def _pairs(value: Any, doc: Any, steps: tuple[Any, ...]) -> Iterable[tuple[Any, Any]]:
+    """The (python value, stored value) pairs found by following ``steps`` in both."""
+    if not steps:
+        yield value, doc
+        return
+    step, rest = steps[0], steps[1:]
+    if isinstance(step, Each):
+        if isinstance(value, (list, tuple)) and isinstance(doc, list):
+            for item, item_doc in zip(value, doc, strict=False):
+                yield from _pairs(item, item_doc, rest)
+        return
+    if value is not None and isinstance(doc, Mapping):
+        yield from _pairs(value.__dict__.get(step.name), doc.get(step.key), rest)
+
+
+def _baseline(model: type[Any], raw_doc: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The saved state to keep: the document, with the looked-up documents of references
+    inside embedded models replaced by their ids (as a save stores them). Top-level
+    references are compared by id where changes are computed."""
+    nested = [path for path in model.__anyodm__.reference_paths if len(path.steps) > 1]
+    if not nested:
+        return raw_doc
+    doc = dict(raw_doc)
+    for path in nested:
+        key = path.steps[0].key
+        if key in doc:
+            doc[key] = _ids_in_place(doc[key], path.steps[1:])
+    return doc
+
+
+def _ids_in_place(doc: Any, steps: tuple[Any, ...]) -> Any:
+    step, rest = steps[0], steps[1:]
+    if isinstance(step, Each):
+        return [_ids_in_place(item, rest) for item in doc] if isinstance(doc, list) else doc
+    if not isinstance(doc, Mapping) or step.key not in doc:
+        return doc
+    value = doc[step.key]
+    if rest:
+        value = _ids_in_place(value, rest)
+    elif isinstance(value, Mapping):
+        value = value.get("_id")
+    return {**doc, step.key: value}
 
 
 class EmbeddedModel(_DocumentBase):
@@ -491,10 +592,30 @@ class Model(_DocumentBase):
     if typing.TYPE_CHECKING:
         id: ObjectId | Any
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == type(self).__anyodm__.primary_field and getattr(self, _STATE, None) is not None:
+            raise NotImplementedError(
+                f"{type(self).__name__}.{name}: the primary key of a saved or loaded instance "
+                "cannot be reassigned (saving would write a second document); use "
+                f"model_copy(update={{{name!r}: ...}}) for a new document"
+            )
+        super().__setattr__(name, value)
+
     @property
     def __anyodm_pk_value__(self) -> Any:
         """The primary key value."""
         return self.__dict__[type(self).__anyodm__.primary_field]
 
+    @property
+    def __anyodm_stored_pk__(self) -> Any:
+        """The primary key as stored in ``_id`` (BSON-ready: an embedded document, a
+        Decimal128, a UUID binary, an enum's value...)."""
+        primary = type(self).__anyodm__.primary_field
+        value = self.__dict__[primary]
+        if type(value) in _STORED_AS_IS:
+            return value
+        return self.model_dump_doc(include={primary})["_id"]
 
-_ = bson  # bson.ObjectId et al. are substituted through BSON_SUBSTITUTES
+
+#: primary key types stored exactly as they are (the common case, no serializer call)
+_STORED_AS_IS = frozenset({bson.ObjectId, ObjectId, str, int})

@@ -152,7 +152,7 @@ def bson_value(value: Any) -> Any:
     if isinstance(value, BaseModel):
         info = getattr(type(value), "__anyodm__", None)
         if info is not None and getattr(info, "primary_field", None):
-            return getattr(value, info.primary_field)
+            return getattr(value, "__anyodm_stored_pk__")  # noqa: B009 - a Model's
         dump = getattr(value, "model_dump_doc", None)
         return dump() if dump is not None else value.model_dump()
     if isinstance(value, decimal.Decimal):

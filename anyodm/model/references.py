@@ -1,42 +1,116 @@
-"""The aggregation that loads referenced documents with one ``$lookup`` per reference."""
+"""The aggregation that loads referenced documents with one ``$lookup`` per reference.
+
+A top-level reference is looked up in place; one inside embedded models (or arrays of
+them) is looked up into a temporary field and then put in place of each id.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from anyodm.model.reference_paths import Each, FieldStep, ReferencePath, reference_paths
+
 __all__ = ["find_pipeline"]
 
 
+#: the temporary field an embedded reference's looked-up documents are put in
+_FOUND = "__anyodm_found"
+
+
 def _lookups(model: type[Any], seen: tuple[type[Any], ...]) -> list[dict[str, Any]]:
-    info = model.__anyodm__
     stages: list[dict[str, Any]] = []
-    for name, target in info.references.items():
+    for path in reference_paths(model):
+        target = path.target
         if target in seen or target is model:
             chain = " -> ".join(m.__name__ for m in (*seen, model, target))
             raise TypeError(
-                f"{model.__name__}.{name}: cyclic references cannot be loaded ({chain})"
+                f"{model.__name__}.{path.dotted}: cyclic references cannot be loaded ({chain})"
             )
-        key = info.key_names[name]
-        target_info = target.__anyodm__
         nested = _lookups(target, (*seen, model))
-        if nested:
-            lookup: dict[str, Any] = {
-                "from": target_info.collection,
-                "let": {"ref": f"${key}"},
-                "pipeline": [{"$match": {"$expr": {"$eq": ["$_id", "$$ref"]}}}, *nested],
-                "as": key,
-            }
+        if len(path.steps) == 1:
+            stages.extend(_top_level_lookup(path.dotted, target, nested))
         else:
-            lookup = {
-                "from": target_info.collection,
-                "localField": key,
-                "foreignField": "_id",
-                "as": key,
-            }
-        stages.append({"$lookup": lookup})
-        stages.append({"$unwind": {"path": f"${key}", "preserveNullAndEmptyArrays": True}})
+            stages.extend(_embedded_lookup(path, nested))
     return stages
+
+
+def _top_level_lookup(
+    key: str, target: type[Any], nested: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    collection = target.__anyodm__.collection
+    if nested:
+        lookup: dict[str, Any] = {
+            "from": collection,
+            "let": {"ref": f"${key}"},
+            "pipeline": [{"$match": {"$expr": {"$eq": ["$_id", "$$ref"]}}}, *nested],
+            "as": key,
+        }
+    else:
+        lookup = {"from": collection, "localField": key, "foreignField": "_id", "as": key}
+    return [
+        {"$lookup": lookup},
+        {"$unwind": {"path": f"${key}", "preserveNullAndEmptyArrays": True}},
+    ]
+
+
+def _embedded_lookup(path: ReferencePath, nested: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Look the referenced documents up into a temporary field, then put each in place
+    of its id (through embedded documents and arrays of them), then drop the field."""
+    collection = path.target.__anyodm__.collection
+    local = path.dotted
+    if nested:
+        ids = {"$cond": [{"$isArray": "$$ref"}, "$$ref", ["$$ref"]]}
+        lookup: dict[str, Any] = {
+            "from": collection,
+            "let": {"ref": f"${local}"},
+            "pipeline": [{"$match": {"$expr": {"$in": ["$_id", ids]}}}, *nested],
+            "as": _FOUND,
+        }
+    else:
+        lookup = {"from": collection, "localField": local, "foreignField": "_id", "as": _FOUND}
+    first = path.steps[0]
+    assert isinstance(first, FieldStep)
+    top = f"${first.key}"
+    replaced = {
+        "$cond": [
+            {"$eq": [{"$type": top}, "missing"]},
+            "$$REMOVE",
+            _replace_ids(top, path.steps[1:], 0),
+        ]
+    }
+    return [{"$lookup": lookup}, {"$set": {first.key: replaced}}, {"$unset": _FOUND}]
+
+
+def _replace_ids(base: str, steps: tuple[Any, ...], depth: int) -> Any:
+    """An expression: ``base`` with the reference at the end of ``steps`` replaced by its
+    looked-up document (left as it is where the shape does not match)."""
+    step, rest = steps[0], steps[1:]
+    if isinstance(step, Each):
+        item = f"v{depth}"
+        mapped = {
+            "$map": {"input": base, "as": item, "in": _replace_ids(f"$${item}", rest, depth + 1)}
+        }
+        return {"$cond": [{"$isArray": base}, mapped, base]}
+    value = f"{base}.{step.key}"
+    if rest:
+        inner = _replace_ids(value, rest, depth + 1)
+    else:
+        found = {
+            "$filter": {
+                "input": f"${_FOUND}",
+                "as": "found",
+                "cond": {"$eq": ["$$found._id", value]},
+            }
+        }
+        inner = {"$arrayElemAt": [found, 0]}
+    applies = {
+        "$and": [
+            {"$eq": [{"$type": base}, "object"]},
+            {"$ne": [{"$type": value}, "missing"]},
+        ]
+    }
+    return {"$cond": [applies, {"$mergeObjects": [base, {step.key: inner}]}, base]}
 
 
 def _paths(query: Any) -> Iterable[str]:
@@ -75,11 +149,11 @@ def find_pipeline(
     A missing referenced document leaves its field absent, which ``model_validate_doc``
     reports as a ``DocumentParsingError`` naming the reference field.
     """
-    info = model.__anyodm__
-    if not info.reference_names:
+    paths = reference_paths(model)
+    if not paths:
         return None
     lookups = _lookups(model, ())
-    keys = [info.key_names[name] for name in info.reference_names]
+    keys = [path.dotted for path in paths]
     late = _needs_lookups_first(filter, keys) or _needs_lookups_first(sort, keys)
     narrowing: list[dict[str, Any]] = []
     if filter:

@@ -5,13 +5,18 @@ in a single call with no Python loop over fields:
 
 * :func:`adapt_own_schema` (every validation): datetimes truncated to milliseconds and
   aware ones moved to UTC; ``Decimal`` accepts a stored ``Decimal128``; ``re.Pattern``
-  accepts a stored BSON regex.
+  accepts a stored BSON regex; ``bytes`` has ``Binary``'s JSON form (base64).
 * :func:`doc_validator_schema` (``model_validate_doc``): fields are read from their
   stored key names; UUIDs from BSON binaries; fields with a default factory are required
   unless ``parse_doc_with_default_factories``.
 * :func:`doc_serializer_schema` (``model_dump_doc``): fields are written under their
   stored key names; references as the referenced primary key; ``Decimal`` as
-  ``Decimal128``, ``UUID`` as a subtype-4 binary, sets as arrays, enums as their values.
+  ``Decimal128``, ``UUID`` as a subtype-4 binary, sets as arrays, enums as their values,
+  ``extra="allow"`` values converted like query values, and a ``WithBsonSerializer``
+  annotation's function where there is one.
+
+Both document schemas name stand-in classes (:mod:`anyodm.model.standins`) in their
+``model`` nodes, so pydantic-core compiles them instead of reusing the models' own.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from typing import Any, cast
 from pydantic_core import core_schema
 
 from anyodm.model.bson_types import (
+    BSON_SERIALIZER_KEY,
+    bytes_schema,
     datetime_to_ms,
     decimal_from_bson,
     decimal_to_bson,
@@ -30,6 +37,7 @@ from anyodm.model.bson_types import (
     uuid_from_bson,
     uuid_to_bson,
 )
+from anyodm.model.standins import standin
 
 __all__ = ["adapt_own_schema", "doc_serializer_schema", "doc_validator_schema"]
 
@@ -114,6 +122,8 @@ def adapt_own_schema(schema: Schema, cls: type) -> Schema:
             return _wrap_before(decimal_from_bson, node)
         if _is_pattern(node):
             return _wrap_before(pattern_from_bson, node)
+        if kind == "bytes" and "serialization" not in node:
+            return cast(Schema, bytes_schema(cast(Any, node)))
         return node
 
     result: Schema = _rewrite(schema, visit, enter)
@@ -158,14 +168,22 @@ def doc_validator_schema(schema: Schema) -> Schema:
                         field["schema"] = sub["schema"]
                     fields[name] = field
                 node["schema"] = {**inner, "fields": fields}
+        if kind == "model":
+            return _standin_model(node)
         return node
 
     result: Schema = _rewrite(schema, visit, _always)
     return result
 
 
+def _standin_model(node: Schema) -> Schema:
+    """A model node naming the stand-in (which creates instances of the real class)."""
+    node["cls"] = standin(node["cls"])
+    return node
+
+
 def _pk_of(value: Any) -> Any:
-    return value.__anyodm_pk_value__
+    return value.__anyodm_stored_pk__
 
 
 _REFERENCE_SER = core_schema.any_schema(
@@ -173,12 +191,49 @@ _REFERENCE_SER = core_schema.any_schema(
 )
 
 
+def _extra_to_bson(value: Any) -> Any:
+    from anyodm.model.query import bson_value
+
+    return bson_value(value)
+
+
+#: how values of ``extra="allow"`` fields are stored: converted like query values
+_EXTRA_SER = core_schema.any_schema(
+    serialization=core_schema.plain_serializer_function_ser_schema(_extra_to_bson)
+)
+
+
+def _allows_extra(model_node: Schema) -> bool:
+    """A model node whose fields keep extra values (``extra="allow"``) with no own schema."""
+    config = model_node.get("config") or {}
+    inner = model_node["schema"]
+    return (
+        config.get("extra_fields_behavior") == "allow"
+        and isinstance(inner, dict)
+        and inner.get("type") == "model-fields"
+        and "extras_schema" not in inner
+    )
+
+
+def _bson_serializer(node: Schema) -> Callable[[Any], Any] | None:
+    metadata = node.get("metadata")
+    if isinstance(metadata, dict):
+        function = metadata.get(BSON_SERIALIZER_KEY)
+        if callable(function):
+            return cast(Callable[[Any], Any], function)
+    return None
+
+
 def doc_serializer_schema(schema: Schema) -> Schema:
     """Serialization to stored documents (call with ``by_alias=True``)."""
 
     def visit(node: Schema) -> Schema:
         kind = node["type"]
-        if kind == "decimal":
+        if kind == "model" and _allows_extra(node):
+            node["schema"] = {**node["schema"], "extras_schema": _EXTRA_SER}
+        if (function := _bson_serializer(node)) is not None:
+            node["serialization"] = core_schema.plain_serializer_function_ser_schema(function)
+        elif kind == "decimal":
             node["serialization"] = core_schema.plain_serializer_function_ser_schema(
                 decimal_to_bson
             )
@@ -193,6 +248,8 @@ def doc_serializer_schema(schema: Schema) -> Schema:
             node["serialization"] = core_schema.plain_serializer_function_ser_schema(
                 operator.attrgetter("value")
             )
+        elif kind == "model-fields" and node.get("extra_behavior") == "allow":
+            node.setdefault("extras_schema", _EXTRA_SER)
         elif kind == "model" and (shape := _shape(node["cls"])) is not None:
             inner = node["schema"]
             if inner.get("type") == "model-fields":
@@ -204,6 +261,8 @@ def doc_serializer_schema(schema: Schema) -> Schema:
                         field["schema"] = _REFERENCE_SER
                     fields[name] = field
                 node["schema"] = {**inner, "fields": fields}
+        if kind == "model":
+            node["cls"] = standin(node["cls"])
         return node
 
     result: Schema = _rewrite(schema, visit, _always)

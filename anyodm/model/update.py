@@ -173,7 +173,7 @@ def _reference_value(field: ResolvedField, operation: str, value: Any) -> Any:
             raise field.value_error(
                 f"update.{operation}", value, f"expected a {target.__name__} instance"
             )
-        return value.__anyodm_pk_value__
+        return value.__anyodm_stored_pk__
     pk = target.__anyodm__.primary_field
     pk_info = target.model_fields[pk]
     return _encode(field, operation, pk_info.annotation, value, pk_info.metadata)

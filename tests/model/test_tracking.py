@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from anyodm.model.tracking import changes_for_save, is_persisted, mark_saved
 
 from .models import Address, Author, Person, Publisher
@@ -54,8 +56,10 @@ def test_changed_primary_key_means_a_new_document() -> None:
 
     person = Person(name="Ann")
     mark_saved(person)
-    person.id = ObjectId()
-    assert changes_for_save(person)["_id"] == person.id
+    with pytest.raises(NotImplementedError, match="primary key"):
+        person.id = ObjectId()  # a saved instance keeps its key
+    copy = person.model_copy(update={"id": ObjectId()})
+    assert changes_for_save(copy)["_id"] == copy.id
 
 
 def test_fields_missing_from_the_document_are_sent() -> None:

@@ -1,0 +1,183 @@
+"""Where a model's references are: its own reference fields and those of its embedded
+models (directly, optional, or in lists/tuples/sets of them, at any depth).
+
+A :class:`ReferencePath` is a list of steps from the document's root to a reference
+field: ``Field`` steps (python name and stored key) and ``Each`` steps (every item of an
+array). Used to build the ``$lookup`` stages that load references, to find the
+referenced instances a save has to write, and to mark looked-up instances as persisted.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple, Union, get_args, get_origin
+from weakref import WeakKeyDictionary
+
+__all__ = [
+    "Each",
+    "FieldStep",
+    "ReferencePath",
+    "compute_reference_paths",
+    "direct_references",
+    "model_depth",
+    "reference_paths",
+    "referenced_instances",
+]
+
+
+class FieldStep(NamedTuple):
+    """A field of a (embedded) model: its python name and its stored key."""
+
+    name: str
+    key: str
+
+
+class Each(NamedTuple):
+    """Every item of an array."""
+
+
+Step = FieldStep | Each
+
+
+class ReferencePath(NamedTuple):
+    """The steps to a reference field (its own step last) and the model it points to."""
+
+    steps: tuple[Step, ...]
+    target: type[Any]
+
+    @property
+    def dotted(self) -> str:
+        """The stored path as MongoDB writes it (``"lines.product"``)."""
+        return ".".join(step.key for step in self.steps if isinstance(step, FieldStep))
+
+
+def _unwrap_optional(annotation: Any) -> list[Any]:
+    origin = get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap_optional(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return [
+            alt
+            for arg in get_args(annotation)
+            if arg is not type(None)
+            for alt in _unwrap_optional(arg)
+        ]
+    return [annotation]
+
+
+_ARRAYS = (list, tuple, set, frozenset)
+_depth_cache: WeakKeyDictionary[type, int] = WeakKeyDictionary()
+
+
+def _embedded_shapes(owner: type[Any], name: str, annotation: Any) -> Iterator[tuple[bool, Any]]:
+    """``(in_array, embedded_class)`` for each embedded model a field can hold."""
+    from anyodm.model.model import EmbeddedModel
+
+    for alt in _unwrap_optional(annotation):
+        if isinstance(alt, type) and issubclass(alt, EmbeddedModel):
+            yield False, alt
+            continue
+        origin = get_origin(alt)
+        args = [a for a in get_args(alt) if a is not Ellipsis]
+        if origin in _ARRAYS:
+            for arg in args:
+                for item in _unwrap_optional(arg):
+                    if isinstance(item, type) and issubclass(item, EmbeddedModel):
+                        yield True, item
+        elif isinstance(origin, type) and issubclass(origin, Mapping):
+            for arg in args[1:]:
+                for item in _unwrap_optional(arg):
+                    if (
+                        isinstance(item, type)
+                        and issubclass(item, EmbeddedModel)
+                        and reference_paths(item)
+                    ):
+                        raise TypeError(
+                            f"{owner.__name__}.{name}: {item.__name__} holds references, "
+                            "which are not supported inside dict values (use a list)"
+                        )
+
+
+def reference_paths(cls: type[Any]) -> tuple[ReferencePath, ...]:
+    """Every reference reachable in a (embedded) model's documents (cached per class)."""
+    paths: tuple[ReferencePath, ...] = cls.__anyodm__.reference_paths
+    return paths
+
+
+def compute_reference_paths(cls: type[Any]) -> tuple[ReferencePath, ...]:
+    """What :func:`reference_paths` returns, computed (``ShapeInfo`` caches it)."""
+    info = cls.__anyodm__
+    paths: list[ReferencePath] = []
+    for name, target in info.references.items():
+        paths.append(ReferencePath((FieldStep(name, info.key_names[name]),), target))
+    for name, field in cls.__pydantic_fields__.items():
+        if name in info.reference_names:
+            continue
+        for in_array, embedded in _embedded_shapes(cls, name, field.annotation):
+            head: tuple[Step, ...] = (FieldStep(name, info.key_names[name]),)
+            if in_array:
+                head = (*head, Each())
+            paths.extend(
+                ReferencePath((*head, *sub.steps), sub.target) for sub in reference_paths(embedded)
+            )
+    return tuple(paths)
+
+
+def _values_at(value: Any, steps: tuple[Step, ...]) -> Iterator[Any]:
+    """The values found by following ``steps`` from a python object."""
+    if not steps:
+        yield value
+        return
+    step, rest = steps[0], steps[1:]
+    if isinstance(step, Each):
+        if isinstance(value, (list, tuple, set, frozenset)):
+            for item in value:
+                yield from _values_at(item, rest)
+        return
+    if value is not None:
+        found = value.__dict__.get(step.name)
+        if found is not None:
+            yield from _values_at(found, rest)
+
+
+def direct_references(instance: Any) -> Iterator[Any]:
+    """The instances ``instance`` references, in its fields and its embedded models."""
+    for path in reference_paths(type(instance)):
+        yield from _values_at(instance, path.steps)
+
+
+def referenced_instances(roots: list[Any]) -> list[Any]:
+    """Every instance reachable from ``roots`` through references, each once, the roots
+    excluded, children before the instances that reference them."""
+    seen = {id(root) for root in roots}
+    found: list[Any] = []
+
+    def visit(instance: Any) -> None:
+        for ref in direct_references(instance):
+            if id(ref) not in seen:
+                seen.add(id(ref))
+                visit(ref)
+                found.append(ref)
+
+    for root in roots:
+        visit(root)
+    return found
+
+
+def model_depth(cls: type[Any], _visiting: frozenset[type[Any]] = frozenset()) -> int:
+    """0 for a model referencing nothing, else 1 + the deepest model it references
+    (a cycle of models, which finds refuse, counts as ending where it closes)."""
+    cached = _depth_cache.get(cls)
+    if cached is None:
+        visiting = _visiting | {cls}
+        depths = [
+            model_depth(path.target, visiting)
+            for path in reference_paths(cls)
+            if path.target not in visiting
+        ]
+        cached = 1 + max(depths) if depths else 0
+        if not _visiting:
+            _depth_cache[cls] = cached
+    return cached
