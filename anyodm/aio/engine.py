@@ -192,7 +192,8 @@ class Engine(EngineBase, EngineMethods):
         time_limit: float | None = None,
     ) -> T:
         """``await callback(tx, *args)`` in a transaction, retried by MongoDB's rules
-        (see :meth:`Session.with_transaction`).  If it returns, the transaction committed."""
+        (see :meth:`Session.with_transaction`).  If it returns, the transaction committed
+        (unless the callback aborted it itself, as with PyMongo's)."""
         # Raw style on purpose: a committed transaction returns its result even if a
         # cancellation landed during the commit (delivered at the caller's next
         # checkpoint), like Transaction.commit(); the session's end is shielded.
@@ -210,7 +211,9 @@ class Engine(EngineBase, EngineMethods):
         if self._owns_client:
             client = self._client
             await shielded_cleanup(
-                "closing the client", lambda: self._runner.run(client.close), self.cleanup_timeout
+                "closing the client",
+                lambda: self._runner.run_cleanup(client.close),
+                self.cleanup_timeout,
             )
 
     async def __aenter__(self) -> Self:

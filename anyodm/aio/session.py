@@ -435,7 +435,8 @@ class Session(_AsyncCrud):
         ``UnknownTransactionCommitResult``, within ``time_limit`` seconds (default: the
         engine's ``transaction_time_limit``, 120 s) and never past the caller's deadline.
         Before each retry, every instance saved by the failed attempt is as it was before
-        it (S8), so the retry sends it again.  If it returns, the transaction committed.
+        it (S8), so the retry sends it again.  If it returns, the transaction committed
+        (unless the callback committed or aborted it itself).
         """
         self._life.require_open("with_transaction")
         limit = self.engine.transaction_time_limit if time_limit is None else time_limit

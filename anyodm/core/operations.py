@@ -290,8 +290,10 @@ def save_all(
     """Save many instances and every instance they reference that has changes, each once,
     children first, with one ordered bulk write per model.
 
-    On a failure the instances before the failing one are saved (the write is ordered);
-    run it in a transaction for all or nothing.
+    On a failure, the models written before the failing one's are saved, and of its own
+    model the instances before the failing one (each bulk write is ordered); the rest
+    are not written, and every instance's saved state says which.  Run it in a
+    transaction for all or nothing.
     """
     _write_grouped(gateway, _saving_order(instances), session)
     return instances
