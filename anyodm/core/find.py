@@ -14,6 +14,7 @@ from anyodm.core.arguments import check_model_class, check_skip_limit
 from anyodm.core.batches import validate_into
 from anyodm.core.decoding import into_decoder
 from anyodm.core.gateway import DatabaseGateway
+from anyodm.core.pending import note_loaded
 from anyodm.model.pipeline import build_pipeline
 from anyodm.model.projection import projection_for
 from anyodm.model.query import build_filter, build_sort
@@ -167,6 +168,7 @@ class BatchReader(Generic[M]):
                 self.done = True
             models: list[M] = []
             validate_into(models, docs, self._validate)
+            note_loaded(models, self._session)
         except BaseException:
             self.close()
             raise

@@ -27,6 +27,7 @@ from anyodm.core.batches import validate_into
 from anyodm.core.find import FindSpec, open_cursor
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.core.pending import (
+    note_loaded,
     record_durable_or_pending,
     record_unknown,
     state_for_save,
@@ -88,6 +89,7 @@ def find_all(gateway: DatabaseGateway, spec: FindSpec[T], session: ClientSession
     with open_cursor(gateway, spec, session, FETCH_BATCH_SIZE) as cursor:
         while docs := cursor.to_list(FETCH_BATCH_SIZE):
             validate_into(found, docs, validate)
+    note_loaded(found, session)
     return found
 
 
@@ -102,7 +104,11 @@ def find_one(
     else:
         with gateway.collection(spec.model).aggregate(spec.pipeline, session=session) as cursor:
             doc = next(cursor, None)
-    return None if doc is None else spec.decode(doc)
+    if doc is None:
+        return None
+    found = spec.decode(doc)
+    note_loaded((found,), session)
+    return found
 
 
 def count(gateway: DatabaseGateway, spec: FindSpec[Any], session: ClientSession | None) -> int:

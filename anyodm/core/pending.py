@@ -23,18 +23,26 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pymongo.client_session import ClientSession
 
 from anyodm.core.lifecycle import TransactionPhase
-from anyodm.model.tracking import MAYBE_STORED, SavedState, saved_state, set_saved_state
+from anyodm.model.reference_paths import referenced_instances
+from anyodm.model.tracking import (
+    MAYBE_STORED,
+    SavedState,
+    is_persisted,
+    saved_state,
+    set_saved_state,
+)
 
 if TYPE_CHECKING:
     from anyodm.model import Model
 
 __all__ = [
     "PendingStates",
+    "note_loaded",
     "open_ledger",
     "record_durable_or_pending",
     "record_unknown",
@@ -67,6 +75,14 @@ class PendingStates:
             entry = self._states.get(id(instance))
             before = saved_state(instance) if entry is None else entry[2]
             self._states[id(instance)] = (instance, state, before)
+
+    def loaded(self, instance: Model) -> None:
+        """``instance`` was read in this transaction: what it was loaded as holds only if
+        the transaction commits (it may show the transaction's own uncommitted writes);
+        if not, nothing is known of it (``MAYBE_STORED``)."""
+        with self._lock:
+            if id(instance) not in self._states:
+                self._states[id(instance)] = (instance, saved_state(instance), MAYBE_STORED)
 
     def lookup(self, instance: Model) -> tuple[bool, SavedState]:
         """``(True, state)`` if this transaction wrote ``instance``, else ``(False, None)``."""
@@ -179,6 +195,22 @@ def writes_in_flight(instances: Iterable[Model]) -> Iterator[Callable[[Model], b
                 else:
                     del _IN_FLIGHT[key]
                     _OVERLAPPED.discard(key)
+
+
+def note_loaded(items: Iterable[Any], session: ClientSession | None) -> None:
+    """Instances just decoded from documents read on ``session``: inside a transaction
+    their loaded state (and their loaded references') is pending like a write's."""
+    in_tx, ledger = _ledger_of(session)
+    if not in_tx:
+        return
+    loaded = [item for item in items if is_persisted(item)]
+    for instance in [*loaded, *referenced_instances(loaded)]:
+        if not is_persisted(instance):
+            continue
+        if ledger is None:  # a transaction anyodm does not manage: its outcome is unseen
+            set_saved_state(instance, MAYBE_STORED)
+        else:
+            ledger.loaded(instance)
 
 
 def record_unknown(instance: Model, session: ClientSession | None) -> None:

@@ -19,7 +19,7 @@ from pymongo.client_session import ClientSession
 from anyodm.core.arguments import check_model_class
 from anyodm.core.find import FindSpec, make_find_spec
 from anyodm.core.gateway import DatabaseGateway
-from anyodm.core.pending import record_durable_or_pending
+from anyodm.core.pending import note_loaded, record_durable_or_pending
 from anyodm.core.revisions import uses_revisions, with_revision_increment
 from anyodm.core.write_errors import duplicate_keys_as_anyodm_errors
 from anyodm.errors import DocumentParsingError
@@ -217,7 +217,9 @@ def find_one_and_update(
         )
     if doc is None:
         return None
-    return model.model_validate_doc(_with_references(gateway, model, doc, session))
+    instance = model.model_validate_doc(_with_references(gateway, model, doc, session))
+    note_loaded((instance,), session)
+    return instance
 
 
 def find_one_and_delete(

@@ -259,3 +259,48 @@ def test_sync_state_is_what_was_sent(anyodm_sync_engine: SyncEngine) -> None:
     anyodm_sync_engine.save(card)
     assert changes_for_save(card) == {}
     assert_saved_state_matches_the_database(anyodm_sync_engine, card)
+
+
+# -- instances read inside a transaction --------------------------------------------------
+
+
+async def test_an_instance_read_in_an_aborted_transaction_is_saved_whole_afterwards(
+    anyodm_engine: Engine,
+) -> None:
+    """It was read with the transaction's own uncommitted write in it: after the abort
+    nothing is known of it, so its next save sends it whole."""
+    card = await anyodm_engine.save(Card(owner="ann", balance=10, currency="EUR"))
+    async with anyodm_engine.transaction() as tx:
+        await tx.update_one(Card, Card.id == card.id, update={"$set": {"note": "uncommitted"}})
+        seen = await tx.find_one(Card, Card.id == card.id)
+        assert seen is not None
+        assert seen.note == "uncommitted"
+        await tx.abort()
+    assert seen is not None
+    seen.balance = 11  # the note it shows was never committed
+    await anyodm_engine.save(seen)
+    assert stored(anyodm_engine, seen) == seen.model_dump_doc()
+
+
+async def test_an_instance_read_in_a_committed_transaction_is_saved(anyodm_engine: Engine) -> None:
+    card = await anyodm_engine.save(Card(owner="ann", balance=10, currency="EUR"))
+    async with anyodm_engine.transaction() as tx:
+        seen = await tx.find_one(Card, Card.id == card.id)
+        streamed = [c async for c in tx.find(Card)]
+    assert seen is not None
+    assert changes_for_save(seen) == {}
+    assert changes_for_save(streamed[0]) == {}
+    seen.note = "later"
+    assert changes_for_save(seen) == {"note": "later"}
+
+
+def test_sync_instance_read_in_an_aborted_transaction(anyodm_sync_engine: SyncEngine) -> None:
+    card = anyodm_sync_engine.save(Card(owner="ann", balance=10, currency="EUR"))
+    with anyodm_sync_engine.transaction() as tx:
+        tx.update_one(Card, Card.id == card.id, update={"$set": {"note": "uncommitted"}})
+        seen = tx.find_one(Card, Card.id == card.id)
+        tx.abort()
+    assert seen is not None
+    seen.balance = 12
+    anyodm_sync_engine.save(seen)
+    assert stored(anyodm_sync_engine, seen) == seen.model_dump_doc()
