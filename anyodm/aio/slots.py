@@ -54,12 +54,13 @@ class _Waiter:
 class Slot:
     """One taken slot; :meth:`release` (idempotent, any thread) gives it back."""
 
-    __slots__ = ("_owner", "_released", "reserved")
+    __slots__ = ("_owner", "_released", "reserved", "waited")
 
     def __init__(self, owner: ThreadSlots, reserved: bool) -> None:
         self._owner = owner
         self.reserved = reserved
         self._released = False
+        self.waited = False  # True when it was handed to a waiting task
 
     def release(self) -> None:
         """Give the slot back (to a waiting task, cleanup first)."""
@@ -179,6 +180,7 @@ class ThreadSlots:
             else:
                 return
             waiter.slot = slot
+            slot.waited = True
             try:
                 waiter.wake()
             except RuntimeError:  # its event loop is gone: nobody will take the slot

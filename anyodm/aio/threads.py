@@ -144,15 +144,17 @@ class WorkerRunner:
         args: tuple[Any, ...],
     ) -> T:
         await anyio.lowlevel.checkpoint_if_cancelled()
-        if remaining_seconds() <= 0:
+        remaining = remaining_seconds()
+        if remaining <= 0:
             # The deadline has passed but its scope has not fired yet: let it fire.
             await _wait_for_deadline_cancellation()
         slot = await self.slots.acquire(cleanup=cleanup)
         try:
-            remaining = remaining_seconds()
-            if remaining <= 0:
-                slot.release()
-                await _wait_for_deadline_cancellation()
+            if slot.waited and remaining != math.inf:
+                remaining = remaining_seconds()
+                if remaining <= 0:
+                    slot.release()
+                    await _wait_for_deadline_cancellation()
             handed_over = time.monotonic()
             limiter = _open_limiter()
             try:
