@@ -63,23 +63,36 @@ async def _watch_parent(stop: asyncio.Event, parent_pid: int) -> None:
         await asyncio.sleep(PARENT_POLL_SECONDS)
 
 
-def _apply_patch() -> dict[str, Any]:
-    """Load and apply the sibling insert-cost patch; report what happened."""
-    path = Path(__file__).with_name("_mongoeco_patch.py")
-    spec = importlib.util.spec_from_file_location("_anyodm_mongoeco_patch", path)
+def _load_sibling(filename: str, name: str) -> Any:
+    path = Path(__file__).with_name(filename)
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        return {"patched": False, "patch_note": f"patch module not found at {path}"}
+        return None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def _apply_patch() -> dict[str, Any]:
+    """Load and apply the sibling patches (insert cost, change streams); report them."""
+    module = _load_sibling("_mongoeco_patch.py", "_anyodm_mongoeco_patch")
+    if module is None:
+        return {"patched": False, "patch_note": "patch module not found", "change_streams": False}
     note: str | None = module.apply()
-    return {"patched": note is None, "patch_note": note}
+    info: dict[str, Any] = {"patched": note is None, "patch_note": note}
+    streams = _load_sibling("_change_stream_patch.py", "_anyodm_change_stream_patch")
+    streams_note: str | None = "patch module not found" if streams is None else streams.apply()
+    info["change_streams"] = streams_note is None
+    if streams_note is not None:
+        info["change_streams_note"] = streams_note
+    return info
 
 
 async def _serve(host: str, port: int, parent_pid: int, patch: bool) -> int:
     from mongoeco.engines.memory import MemoryEngine
     from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
 
-    info: dict[str, Any] = {"patched": False, "patch_note": "disabled"}
+    info: dict[str, Any] = {"patched": False, "patch_note": "disabled", "change_streams": False}
     if patch:
         info = _apply_patch()
     proxy = AsyncMongoEcoProxyServer(

@@ -53,7 +53,12 @@ def test_another_mongoeco_version_is_left_alone(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(importlib.metadata, "version", lambda name: "9.9.9")
     note = _mongoeco_patch.apply()
     assert note == "mongoeco 9.9.9 is not 4.11.0, which the patch was written for"
-    assert _child._apply_patch() == {"patched": False, "patch_note": note}
+    info = _child._apply_patch()
+    assert {k: info[k] for k in ("patched", "patch_note", "change_streams")} == {
+        "patched": False,
+        "patch_note": note,
+        "change_streams": False,
+    }
 
 
 def _scenario(client: Client) -> list[object]:
