@@ -28,10 +28,12 @@ from anyodm.errors import (
 
 if TYPE_CHECKING:
     from anyodm import pipeline, query, update
+    from anyodm.aio.changes import ChangeStream
     from anyodm.aio.engine import AIOEngine, Engine
     from anyodm.aio.session import Session, Transaction
     from anyodm.aio.session import Session as AIOSession
     from anyodm.aio.session import Transaction as AIOTransaction
+    from anyodm.core.changes import ChangeEvent, SyncChangeStream
     from anyodm.core.engine import SyncEngine
     from anyodm.core.lifecycle import TransactionPhase
     from anyodm.core.server_operations import UpdateResult
@@ -51,6 +53,8 @@ __all__ = [
     "AIOSession",
     "AIOTransaction",
     "AnyODMError",
+    "ChangeEvent",
+    "ChangeStream",
     "CursorConsumedError",
     "DocumentNotFoundError",
     "DocumentParsingError",
@@ -67,6 +71,7 @@ __all__ = [
     "RevisionConflictError",
     "Session",
     "SessionStateError",
+    "SyncChangeStream",
     "SyncEngine",
     "SyncSession",
     "SyncTransaction",
@@ -88,6 +93,9 @@ _LAZY = {
     "UpdateResult": "anyodm.core.server_operations",
     "AIOEngine": "anyodm.aio.engine",
     "Engine": "anyodm.aio.engine",
+    "ChangeEvent": "anyodm.core.changes",
+    "ChangeStream": "anyodm.aio.changes",
+    "SyncChangeStream": "anyodm.core.changes",
     "Session": "anyodm.aio.session",
     "Transaction": "anyodm.aio.session",
     "SyncEngine": "anyodm.core.engine",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -10,6 +10,7 @@ from pymongo import MongoClient
 from pymongo.client_session import ClientSession
 from typing_extensions import Self
 
+from anyodm.aio.changes import ChangeStream
 from anyodm.aio.cleanup import shielded_cleanup
 from anyodm.aio.cursor import Executor
 from anyodm.aio.engine_methods import EngineMethods
@@ -19,6 +20,12 @@ from anyodm.aio.slots import ThreadSlots
 from anyodm.aio.threads import DEFAULT_CLEANUP_THREADS, WorkerRunner
 from anyodm.core import operations as ops
 from anyodm.core.arguments import check_model_class
+from anyodm.core.changes import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_AWAIT_TIME,
+    ChangeReader,
+    make_watch_spec,
+)
 from anyodm.core.driver_sessions import serialized_on
 from anyodm.core.engine_base import EngineBase
 from anyodm.core.retry import DEFAULT_TRANSACTION_TIME_LIMIT
@@ -174,6 +181,30 @@ class Engine(EngineBase, EngineMethods):
             "configure_database",
             lambda d: ops.configure_database(gateway, checked, update_existing_indexes, d),
         )
+
+    # -- change streams --------------------------------------------------------------------
+
+    def watch(
+        self,
+        model: type[M] | Sequence[type[Model]],
+        *queries: Any,
+        full_document: str | None = None,
+        resume_after: Mapping[str, Any] | None = None,
+        start_after: Mapping[str, Any] | None = None,
+        session: SessionLike = None,
+        max_await_time: float = DEFAULT_MAX_AWAIT_TIME,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> ChangeStream[M]:
+        """Changes of ``model``'s collection matching ``queries`` (or, given a list of
+        models, of their collections): ``async with engine.watch(M) as changes:
+        async for change in changes``.  A cancelled stream stops within
+        ``max_await_time`` (plus a round trip) and closes its server cursor."""
+        spec = make_watch_spec(
+            model, queries, full_document, resume_after, start_after, max_await_time, batch_size
+        )
+        execute, driver = self._executor(session, "watch")
+        reader: ChangeReader[M] = ChangeReader(self._gateway, spec, driver)
+        return ChangeStream(reader, execute, self.cleanup_timeout)
 
     # -- sessions ------------------------------------------------------------------------
 

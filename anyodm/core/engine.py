@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -11,6 +11,13 @@ from pymongo.client_session import ClientSession
 from typing_extensions import Self
 
 from anyodm.core import operations as ops
+from anyodm.core.changes import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_AWAIT_TIME,
+    ChangeReader,
+    SyncChangeStream,
+    make_watch_spec,
+)
 from anyodm.core.engine_base import EngineBase
 from anyodm.core.engine_methods import SyncEngineMethods
 from anyodm.core.retry import DEFAULT_TRANSACTION_TIME_LIMIT
@@ -86,6 +93,29 @@ class SyncEngine(EngineBase, SyncEngineMethods):
         """Create the indexes of ``models`` (replacing changed ones if asked)."""
         driver = driver_session_of_sync(self, session, "configure_database")
         ops.configure_database(self._gateway, models, update_existing_indexes, driver)
+
+    # -- change streams --------------------------------------------------------------------
+
+    def watch(
+        self,
+        model: type[M] | Sequence[type[Model]],
+        *queries: Any,
+        full_document: str | None = None,
+        resume_after: Mapping[str, Any] | None = None,
+        start_after: Mapping[str, Any] | None = None,
+        session: SyncSessionLike = None,
+        max_await_time: float = DEFAULT_MAX_AWAIT_TIME,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> SyncChangeStream[M]:
+        """Changes of ``model``'s collection matching ``queries`` (or, given a list of
+        models, of their collections): ``with engine.watch(M) as changes: for change
+        in changes``."""
+        spec = make_watch_spec(
+            model, queries, full_document, resume_after, start_after, max_await_time, batch_size
+        )
+        driver = driver_session_of_sync(self, session, "watch")
+        reader: ChangeReader[M] = ChangeReader(self._gateway, spec, driver)
+        return SyncChangeStream(reader)
 
     # -- sessions ------------------------------------------------------------------------
 
