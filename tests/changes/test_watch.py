@@ -72,7 +72,8 @@ async def test_typed_events_in_order(anyodm_engine: Engine) -> None:
     assert update.updated_fields == {"qty": 2, "customer": "bob"}  # Python names
     assert replace.document == Order(id=order.id, item="ink")
     assert unset.removed_fields == ["item"]
-    assert delete.document is None and delete.document_key == {"_id": order.id}
+    assert delete.document is None
+    assert delete.document_key == {"_id": order.id}
     assert changes.resume_token == delete.resume_token
     assert all(e.model is Order and e.collection == "order" for e in events)
 
@@ -102,8 +103,10 @@ async def test_watching_several_models_of_the_database(anyodm_engine: Engine) ->
         await engine.save(Customer(name="ann"))
         await engine.save(Order(item="pen"))
         customer, order = await next_events(changes, 2)
-    assert isinstance(customer.document, Customer) and customer.model is Customer
-    assert isinstance(order.document, Order) and order.collection == "order"
+    assert isinstance(customer.document, Customer)
+    assert customer.model is Customer
+    assert isinstance(order.document, Order)
+    assert order.collection == "order"
 
 
 async def test_committed_transactions_appear_aborted_ones_never(anyodm_engine: Engine) -> None:
