@@ -11,6 +11,9 @@ most one ``getMore``, which the server holds for at most ``max_await_time``).  S
   ``aclose()``, an exception, a cancellation or a deadline in ``async for`` — by a
   shielded cleanup bounded by the engine's ``cleanup_timeout``.  A cursor the driver
   forgot after a failed ``getMore`` is killed explicitly.
+* **One read at a time.** Two tasks iterating one stream take turns (an ``anyio.Lock``),
+  and ``aclose()`` waits for a read in progress, so the driver cursor is never used by
+  two threads.
 * **The resume token follows delivery.** ``resume_token`` is the token of the last
   event *returned*; events read from the server but not yet returned when the stream
   was cancelled come again to a stream resumed from it.
@@ -23,6 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import anyio
 from pymongo.client_session import ClientSession
 
 from anyodm.aio.cleanup import shielded_cleanup
@@ -47,7 +51,7 @@ class ChangeStream(Generic[M]):
     waits for the next :class:`~anyodm.core.changes.ChangeEvent`; leaving closes it.
     """
 
-    __slots__ = ("_buffer", "_cleanup_timeout", "_execute", "_reader", "_token")
+    __slots__ = ("_buffer", "_cleanup_timeout", "_execute", "_lock", "_reader", "_token")
 
     def __init__(self, reader: ChangeReader[M], execute: Executor, cleanup_timeout: float) -> None:
         self._reader = reader
@@ -55,6 +59,7 @@ class ChangeStream(Generic[M]):
         self._cleanup_timeout = cleanup_timeout
         self._buffer: deque[ChangeEvent[M]] = deque()
         self._token: Mapping[str, Any] | None = reader.last_token
+        self._lock = anyio.Lock()
 
     @property
     def resume_token(self) -> Mapping[str, Any] | None:
@@ -66,7 +71,8 @@ class ChangeStream(Generic[M]):
         """Start the stream on the server (``async with`` does it)."""
         reader = self._reader
         try:
-            await self._execute("watch", lambda _driver: reader.open())
+            async with self._lock:
+                await self._execute("watch", lambda _driver: reader.open())
         except BaseException:
             await self.aclose()
             raise
@@ -80,7 +86,10 @@ class ChangeStream(Generic[M]):
             if reader.closed:
                 raise StopAsyncIteration
             try:
-                batch = await self._execute("watch", lambda _driver: reader.next_batch())
+                async with self._lock:
+                    if self._buffer or reader.closed:
+                        continue  # another task read (or closed) meanwhile
+                    batch = await self._execute("watch", lambda _driver: reader.next_batch())
             except BaseException:
                 await self.aclose()
                 raise
@@ -96,11 +105,12 @@ class ChangeStream(Generic[M]):
         if not reader.has_open_cursor:
             reader.closed = True
             return
-        await shielded_cleanup(
-            "closing a change stream",
-            lambda: self._execute("close", lambda _driver: reader.close()),
-            self._cleanup_timeout,
-        )
+
+        async def close() -> None:
+            async with self._lock:
+                await self._execute("close", lambda _driver: reader.close())
+
+        await shielded_cleanup("closing a change stream", close, self._cleanup_timeout)
 
     async def __aenter__(self) -> ChangeStream[M]:
         await self.open()

@@ -292,3 +292,56 @@ def test_sync_stream_loop_left_by_break(
             break
     assert time.monotonic() - began < 60  # returned (no hang), whatever the load
     assert open_cursors(mongo_client) == before
+
+
+# -- adversaries ----------------------------------------------------------------------
+
+
+async def test_two_tasks_sharing_a_stream_see_each_event_once(anyodm_engine: Engine) -> None:
+    engine = anyodm_engine
+    seen: list[str] = []
+    async with engine.watch(Order, max_await_time=0.05) as changes:
+
+        async def consume() -> None:
+            async for change in changes:
+                assert change.document is not None
+                seen.append(change.document.item)
+                if len(seen) >= 20:
+                    break
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(consume)
+            tg.start_soon(consume)
+            await engine.save_all([Order(item=f"o{n:02}") for n in range(20)])
+            with anyio.fail_after(60):
+                while len(seen) < 20:
+                    await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+    assert sorted(seen) == [f"o{n:02}" for n in range(20)]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_asyncio_task_cancel_waits_for_the_thread(
+    anyodm_engine: Engine, mongo_client: Client
+) -> None:
+    import asyncio
+
+    engine = anyodm_engine
+    before = open_cursors(mongo_client)
+    opened = asyncio.Event()
+
+    async def worker() -> None:
+        async with engine.watch(Order, max_await_time=0.5) as changes:
+            opened.set()
+            async for _change in changes:
+                pass
+
+    task = asyncio.create_task(worker())
+    await opened.wait()
+    while engine.thread_limiter.borrowed_tokens == 0:  # the getMore is running
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert_idle(engine)
+    assert open_cursors(mongo_client) == before
