@@ -88,3 +88,13 @@ def test_demo_runs_the_trio_example(mongodb_uri: str, drop_databases: list[str])
     assert "anyodm demo: starting (MONGODB_URI)" in out
     assert_transfer_story(out, "nursery ")
     assert out.rstrip().endswith("anyodm demo: all proved")
+
+
+def test_trio_order_workers(mongodb_uri: str, drop_databases: list[str]) -> None:
+    drop_databases.append("anyodm_example_orders")
+    out = run_example("trio_order_workers.py", mongodb_uri)
+    assert "processed 6 orders: ['book-0', 'book-1', 'book-2', 'book-3', 'book-4', 'book-5']" in out
+    assert "nursery    raised OrderRejected('broken')" in out
+    assert "server cursors left open: 0" in out
+    assert "picked up after the restart: ['chair', 'desk']" in out
+    assert "PROVED: no order processed twice; PROVED: nothing lost, no cursor left" in out
