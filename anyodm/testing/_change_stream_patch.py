@@ -47,7 +47,7 @@ PATCHED_FOR = "4.11.0"
 _MARK = "__anyodm_change_streams__"
 
 #: Events kept for resuming (older tokens: ChangeStreamHistoryLost).
-LOG_CAPACITY = 200_000
+LOG_CAPACITY = 100_000
 #: getMore's wait when the driver sends no maxTimeMS (MongoDB's default for awaitData).
 DEFAULT_AWAIT_MS = 1000
 #: Change-stream cursor ids start here, far from the wire store's own small ids (and
@@ -147,6 +147,18 @@ def _history_lost(sequence: int) -> Exception:
         code=_HISTORY_LOST,
     )
     return error
+
+
+class _SharedPayload(dict[str, Any]):
+    """A change payload that mongoeco's engine may "deep-copy" for free.
+
+    The engine copies each payload two or three times on its way to its own hub; this
+    one is built fresh for each write and never mutated afterwards, so sharing it is
+    safe and keeps the cost of recording every write small.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _SharedPayload:
+        return self
 
 
 def update_description(before: Any, after: Any) -> dict[str, Any]:
@@ -419,6 +431,8 @@ def apply() -> str | None:
     prepare = engine._prepare_committed_changes_locked
 
     def record_committed_change(self: Any, context: Any, payload: Any) -> Any:
+        if isinstance(payload, dict):
+            payload = _SharedPayload(payload)
         if (
             context is not None
             and context.publication is ChangePublicationPolicy.RECORD_GAP
