@@ -22,14 +22,14 @@ most one ``getMore``, which the server holds for at most ``max_await_time``).  S
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
-from pymongo.client_session import ClientSession
 
 from anyodm.aio.cleanup import shielded_cleanup
+from anyodm.aio.cursor import Executor
 from anyodm.core.changes import ChangeEvent, ChangeReader
 
 if TYPE_CHECKING:
@@ -38,9 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["ChangeStream"]
 
 M = TypeVar("M", bound="Model")
-
-#: Runs ``func(driver_session)`` the way the engine runs an operation (session-aware).
-Executor = Callable[[str, Callable[[ClientSession | None], Any]], Awaitable[Any]]
 
 
 class ChangeStream(Generic[M]):
@@ -108,7 +105,7 @@ class ChangeStream(Generic[M]):
 
         async def close() -> None:
             async with self._lock:
-                await self._execute("close", lambda _driver: reader.close())
+                await self._execute("close", lambda _driver: reader.close(), cleanup=True)
 
         await shielded_cleanup("closing a change stream", close, self._cleanup_timeout)
 

@@ -203,9 +203,6 @@ class Engine(EngineBase, EngineMethods):
             model, queries, full_document, resume_after, start_after, max_await_time, batch_size
         )
         execute, driver = self._executor(session, "watch")
-        if session is None:  # the thread holds the cursor: asyncio's cancel() must wait
-            runner = self._runner
-            execute = lambda _op, func: runner.run_holding_session(func, None)  # noqa: E731
         reader: ChangeReader[M] = ChangeReader(self._gateway, spec, driver)
         return ChangeStream(reader, execute, self.cleanup_timeout)
 
