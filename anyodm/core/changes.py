@@ -23,17 +23,20 @@ per call) for a model's collection, ``Database.aggregate`` for a database-wide s
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import bson
+import pymongo
 from pymongo.client_session import ClientSession
 from pymongo.command_cursor import CommandCursor
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 from anyodm.core.arguments import check_model_class
+from anyodm.core.find import make_find_spec
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.model.query import build_filter
 
@@ -55,6 +58,8 @@ log = logging.getLogger("anyodm")
 
 #: Seconds a getMore waits on the server for new events; bounds cancellation.
 DEFAULT_MAX_AWAIT_TIME = 0.25
+#: Seconds the killCursors of a cursor the driver forgot may take.
+KILL_TIMEOUT = 10.0
 #: Events per server batch.
 DEFAULT_BATCH_SIZE = 100
 _FULL_DOCUMENT = (None, "default", "updateLookup", "whenAvailable", "required")
@@ -319,11 +324,9 @@ class ChangeReader(Generic[M]):
             model = self._spec.model_for(collection)
         names = self._key_names.get(model, {}) if model is not None else {}
         full = raw.get("fullDocument")
-        document = (
-            model.model_validate_doc(full)
-            if model is not None and isinstance(full, Mapping)
-            else None
-        )
+        document = None
+        if model is not None and isinstance(full, Mapping):
+            document = self._parse(model, full)
         description = raw.get("updateDescription") or {}
         updated = {
             _python_path(path, names): value
@@ -342,6 +345,17 @@ class ChangeReader(Generic[M]):
             raw=raw,
         )
 
+    def _parse(self, model: type[M], full: Mapping[str, Any]) -> M | None:
+        """The event's document as ``model``.  A model with references needs the
+        referenced documents, which an event does not carry: it is then loaded as
+        ``find_one`` would load it (its state when the event is read; None if gone)."""
+        if not model.__anyodm__.references:
+            return model.model_validate_doc(full)
+        from anyodm.core.operations import find_one
+
+        spec = make_find_spec(model, ({"_id": full.get("_id")},), None, 0, 1, "watch")
+        return find_one(self._gateway, spec, self._session)
+
     def close(self) -> None:
         """Kill the server cursor (also one the driver forgot); idempotent."""
         self.closed = True
@@ -356,18 +370,31 @@ class ChangeReader(Generic[M]):
             self.kill_orphan()
 
     def kill_orphan(self) -> None:
-        """Send ``killCursors`` for a server cursor the driver dropped without one."""
+        """Send ``killCursors`` for a server cursor the driver dropped without one.
+
+        From a fresh thread: the failure that orphaned the cursor is often the caller's
+        ``pymongo.timeout()`` running out, which would refuse the kill at once in this
+        thread's context.  The kill has its own limit, ``KILL_TIMEOUT``.
+        """
         cursor_id, self._orphan_id = self._orphan_id, 0
         if not cursor_id:
             return
         spec = self._spec
         name = "$cmd.aggregate" if spec.database_wide else spec.models[0].__anyodm__.collection
-        try:
-            self._gateway.database.command(
-                "killCursors", name, cursors=[cursor_id], session=self._session
-            )
-        except PyMongoError:
-            log.warning("anyodm: killing change-stream cursor %s failed", cursor_id, exc_info=True)
+        database, session = self._gateway.database, self._session
+
+        def kill() -> None:
+            try:
+                with pymongo.timeout(KILL_TIMEOUT):
+                    database.command("killCursors", name, cursors=[cursor_id], session=session)
+            except PyMongoError:
+                log.warning(
+                    "anyodm: killing change-stream cursor %s failed", cursor_id, exc_info=True
+                )
+
+        killer = threading.Thread(target=kill, name="anyodm-kill-cursor", daemon=True)
+        killer.start()
+        killer.join()
 
 
 def _python_path(path: str, names: Mapping[str, str]) -> str:

@@ -11,7 +11,7 @@ import anyio
 import pymongo
 import pytest
 
-from anyodm import ChangeEvent, Engine, Field, Model, SyncEngine
+from anyodm import ChangeEvent, Engine, Field, Model, Reference, SyncEngine
 
 Client = pymongo.MongoClient[dict[str, Any]]
 
@@ -344,4 +344,38 @@ async def test_asyncio_task_cancel_waits_for_the_thread(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert_idle(engine)
+    assert open_cursors(mongo_client) == before
+
+
+class Shelf(Model):
+    label: str
+
+
+class Book(Model):
+    title: str
+    shelf: Shelf = Reference()
+
+
+def test_a_model_with_references_gets_them_loaded(anyodm_sync_engine: SyncEngine) -> None:
+    engine = anyodm_sync_engine
+    with engine.watch(Book) as changes:
+        book = engine.save(Book(title="Dune", shelf=Shelf(label="sf")))
+        change = next(changes)
+    assert change.document == book
+    assert change.document is not None
+    assert change.document.shelf.label == "sf"
+
+
+def test_sync_deadline_during_get_more_closes_the_server_cursor(
+    anyodm_sync_engine: SyncEngine, mongo_client: Client
+) -> None:
+    engine = anyodm_sync_engine
+    before = open_cursors(mongo_client)
+    with (
+        pytest.raises(pymongo.errors.PyMongoError) as raised,
+        engine.watch(Order, max_await_time=30) as changes,
+        pymongo.timeout(0.5),
+    ):
+        next(changes)
+    assert raised.value.timeout
     assert open_cursors(mongo_client) == before
