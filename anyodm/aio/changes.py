@@ -120,3 +120,10 @@ class ChangeStream(Generic[M]):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    def __del__(self) -> None:
+        # Dropped without async with / aclose() (a loop left by break, say): close the
+        # server cursor from a short-lived thread, never from the event loop.
+        reader = getattr(self, "_reader", None)
+        if reader is not None:
+            reader.close_soon()

@@ -396,6 +396,13 @@ class ChangeReader(Generic[M]):
         killer.start()
         killer.join()
 
+    def close_soon(self) -> None:
+        """Close from a short-lived thread, for a stream dropped without being closed
+        (garbage collection: this thread may hold a driver lock).  A stream bound to an
+        explicit session is left to the driver, which must not share the session."""
+        if self._session is None and self.has_open_cursor and not self.closed:
+            threading.Thread(target=self.close, name="anyodm-stream-close", daemon=True).start()
+
 
 def _python_path(path: str, names: Mapping[str, str]) -> str:
     head, dot, tail = path.partition(".")
@@ -468,3 +475,8 @@ class SyncChangeStream(Generic[M]):
         """Kill the server cursor now (idempotent)."""
         self._buffer.clear()
         self._reader.close()
+
+    def __del__(self) -> None:
+        reader = getattr(self, "_reader", None)
+        if reader is not None:
+            reader.close_soon()

@@ -379,3 +379,35 @@ def test_sync_deadline_during_get_more_closes_the_server_cursor(
         next(changes)
     assert raised.value.timeout
     assert open_cursors(mongo_client) == before
+
+
+async def test_a_stream_in_a_session_takes_turns_with_its_operations(
+    anyodm_engine: Engine, mongo_client: Client
+) -> None:
+    engine = anyodm_engine
+    before = open_cursors(mongo_client)
+    async with engine.session() as session, engine.watch(Order, session=session) as changes:
+        await session.save(Order(item="in-session"))
+        [change] = await next_events(changes, 1)
+    assert change.document is not None
+    assert change.document.item == "in-session"
+    assert open_cursors(mongo_client) == before
+
+
+async def test_a_dropped_stream_closes_its_cursor(
+    anyodm_engine: Engine, mongo_client: Client
+) -> None:
+    import gc
+
+    engine = anyodm_engine
+    before = open_cursors(mongo_client)
+    changes = engine.watch(Order)
+    await changes.open()
+    await engine.save(Order(item="x"))
+    async for _change in changes:  # left without closing
+        break
+    del changes, _change
+    gc.collect()
+    with anyio.fail_after(30):
+        while open_cursors(mongo_client) != before:  # the kill runs in its own thread
+            await anyio.sleep(0.01)
