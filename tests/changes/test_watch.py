@@ -411,3 +411,33 @@ async def test_a_dropped_stream_closes_its_cursor(
     with anyio.fail_after(30):
         while open_cursors(mongo_client) != before:  # the kill runs in its own thread
             await anyio.sleep(0.01)
+
+
+async def test_one_thread_shared_by_a_stream_and_writes(
+    mongo_client: Client, mongo_database: Any
+) -> None:
+    """max_threads=1: the stream's getMore and the writes take turns on the one slot;
+    cancelling still closes the cursor (on the capacity kept for cleanup)."""
+    engine = Engine(client=mongo_client, database=mongo_database.name, max_threads=1)
+    before = open_cursors(mongo_client)
+    seen: list[str] = []
+    async with anyio.create_task_group() as tg:
+
+        async def watch() -> None:
+            async with engine.watch(Order) as changes:
+                async for change in changes:
+                    assert change.document is not None
+                    seen.append(change.document.item)
+                    if len(seen) == 5:
+                        tg.cancel_scope.cancel()
+
+        tg.start_soon(watch)
+        with anyio.fail_after(60):
+            while engine.thread_limiter.borrowed_tokens == 0:  # the stream is open
+                await anyio.sleep(0)
+            for n in range(5):
+                await engine.save(Order(item=f"o{n}"))
+            await anyio.sleep_forever()
+    assert seen == [f"o{n}" for n in range(5)]
+    assert_idle(engine)
+    assert open_cursors(mongo_client) == before
