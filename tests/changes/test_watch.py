@@ -441,3 +441,23 @@ async def test_one_thread_shared_by_a_stream_and_writes(
     assert seen == [f"o{n}" for n in range(5)]
     assert_idle(engine)
     assert open_cursors(mongo_client) == before
+
+
+@pytest.mark.embedded_only("kills the stream's cursor from another session")
+def test_a_resumable_error_resumes_once_from_the_last_token(
+    anyodm_sync_engine: SyncEngine, mongo_client: Client
+) -> None:
+    engine = anyodm_sync_engine
+    with engine.watch(Order) as changes:
+        engine.save(Order(item="before"))
+        first = next(changes)
+        engine.save(Order(item="after"))
+        cursor_id = changes._reader._cursor_id  # test-only peek
+        killed = engine.database.command("killCursors", "order", cursors=[cursor_id])
+        assert killed["cursorsKilled"] == [cursor_id]
+        change = next(changes)  # CursorNotFound: the stream reopens from `first` once
+        assert changes._reader._cursor_id != cursor_id
+    assert first.document is not None
+    assert first.document.item == "before"
+    assert change.document is not None
+    assert change.document.item == "after"
