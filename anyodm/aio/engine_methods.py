@@ -17,7 +17,14 @@ from anyodm.aio.cursor import AsyncCursor, Executor
 from anyodm.core import operations as ops
 from anyodm.core import server_operations as server
 from anyodm.core.arguments import check_instance, check_instances
-from anyodm.core.find import BatchReader, FindSpec, make_aggregate_spec, make_find_spec
+from anyodm.core.find import (
+    BatchReader,
+    FindSpec,
+    make_aggregate_spec,
+    make_filter_spec,
+    make_find_spec,
+    make_first_spec,
+)
 from anyodm.core.server_operations import (
     UpdateResult,
     make_distinct_spec,
@@ -101,13 +108,13 @@ class EngineMethods:
         session: SessionLike = None,
     ) -> V | None:
         """The first matching instance (of ``projection`` if given), or None."""
-        spec = make_find_spec(model, queries, sort, 0, 1, "find_one", projection)
+        spec = make_first_spec(model, queries, sort, projection)
         gateway = self._gateway
         return await self._run(session, "find_one", lambda d: ops.find_one(gateway, spec, d))
 
     async def count(self, model: type[Model], *queries: Any, session: SessionLike = None) -> int:
         """How many instances match."""
-        spec = make_find_spec(model, queries, None, 0, None, "count")
+        spec = make_filter_spec(model, queries, "count")
         gateway = self._gateway
         return await self._run(session, "count", lambda d: ops.count(gateway, spec, d))
 
@@ -139,7 +146,7 @@ class EngineMethods:
         session: SessionLike = None,
     ) -> int:
         """Delete the matching instances; returns how many were deleted."""
-        spec = make_find_spec(model, queries, None, 0, None, "remove")
+        spec = make_filter_spec(model, queries, "remove")
         gateway = self._gateway
         return await self._run(session, "remove", lambda d: ops.remove(gateway, spec, just_one, d))
 

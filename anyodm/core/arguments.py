@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from anyodm.model import Model
+from anyodm.model import Model
 
 __all__ = [
     "check_database_name",
@@ -32,8 +31,6 @@ def check_database_name(name: Any, engine: str) -> None:
 
 def check_model_class(model: Any, operation: str) -> type[Model]:
     """``model`` must be a ``Model`` subclass (not an instance, not an EmbeddedModel)."""
-    from anyodm.model import Model
-
     if isinstance(model, type) and issubclass(model, Model) and model is not Model:
         return model
     what = f"instance of {type(model).__name__}" if not isinstance(model, type) else model.__name__
@@ -42,8 +39,6 @@ def check_model_class(model: Any, operation: str) -> type[Model]:
 
 def check_instance(instance: Any, operation: str) -> Model:
     """``instance`` must be an instance of a ``Model`` subclass."""
-    from anyodm.model import Model
-
     if isinstance(instance, Model):
         return instance
     raise TypeError(

@@ -74,13 +74,7 @@ class SyncCursor(Generic[M]):
         """Every remaining result as a list (kept: the cursor then acts as this list)."""
         if self._items is None:
             self._check_not_consumed()
-            items: list[M] = []
-            try:
-                while batch := self._reader.next_batch():
-                    items.extend(batch)
-            finally:
-                self._reader.close()
-            self._items = items
+            self._items = self._reader.read_rest()
         return self._items
 
     def __len__(self) -> int:

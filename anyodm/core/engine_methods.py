@@ -15,7 +15,13 @@ from anyodm.core import operations as ops
 from anyodm.core import server_operations as server
 from anyodm.core.arguments import check_instance, check_instances
 from anyodm.core.cursor import SyncCursor
-from anyodm.core.find import BatchReader, make_aggregate_spec, make_find_spec
+from anyodm.core.find import (
+    BatchReader,
+    make_aggregate_spec,
+    make_filter_spec,
+    make_find_spec,
+    make_first_spec,
+)
 from anyodm.core.server_operations import (
     UpdateResult,
     make_distinct_spec,
@@ -78,12 +84,12 @@ class SyncEngineMethods:
         session: SyncSessionLike = None,
     ) -> V | None:
         """The first matching instance (of ``projection`` if given), or None."""
-        spec = make_find_spec(model, queries, sort, 0, 1, "find_one", projection)
+        spec = make_first_spec(model, queries, sort, projection)
         return ops.find_one(self._gateway, spec, self._driver_session(session, "find_one"))
 
     def count(self, model: type[Model], *queries: Any, session: SyncSessionLike = None) -> int:
         """How many instances match."""
-        spec = make_find_spec(model, queries, None, 0, None, "count")
+        spec = make_filter_spec(model, queries, "count")
         return ops.count(self._gateway, spec, self._driver_session(session, "count"))
 
     # -- writes --------------------------------------------------------------------------
@@ -112,7 +118,7 @@ class SyncEngineMethods:
         session: SyncSessionLike = None,
     ) -> int:
         """Delete the matching instances; returns how many were deleted."""
-        spec = make_find_spec(model, queries, None, 0, None, "remove")
+        spec = make_filter_spec(model, queries, "remove")
         driver = self._driver_session(session, "remove")
         return ops.remove(self._gateway, spec, just_one, driver)
 

@@ -6,12 +6,14 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
 from pymongo.client_session import ClientSession
 from pymongo.command_cursor import CommandCursor
 from pymongo.cursor import Cursor
 
 from anyodm.core.arguments import check_model_class, check_skip_limit
-from anyodm.core.batches import validate_into
+from anyodm.core.batches import decode_into
 from anyodm.core.decoding import into_decoder
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.core.pending import note_loaded
@@ -23,12 +25,28 @@ from anyodm.model.references import find_pipeline
 if TYPE_CHECKING:
     from anyodm.model import Model
 
-__all__ = ["BatchReader", "FindSpec", "make_aggregate_spec", "make_find_spec", "open_cursor"]
+__all__ = [
+    "BatchReader",
+    "FindSpec",
+    "make_aggregate_spec",
+    "make_filter_spec",
+    "make_find_spec",
+    "make_first_spec",
+    "open_cursor",
+    "read_all",
+]
 
 M = TypeVar("M")
 
-#: Documents fetched per thread hop when streaming with ``for``/``async for``.
+#: Server batch size when streaming with ``for``/``async for``: one batch per thread hop,
+#: so only one batch is held at a time (some servers, the embedded one included, would
+#: otherwise send a whole result in one reply), and leaving early has a cursor to close.
 STREAM_BATCH_SIZE = 100
+#: Raw documents taken from the driver's buffer per decoding step when reading a whole
+#: result (the driver's batches themselves are as large as the server makes them).
+READ_CHUNK = 1024
+
+RawCursor = Cursor[RawBSONDocument] | CommandCursor[RawBSONDocument]
 
 
 class FindSpec(Generic[M]):
@@ -78,7 +96,7 @@ def make_find_spec(
     checked = check_model_class(model, operation)
     skip_n, limit_n = check_skip_limit(skip, limit, operation)
     filter_ = build_filter(checked, *queries)
-    sort_ = build_sort(checked, sort)
+    sort_ = None if sort is None else build_sort(checked, sort)
     if projection is None:
         pipeline = find_pipeline(checked, filter_, sort_, skip_n, limit_n or None)
         return FindSpec(checked, filter_, sort_, skip_n, limit_n, pipeline)
@@ -93,6 +111,25 @@ def make_find_spec(
     )
 
 
+def make_first_spec(
+    model: type[Any], queries: tuple[Any, ...], sort: Any, projection: type[Any] | None = None
+) -> FindSpec[Any]:
+    """:func:`make_find_spec` for ``find_one`` (skip 0, limit 1: nothing to check)."""
+    if projection is not None:
+        return make_find_spec(model, queries, sort, 0, 1, "find_one", projection)
+    checked = check_model_class(model, "find_one")
+    filter_ = build_filter(checked, *queries)
+    sort_ = None if sort is None else build_sort(checked, sort)
+    pipeline = find_pipeline(checked, filter_, sort_, 0, 1)
+    return FindSpec(checked, filter_, sort_, 0, 1, pipeline)
+
+
+def make_filter_spec(model: type[Any], queries: tuple[Any, ...], operation: str) -> FindSpec[Any]:
+    """Only the filter, for ``count``/``remove`` (no sort, no window, no lookups)."""
+    checked = check_model_class(model, operation)
+    return FindSpec(checked, build_filter(checked, *queries), None, 0, 0, None)
+
+
 def make_aggregate_spec(model: type[Any], pipeline: Any, into: type[Any] | None) -> FindSpec[Any]:
     """Validate an aggregation on ``model``'s collection and how to decode its results."""
     checked = check_model_class(model, "aggregate")
@@ -105,9 +142,10 @@ def open_cursor(
     spec: FindSpec[Any],
     session: ClientSession | None,
     batch_size: int = 0,
-) -> Cursor[Any] | CommandCursor[Any]:
-    """Start the driver cursor for ``spec`` (no round trip until it is read)."""
-    collection = gateway.collection(spec.model)
+) -> RawCursor:
+    """Start the driver cursor for ``spec``, of undecoded documents (no round trip until
+    it is read).  ``batch_size`` 0: the server's own batch sizes."""
+    collection = gateway.raw_collection(spec.model)
     if spec.pipeline is None:
         return collection.find(
             spec.filter,
@@ -123,13 +161,39 @@ def open_cursor(
     return collection.aggregate(spec.pipeline, session=session)
 
 
+def read_all(
+    cursor: RawCursor,
+    codec_options: CodecOptions[Any],
+    decode: Callable[[Mapping[str, Any]], M],
+) -> list[M]:
+    """Every remaining document of ``cursor``, decoded and validated in slices.
+
+    The round trips are the cursor's (whole server batches); the decoding hands the GIL
+    over every millisecond of decoding (see :mod:`anyodm.core.batches`).
+    """
+    found: list[M] = []
+    while raw := cursor.to_list(READ_CHUNK):
+        decode_into(found, raw, codec_options, decode)
+    return found
+
+
 class BatchReader(Generic[M]):
     """Reads a result batch by batch (one round trip each), decoding into models.
 
-    Holds only the batch being read, never every document it returned.
+    Holds only the batch being read, never every document it returned;
+    :meth:`read_rest` reads everything left with the server's own batch sizes.
     """
 
-    __slots__ = ("_batch_size", "_cursor", "_gateway", "_session", "_spec", "_validate", "done")
+    __slots__ = (
+        "_batch_size",
+        "_codec",
+        "_cursor",
+        "_gateway",
+        "_session",
+        "_spec",
+        "_validate",
+        "done",
+    )
 
     def __init__(
         self,
@@ -142,8 +206,9 @@ class BatchReader(Generic[M]):
         self._spec = spec
         self._session = session
         self._batch_size = batch_size
-        self._cursor: Cursor[Any] | CommandCursor[Any] | None = None
+        self._cursor: RawCursor | None = None
         self._validate: Callable[[Mapping[str, Any]], M] = spec.decode
+        self._codec = gateway.codec_options(spec.model)
         self.done = False
 
     @property
@@ -163,16 +228,34 @@ class BatchReader(Generic[M]):
         if self._cursor is None:
             self._cursor = open_cursor(self._gateway, self._spec, self._session, self._batch_size)
         try:
-            docs = self._cursor.to_list(self._batch_size)
-            if not docs or not self._cursor.alive:
+            raw = self._cursor.to_list(self._batch_size)
+            if not raw or not self._cursor.alive:
                 self.done = True
             models: list[M] = []
-            validate_into(models, docs, self._validate)
+            decode_into(models, raw, self._codec, self._validate)
             note_loaded(models, self._session)
         except BaseException:
             self.close()
             raise
         return models
+
+    def read_rest(self) -> list[M]:
+        """Every remaining model, then the cursor is closed.
+
+        Not started yet: the whole result is read with the server's own batch sizes
+        (usually one round trip) instead of streaming batches.
+        """
+        if self.done:
+            self.close()
+            return []
+        if self._cursor is None:
+            self._cursor = open_cursor(self._gateway, self._spec, self._session)
+        try:
+            models = read_all(self._cursor, self._codec, self._validate)
+            note_loaded(models, self._session)
+            return models
+        finally:
+            self.close()
 
     def close(self) -> None:
         """Close the driver cursor (kills the server cursor if it is still open)."""
@@ -194,7 +277,7 @@ class BatchReader(Generic[M]):
         if cursor is not None and session is None:
             threading.Thread(target=cursor.close, name="anyodm-cursor-close", daemon=True).start()
 
-    def detach(self) -> Cursor[Any] | CommandCursor[Any] | None:
+    def detach(self) -> RawCursor | None:
         """Give up the driver cursor without closing it (for a close elsewhere)."""
         self.done = True
         cursor, self._cursor = self._cursor, None

@@ -23,8 +23,7 @@ from pymongo.errors import (
 )
 
 from anyodm.core.arguments import check_model_class
-from anyodm.core.batches import validate_into
-from anyodm.core.find import FindSpec, open_cursor
+from anyodm.core.find import FindSpec, open_cursor, read_all
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.core.pending import (
     note_loaded,
@@ -67,10 +66,6 @@ __all__ = [
 M = TypeVar("M", bound="Model")
 T = TypeVar("T")
 
-#: Documents per round trip of find_all: small enough that decoding one batch (in the
-#: driver's C code, holding the GIL) stays near a millisecond.
-FETCH_BATCH_SIZE = 200
-
 _INDEX_CONFLICT_CODES = frozenset({85, 86})  # IndexOptionsConflict, IndexKeySpecsConflict
 
 
@@ -80,15 +75,13 @@ _INDEX_CONFLICT_CODES = frozenset({85, 86})  # IndexOptionsConflict, IndexKeySpe
 def find_all(gateway: DatabaseGateway, spec: FindSpec[T], session: ClientSession | None) -> list[T]:
     """Every matching document, decoded, in one thread hop.
 
-    Read in batches of ``FETCH_BATCH_SIZE`` and validated with short pauses every few
-    dozen documents (see :mod:`anyodm.core.batches`), so this thread never holds the GIL
-    long enough to stall the event loop's thread (S1).
+    Read with the server's own batch sizes (usually one round trip) as undecoded
+    documents, then decoded and validated in slices with a GIL hand-over after each
+    (see :mod:`anyodm.core.batches`), so this thread never holds the GIL long enough to
+    stall the event loop's thread (S1).
     """
-    validate = spec.decode
-    found: list[T] = []
-    with open_cursor(gateway, spec, session, FETCH_BATCH_SIZE) as cursor:
-        while docs := cursor.to_list(FETCH_BATCH_SIZE):
-            validate_into(found, docs, validate)
+    with open_cursor(gateway, spec, session) as cursor:
+        found = read_all(cursor, gateway.codec_options(spec.model), spec.decode)
     note_loaded(found, session)
     return found
 

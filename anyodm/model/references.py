@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from anyodm.model.reference_paths import Each, FieldStep, ReferencePath, reference_paths
 
@@ -16,6 +17,18 @@ __all__ = ["find_pipeline"]
 
 #: the temporary field an embedded reference's looked-up documents are put in
 _FOUND = "__anyodm_found"
+
+
+#: The lookup stages of each model (they depend on the model alone): built once.
+_LOOKUPS: WeakKeyDictionary[type[Any], list[dict[str, Any]]] = WeakKeyDictionary()
+
+
+def _model_lookups(model: type[Any]) -> list[dict[str, Any]]:
+    try:
+        return _LOOKUPS[model]
+    except KeyError:
+        stages = _LOOKUPS[model] = _lookups(model, ())
+        return stages
 
 
 def _lookups(model: type[Any], seen: tuple[type[Any], ...]) -> list[dict[str, Any]]:
@@ -152,7 +165,7 @@ def find_pipeline(
     paths = reference_paths(model)
     if not paths:
         return None
-    lookups = _lookups(model, ())
+    lookups = _model_lookups(model)
     keys = [path.dotted for path in paths]
     late = _needs_lookups_first(filter, keys) or _needs_lookups_first(sort, keys)
     narrowing: list[dict[str, Any]] = []
