@@ -26,6 +26,8 @@ READ_DB = "anyodm_bench_read"
 #: Collections: the write workloads start each measurement on an empty one.
 WRITE_COLLECTION = "people_write"
 READ_COLLECTION = "people_read"
+#: The large read collection of the ``fetch_10k`` workload (same documents, more of them).
+BIG_COLLECTION = "people_read_big"
 
 CATEGORIES = ("books", "music", "films", "games", "garden", "tools", "travel")
 CITIES = ("Paris", "Lyon", "Nantes", "Lille", "Rennes", "Nice", "Dijon", "Brest")
@@ -40,6 +42,7 @@ class Sizes:
     find_one: int = 2000
     fetch_docs: int = 1000  # documents in the read collection
     fetch_times: int = 3  # fetches of every document per measurement
+    fetch_big_docs: int = 10_000  # documents in the big read collection (one fetch each)
     update: int = 500
     concurrent_tasks: int = 64
     concurrent_per_task: int = 20
@@ -52,6 +55,7 @@ class Sizes:
             find_one=300,
             fetch_docs=1000,
             fetch_times=1,
+            fetch_big_docs=2000,
             update=100,
             concurrent_tasks=64,
             concurrent_per_task=5,

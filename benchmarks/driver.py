@@ -4,6 +4,11 @@ A client implements a handful of primitives (save one, save many, find one by id
 all, update one field, drop the write collection).  The loops, the untimed preparation
 and the clocks live here, so every client is measured the same way.  Sync clients run
 the 64 concurrent finds on 64 threads; async clients on 64 tasks of their event loop.
+
+A worker process opens its client and warms it up once (``prepare_sync`` /
+``prepare_async``), then runs one workload at a time when asked (``run_sync_workload`` /
+``run_async_workload``), so the runner can interleave the clients measurement by
+measurement.  A client without a primitive (``fetch_big``) skips that workload.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ WORKLOADS = (
     "bulk_insert",
     "find_one",
     "fetch",
+    "fetch_10k",
     "update",
     "concurrent_find_one",
 )
@@ -63,6 +69,10 @@ class SyncBench:
         raise NotImplementedError
 
     def fetch_all(self) -> list[Any]:
+        raise NotImplementedError
+
+    def fetch_big(self) -> list[Any]:
+        """Every document of the big read collection (optional: else the workload is skipped)."""
         raise NotImplementedError
 
     def load_for_update(self, ids: list[Any]) -> list[Any]:
@@ -104,6 +114,10 @@ class AsyncBench:
     async def fetch_all(self) -> list[Any]:
         raise NotImplementedError
 
+    async def fetch_big(self) -> list[Any]:
+        """Every document of the big read collection (optional: else the workload is skipped)."""
+        raise NotImplementedError
+
     async def load_for_update(self, ids: list[Any]) -> list[Any]:
         raise NotImplementedError
 
@@ -127,32 +141,33 @@ def _check(condition: bool, message: str) -> None:
 # -- sync --------------------------------------------------------------------------------
 
 
-def run_sync(
-    bench: SyncBench,
-    write_uri: str,
-    read_uri: str,
-    ids: list[Any],
-    sizes: Sizes,
-    workloads: tuple[str, ...],
-    seed: int,
-) -> dict[str, Sample]:
-    out: dict[str, Sample] = {}
-    bench.open(write_uri, read_uri)
-    try:
-        # Warm up: connections, validators, schema caches.
-        for oid in ids[:WARMUP_OPS]:
-            _check(bench.find_by_id(oid) is not None, f"{bench.name}: warm-up find failed")
-        bench.fetch_all()
-        bench.drop_write()
-        bench.insert_each(bench.make_items(make_fields(WARMUP_OPS, seed + 1000)))
-        bench.drop_write()
+def _overrides(bench: Any, primitive: str, base: type) -> bool:
+    return getattr(type(bench), primitive) is not getattr(base, primitive)
 
-        for workload in workloads:
-            gc.collect()
-            out[workload] = _SYNC[workload](bench, ids, sizes, seed)
-    finally:
-        bench.close()
-    return out
+
+def prepare_sync(
+    bench: SyncBench, write_uri: str, read_uri: str, ids: list[Any], seed: int
+) -> None:
+    """Open the client and warm it up: connections, validators, schema caches."""
+    bench.open(write_uri, read_uri)
+    for oid in ids[:WARMUP_OPS]:
+        _check(bench.find_by_id(oid) is not None, f"{bench.name}: warm-up find failed")
+    bench.fetch_all()
+    if _overrides(bench, "fetch_big", SyncBench):
+        bench.fetch_big()
+    bench.drop_write()
+    bench.insert_each(bench.make_items(make_fields(WARMUP_OPS, seed + 1000)))
+    bench.drop_write()
+
+
+def run_sync_workload(
+    bench: SyncBench, workload: str, ids: list[Any], sizes: Sizes, seed: int
+) -> Sample | None:
+    """One measurement of ``workload`` (None: the client lacks what it needs)."""
+    if workload == "fetch_10k" and not _overrides(bench, "fetch_big", SyncBench):
+        return None
+    gc.collect()
+    return _SYNC[workload](bench, ids, sizes, seed)
 
 
 def _sync_insert_one(bench: SyncBench, ids: list[Any], sizes: Sizes, seed: int) -> Sample:
@@ -194,6 +209,13 @@ def _sync_fetch(bench: SyncBench, ids: list[Any], sizes: Sizes, seed: int) -> Sa
     return sample
 
 
+def _sync_fetch_big(bench: SyncBench, ids: list[Any], sizes: Sizes, seed: int) -> Sample:
+    counts: list[int] = []
+    sample = timed(sizes.fetch_big_docs, lambda: counts.append(len(bench.fetch_big())))
+    _check(counts == [sizes.fetch_big_docs], f"{bench.name}: fetched {counts}")
+    return sample
+
+
 def _sync_update(bench: SyncBench, ids: list[Any], sizes: Sizes, seed: int) -> Sample:
     items = bench.load_for_update(ids[: sizes.update])
     value = random.randrange(1, 2**30)  # new values: no client may skip an unchanged write
@@ -223,6 +245,7 @@ _SYNC: dict[str, Callable[[SyncBench, list[Any], Sizes, int], Sample]] = {
     "bulk_insert": _sync_bulk,
     "find_one": _sync_find_one,
     "fetch": _sync_fetch,
+    "fetch_10k": _sync_fetch_big,
     "update": _sync_update,
     "concurrent_find_one": _sync_concurrent,
 }
@@ -231,31 +254,30 @@ _SYNC: dict[str, Callable[[SyncBench, list[Any], Sizes, int], Sample]] = {
 # -- async -------------------------------------------------------------------------------
 
 
-async def run_async(
-    bench: AsyncBench,
-    write_uri: str,
-    read_uri: str,
-    ids: list[Any],
-    sizes: Sizes,
-    workloads: tuple[str, ...],
-    seed: int,
-) -> dict[str, Sample]:
-    out: dict[str, Sample] = {}
+async def prepare_async(
+    bench: AsyncBench, write_uri: str, read_uri: str, ids: list[Any], seed: int
+) -> None:
+    """Open the client and warm it up (see :func:`prepare_sync`)."""
     await bench.open(write_uri, read_uri)
-    try:
-        for oid in ids[:WARMUP_OPS]:
-            _check(await bench.find_by_id(oid) is not None, f"{bench.name}: warm-up find failed")
-        await bench.fetch_all()
-        await bench.drop_write()
-        await bench.insert_each(bench.make_items(make_fields(WARMUP_OPS, seed + 1000)))
-        await bench.drop_write()
+    for oid in ids[:WARMUP_OPS]:
+        _check(await bench.find_by_id(oid) is not None, f"{bench.name}: warm-up find failed")
+    await bench.fetch_all()
+    if _overrides(bench, "fetch_big", AsyncBench):
+        await bench.fetch_big()
+    await bench.drop_write()
+    await bench.insert_each(bench.make_items(make_fields(WARMUP_OPS, seed + 1000)))
+    await bench.drop_write()
 
-        for workload in workloads:
-            gc.collect()
-            out[workload] = await _ASYNC[workload](bench, ids, sizes, seed)
-    finally:
-        await bench.close()
-    return out
+
+async def run_async_workload(
+    bench: AsyncBench, workload: str, ids: list[Any], sizes: Sizes, seed: int
+) -> Sample | None:
+    """One measurement of ``workload`` (None: the client lacks what it needs)."""
+    if workload == "fetch_10k" and not _overrides(bench, "fetch_big", AsyncBench):
+        return None
+    gc.collect()
+    sample: Sample = await _ASYNC[workload](bench, ids, sizes, seed)
+    return sample
 
 
 async def _async_insert_one(bench: AsyncBench, ids: list[Any], sizes: Sizes, seed: int) -> Sample:
@@ -306,6 +328,20 @@ async def _async_fetch(bench: AsyncBench, ids: list[Any], sizes: Sizes, seed: in
     return sample
 
 
+async def _async_fetch_big(bench: AsyncBench, ids: list[Any], sizes: Sizes, seed: int) -> Sample:
+    counts: list[int] = []
+
+    async def one_fetch() -> None:
+        counts.append(len(await bench.fetch_big()))
+
+    sample = await atimed(sizes.fetch_big_docs, one_fetch)
+    gc.collect()
+    sample.stall_ms = await with_stall_ticker(one_fetch)  # a separate fetch, as in _async_fetch
+    sample.extra["idle_stall_ms"] = await idle_stall(sample.wall)
+    _check(counts == [sizes.fetch_big_docs] * 2, f"{bench.name}: fetched {counts}")
+    return sample
+
+
 async def _async_update(bench: AsyncBench, ids: list[Any], sizes: Sizes, seed: int) -> Sample:
     items = await bench.load_for_update(ids[: sizes.update])
     value = random.randrange(1, 2**30)  # new values: no client may skip an unchanged write
@@ -336,6 +372,7 @@ _ASYNC: dict[str, Callable[..., Any]] = {
     "bulk_insert": _async_bulk,
     "find_one": _async_find_one,
     "fetch": _async_fetch,
+    "fetch_10k": _async_fetch_big,
     "update": _async_update,
     "concurrent_find_one": _async_concurrent,
 }

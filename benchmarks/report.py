@@ -26,6 +26,7 @@ TITLES = {
     "bulk_insert": "Bulk insert of 1,000 (`save_all` / `insert_many`)",
     "find_one": "`find_one` by id, sequential",
     "fetch": "Fetch 1,000 documents as models",
+    "fetch_10k": "Fetch 10,000 documents as models (one `find`)",
     "update": "Update one field by id",
     "concurrent_find_one": "64 concurrent tasks doing `find_one` by id",
 }
@@ -34,6 +35,7 @@ SHORT = {
     "bulk_insert": "bulk insert 1,000",
     "find_one": "find_one by id",
     "fetch": "fetch 1,000 (per doc)",
+    "fetch_10k": "fetch 10,000 (per doc)",
     "update": "update by id",
     "concurrent_find_one": "64 concurrent find_one",
 }
@@ -57,10 +59,20 @@ def _spread(entry: dict[str, Any]) -> str:
     return f" ±{spread * 50:.0f}%"
 
 
+def _paired(entry: dict[str, Any], name: str) -> str:
+    """A paired ratio: median of the per-pair ratios and their range."""
+    paired = entry.get(f"{name}_ratio_paired")
+    if not paired:
+        return _num(entry.get(f"{name}_ratio"), 2)
+    if paired.get("n", 0) < 2:
+        return _num(paired["median"], 2)
+    return f"{paired['median']:.2f} ({paired['min']:.2f}-{paired['max']:.2f})"
+
+
 def workload_table(data: dict[str, Any], workload: str) -> list[str]:
     summary = data["summary"]
     labels = data["meta"]["labels"]
-    per_op = "doc" if workload in ("fetch", "bulk_insert") else "op"
+    per_op = "doc" if workload in ("fetch", "fetch_10k", "bulk_insert") else "op"
     has_stall = any("stall_ms" in s.get(workload, {}) for s in summary.values())
     head = f"| client | {per_op}s/s | x PyMongo sync | client CPU µs/{per_op} | x PyMongo sync |"
     rule = "| --- | ---: | ---: | ---: | ---: |"
@@ -76,8 +88,8 @@ def workload_table(data: dict[str, Any], workload: str) -> list[str]:
         digits = 1 if cpu["median"] < 100 else 0
         row = (
             f"| {labels.get(client, client)} | {_num(ops['median'])}{_spread(ops)} "
-            f"| {_num(entry.get('ops_ratio'), 2)} | {_num(cpu['median'], digits)}{_spread(cpu)} "
-            f"| {_num(entry.get('cpu_ratio'), 2)} |"
+            f"| {_paired(entry, 'ops')} | {_num(cpu['median'], digits)}{_spread(cpu)} "
+            f"| {_paired(entry, 'cpu')} |"
         )
         if has_stall:
             stall, idle = entry.get("stall_ms"), entry.get("idle_stall_ms")
@@ -126,7 +138,7 @@ def render_chart(data: dict[str, Any], path: Path) -> None:
     summary = data["summary"]
     labels = data["meta"]["labels"]
     clients = list(summary)
-    fig, axes = plt.subplots(2, 4, figsize=(22, 10.5))
+    fig, axes = plt.subplots(3, 3, figsize=(19, 15))
     flat = list(axes.flat)
     for ax, workload in zip(flat, WORKLOADS, strict=False):
         rows = [c for c in clients if workload in summary[c]]
@@ -148,7 +160,7 @@ def render_chart(data: dict[str, Any], path: Path) -> None:
         ax.set_title(SHORT[workload], fontsize=11)
         ax.set_xlabel("x PyMongo sync, log scale (solid: ops/s, higher is better; hatched: CPU/op)")
         ax.xaxis.label.set_size(8)
-    ax = flat[6]
+    ax = flat[len(WORKLOADS)]
     rows = [c for c in clients if "stall_ms" in summary[c].get("fetch", {})]
     values = [summary[c]["fetch"]["stall_ms"]["median"] for c in rows]
     ax.barh(range(len(rows)), values, color=[COLORS.get(_library(c), "#333") for c in rows])
@@ -158,7 +170,7 @@ def render_chart(data: dict[str, Any], path: Path) -> None:
     ax.invert_yaxis()
     ax.set_title("longest event-loop stall, fetch 1,000 (ms)", fontsize=11)
     ax.set_xlabel("ms (lower is better; dashed: 5 ms target)", fontsize=8)
-    ax = flat[7]
+    ax = flat[len(WORKLOADS) + 1]
     model = data.get("model") or {}
     results = {k: v for k, v in model.get("results", {}).items() if "error" not in v}
     if results:
@@ -186,7 +198,7 @@ def render_chart(data: dict[str, Any], path: Path) -> None:
     ax.set_xlabel("µs per document (lower is better)", fontsize=8)
     meta = data["meta"]
     fig.suptitle(
-        f"anyodm benchmarks {meta['date']} ({meta['mode']}, median of {meta['rounds']} rounds; "
+        f"anyodm benchmarks {meta['date']} ({meta['mode']}, {meta['rounds']} paired repetitions; "
         f"{meta['machine']['cores']} cores). Colours: grey PyMongo, blue ODMantic, "
         f"purple Beanie, red anyodm",
         fontsize=13,
@@ -206,21 +218,32 @@ def render_page(data: dict[str, Any], results_path: Path) -> str:
         rel = results_path.resolve().relative_to(ROOT)
     except ValueError:
         rel = results_path
+    loads = [r["load"] for r in meta.get("load_per_repetition", [])]
+    load_text = (
+        f"; 1-minute load average during the measurements {min(loads):.2f}-{max(loads):.2f} "
+        f"(median {sorted(loads)[len(loads) // 2]:.2f})"
+        if loads
+        else ""
+    )
+    before = meta.get("before")
     out = [
         "# Benchmarks",
         "",
         "What does an ODM cost on top of the driver? anyodm beside raw PyMongo, PyMongo's",
         "async client, ODMantic and Beanie, measured side by side in one run, on the same",
-        "server and data. Regenerate with `just bench` (full, about 10 minutes on 2 cores)",
-        "or `just bench --quick` (a smoke run); the raw numbers of this page are in",
+        "server and data. Regenerate with `just bench --before main` (full, about 20 minutes",
+        "on 2 cores), `just bench` (without the before/after comparison) or",
+        "`just bench --quick` (a smoke run); the raw numbers of this page are in",
         f"`{rel}` in the repository.",
         "",
-        f"**Run of {meta['timestamp']}** ({meta['mode']} mode, {meta['rounds']} rounds, "
-        f"{meta.get('elapsed_s', '?')} s).",
+        f"**Run of {meta['timestamp']}** ({meta['mode']} mode, {meta['rounds']} paired "
+        f"repetitions, {meta.get('elapsed_s', '?')} s).",
         "",
         f"- Machine: {mach['cpu']}, {mach['cores']} cores, {mach.get('memory_gib')} GiB, "
         f"{mach['os']}; load average {_num(mach['load_before'][0], 2)} before, "
-        f"{_num(mach.get('load_after', [math.nan])[0], 2)} after.",
+        f"{_num(mach.get('load_after', [math.nan])[0], 2)} after{load_text}. The machine is "
+        "shared with other developers' test runs: a load above 2 means the client, the "
+        "server and others took turns on the 2 cores.",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
         f"- Server: {server.get('kind', '?')}"
         + (
@@ -231,6 +254,14 @@ def render_page(data: dict[str, Any], results_path: Path) -> str:
             else ""
         )
         + ".",
+        *(
+            [
+                f"- Before/after: the anyodm clients also ran on `{before}` "
+                f"({meta.get('before_commit', '?')})'s anyodm, paired the same way."
+            ]
+            if before
+            else []
+        ),
         "",
         "## How it is measured",
         "",
@@ -241,16 +272,24 @@ def render_page(data: dict[str, Any], results_path: Path) -> str:
         "  own processes: one for the write workloads, whose collection is dropped around every",
         "  measurement (the embedded server's insert cost grows with the data it holds), and",
         f"  one holding the {sizes['fetch_docs']:,} seeded documents that the read and update",
-        "  workloads use. Its CPU is not the client's.",
-        "- Each round runs every client in a fresh Python process (rotating the order), with a",
-        "  warm-up first; the figures are the median over the rounds, ± half the spread",
+        f"  workloads use (and {sizes.get('fetch_big_docs', 0):,} more in a second collection",
+        "  for the 10,000-document fetch). Its CPU is not the client's.",
+        "- **Paired measurements.** Every client runs in a worker process of its own, opened",
+        "  and warmed up once. Each workload is repeated; each repetition runs every client",
+        "  once, one after the other, visiting them in one order and then in the reverse",
+        "  order (A B, B A, A B, ...), with each anyodm client right after the raw PyMongo",
+        "  client it is compared with. Two clients compared are thus measured seconds apart,",
+        "  under the same load. A ratio between two clients is the **median of their",
+        "  per-repetition ratios**, shown with the range of those ratios (min-max); the",
+        "  absolute figures are medians over the repetitions, ± half their spread",
         "  (max - min) relative to the median.",
         "- **ops/s** is wall-clock throughput; **client CPU µs/op** is `time.process_time()` of",
         "  the benchmark process (every thread of it, including the kernel time of its socket",
-        "  calls) divided by the operations. Ratios are to raw PyMongo sync in the same run.",
+        "  calls) divided by the operations. Ratios in the tables are to raw PyMongo sync.",
         f"- Sizes: insert one at a time {sizes['insert_one']}; bulk insert "
         f"{sizes['bulk_insert']:,}; `find_one` {sizes['find_one']:,}; fetch "
-        f"{sizes['fetch_docs']:,} documents x {sizes['fetch_times']} per measurement; update "
+        f"{sizes['fetch_docs']:,} documents x {sizes['fetch_times']} per measurement; fetch "
+        f"{sizes.get('fetch_big_docs', 0):,} documents once per measurement; update "
         f"{sizes['update']}; {sizes['concurrent_tasks']} concurrent tasks x "
         f"{sizes['concurrent_per_task']} `find_one` each (threads for the sync clients).",
         "- What each client does: insert = `save(instance)` (ODMantic, anyodm), `insert()`",
@@ -259,23 +298,60 @@ def render_page(data: dict[str, Any], results_path: Path) -> str:
         "  `find_one({'_id': oid})`; fetch = `await engine.find(M)` / `M.find_all().to_list()`",
         "  / `find({}).to_list()` (dicts: no models for raw PyMongo); update = set the field on",
         "  a loaded instance and `save` it (ODMantic, anyodm), `doc.set({M.counter: v})`",
-        "  (Beanie), `update_one` with `$set`.",
+        "  (Beanie), `update_one` with `$set`. Beanie has no client for the 10,000-document",
+        "  collection (the row is absent).",
         "- The thread floor is raw PyMongo called through `anyio.to_thread.run_sync` with a",
         "  100-thread `CapacityLimiter` (the size anyodm's `Engine` uses by default).",
-        "- Longest loop stall: a ticker task sleeping 1 ms in a loop beside one fetch of 1,000",
-        "  documents; the stall is how late it woke at worst (largest gap minus the 1 ms).",
-        "  Measured on a separate fetch from the timed ones; beside it, the same ticker on an",
-        "  idle loop for as long (the machine's own scheduling noise).",
+        "- Longest loop stall: a ticker task sleeping 1 ms in a loop beside one fetch; the",
+        "  stall is how late it woke at worst (largest gap minus the 1 ms). Measured on a",
+        "  separate fetch from the timed ones; beside it, the same ticker on an idle loop for",
+        "  as long (the machine's own scheduling noise).",
         "- Noise: the machine has 2 cores shared by the client, the server and whatever else",
-        "  runs; compare ratios within one run, not absolute numbers across runs.",
+        "  runs; compare paired ratios within one run, not absolute numbers across runs.",
         "",
     ]
     if data.get("errors"):
-        out += ["## Clients that could not run", ""]
+        out += ["## Clients or measurements that could not run", ""]
         for client, err in data["errors"].items():
             out.append(f"- {meta['labels'].get(client, client)}: {err}")
         out.append("")
-    out += ["## Targets (issues 4 and 6)", "", "| target | met | measured |", "| --- | --- | --- |"]
+    if data.get("paired_targets"):
+        out += [
+            "## Targets of issue 14 (paired ratios: median of per-pair ratios, min-max)",
+            "",
+            "| target | met | measured |",
+            "| --- | --- | --- |",
+        ]
+        for t in data["paired_targets"]:
+            mark = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]
+            out.append(f"| {t['target']} | {mark} | {t['detail']} |")
+        out.append("")
+    if data.get("before"):
+        out += [
+            f"## This branch against `{before}`, paired (ratio = this branch / {before})",
+            "",
+            "Throughput above 1 and CPU below 1 are better. A row counts as slower only if",
+            "every pair was slower (its whole range on the wrong side of 1).",
+            "",
+            "| client | workload | ops/s ratio | client CPU ratio | slower? |",
+            "| --- | --- | ---: | ---: | --- |",
+        ]
+        for row in data["before"]:
+            o, c = row["ops"], row["cpu"]
+            out.append(
+                f"| {meta['labels'].get(row['client'], row['client'])} | "
+                f"{SHORT.get(row['workload'], row['workload'])} | "
+                f"{o['median']:.2f} ({o['min']:.2f}-{o['max']:.2f}) | "
+                f"{c['median']:.2f} ({c['min']:.2f}-{c['max']:.2f}) | "
+                f"{'**yes**' if row['slower'] else 'no'} |"
+            )
+        out.append("")
+    out += [
+        "## Targets of issues 4 and 6 (medians over the repetitions)",
+        "",
+        "| target | met | measured |",
+        "| --- | --- | --- |",
+    ]
     for t in data.get("targets", []):
         mark = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]
         out.append(f"| {t['target']} | {mark} | {t['detail']} |")

@@ -8,7 +8,13 @@ from typing import Any, Optional
 from pymongo import MongoClient
 
 from anyodm import EmbeddedModel, Engine, Model, SyncEngine
-from benchmarks.common import READ_COLLECTION, READ_DB, WRITE_COLLECTION, WRITE_DB
+from benchmarks.common import (
+    BIG_COLLECTION,
+    READ_COLLECTION,
+    READ_DB,
+    WRITE_COLLECTION,
+    WRITE_DB,
+)
 from benchmarks.driver import AsyncBench, SyncBench
 
 
@@ -41,6 +47,7 @@ def _person(collection: str) -> Any:
 
 PersonW = _person(WRITE_COLLECTION)
 PersonR = _person(READ_COLLECTION)
+PersonBig = _person(BIG_COLLECTION)
 
 
 class AnyODMAsync(AsyncBench):
@@ -78,6 +85,9 @@ class AnyODMAsync(AsyncBench):
 
     async def fetch_all(self) -> list[Any]:
         return await self.rengine.find(PersonR)
+
+    async def fetch_big(self) -> list[Any]:
+        return await self.rengine.find(PersonBig)
 
     async def load_for_update(self, ids: list[Any]) -> list[Any]:
         return await self.rengine.find(PersonR, PersonR.id.in_(ids))
@@ -124,6 +134,9 @@ class AnyODMSync(SyncBench):
 
     def fetch_all(self) -> list[Any]:
         return self.rengine.find(PersonR).to_list()
+
+    def fetch_big(self) -> list[Any]:
+        return self.rengine.find(PersonBig).to_list()
 
     def load_for_update(self, ids: list[Any]) -> list[Any]:
         return self.rengine.find(PersonR, PersonR.id.in_(ids)).to_list()

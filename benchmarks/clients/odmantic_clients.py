@@ -7,7 +7,13 @@ from typing import Any, Optional
 
 from odmantic import AIOEngine, EmbeddedModel, Model, SyncEngine, query
 
-from benchmarks.common import READ_COLLECTION, READ_DB, WRITE_COLLECTION, WRITE_DB
+from benchmarks.common import (
+    BIG_COLLECTION,
+    READ_COLLECTION,
+    READ_DB,
+    WRITE_COLLECTION,
+    WRITE_DB,
+)
 from benchmarks.driver import AsyncBench, SyncBench
 
 
@@ -40,6 +46,7 @@ def _person(collection: str) -> Any:
 
 PersonW = _person(WRITE_COLLECTION)
 PersonR = _person(READ_COLLECTION)
+PersonBig = _person(BIG_COLLECTION)
 
 
 class ODManticAsync(AsyncBench):
@@ -77,6 +84,9 @@ class ODManticAsync(AsyncBench):
 
     async def fetch_all(self) -> list[Any]:
         return await self.rengine.find(PersonR)
+
+    async def fetch_big(self) -> list[Any]:
+        return await self.rengine.find(PersonBig)
 
     async def load_for_update(self, ids: list[Any]) -> list[Any]:
         return await self.rengine.find(PersonR, query.in_(PersonR.id, ids))
@@ -125,6 +135,9 @@ class ODManticSync(SyncBench):
 
     def fetch_all(self) -> list[Any]:
         return list(self.rengine.find(PersonR))
+
+    def fetch_big(self) -> list[Any]:
+        return list(self.rengine.find(PersonBig))
 
     def load_for_update(self, ids: list[Any]) -> list[Any]:
         return list(self.rengine.find(PersonR, query.in_(PersonR.id, ids)))

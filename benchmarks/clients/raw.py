@@ -11,7 +11,14 @@ import anyio
 import anyio.to_thread
 from pymongo import AsyncMongoClient, MongoClient
 
-from benchmarks.common import READ_COLLECTION, READ_DB, WRITE_COLLECTION, WRITE_DB, as_document
+from benchmarks.common import (
+    BIG_COLLECTION,
+    READ_COLLECTION,
+    READ_DB,
+    WRITE_COLLECTION,
+    WRITE_DB,
+    as_document,
+)
 from benchmarks.driver import AsyncBench, SyncBench
 
 #: The thread floor gets as many threads as anyodm's Engine (the pool size, 100).
@@ -28,6 +35,7 @@ class PyMongoSync(SyncBench):
         self.rclient: MongoClient[Any] = MongoClient(read_uri)
         self.wcoll = self.wclient[WRITE_DB][WRITE_COLLECTION]
         self.rcoll = self.rclient[READ_DB][READ_COLLECTION]
+        self.bigcoll = self.rclient[READ_DB][BIG_COLLECTION]
 
     def close(self) -> None:
         self.wclient.close()
@@ -49,6 +57,9 @@ class PyMongoSync(SyncBench):
 
     def fetch_all(self) -> list[Any]:
         return self.rcoll.find({}).to_list()
+
+    def fetch_big(self) -> list[Any]:
+        return self.bigcoll.find({}).to_list()
 
     def load_for_update(self, ids: list[Any]) -> list[Any]:
         return list(ids)
@@ -100,6 +111,9 @@ class PyMongoThreads(AsyncBench):
     async def fetch_all(self) -> list[Any]:
         return await self._call(lambda: self.sync.rcoll.find({}).to_list())  # type: ignore[no-any-return]
 
+    async def fetch_big(self) -> list[Any]:
+        return await self._call(lambda: self.sync.bigcoll.find({}).to_list())  # type: ignore[no-any-return]
+
     async def load_for_update(self, ids: list[Any]) -> list[Any]:
         return list(ids)
 
@@ -123,6 +137,7 @@ class PyMongoAsync(AsyncBench):
         self.rclient: AsyncMongoClient[Any] = AsyncMongoClient(read_uri)
         self.wcoll = self.wclient[WRITE_DB][WRITE_COLLECTION]
         self.rcoll = self.rclient[READ_DB][READ_COLLECTION]
+        self.bigcoll = self.rclient[READ_DB][BIG_COLLECTION]
 
     async def close(self) -> None:
         await self.wclient.close()
@@ -144,6 +159,9 @@ class PyMongoAsync(AsyncBench):
 
     async def fetch_all(self) -> list[Any]:
         return await self.rcoll.find({}).to_list()
+
+    async def fetch_big(self) -> list[Any]:
+        return await self.bigcoll.find({}).to_list()
 
     async def load_for_update(self, ids: list[Any]) -> list[Any]:
         return list(ids)
