@@ -12,6 +12,7 @@ trip for most results, and still keep the loop responsive.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -31,9 +32,33 @@ SLICE = 64
 _PAUSE = 0.00002
 
 
+#: Raw documents cut out of a reply between two hand-overs of the GIL (~0.3 ms of work).
+RAW_SLICE = 256
+_raw_made = itertools.count(1)
+
+
+class YieldingRawDocument(RawBSONDocument):
+    """A ``RawBSONDocument`` that hands the GIL over every ``RAW_SLICE`` documents made.
+
+    The driver cuts a server reply into documents in C, holding the GIL for the whole
+    reply (thousands of documents), except when it calls back into Python, as it does to
+    make each of these: the pause keeps even a large reply from stalling the event loop
+    for more than a fraction of a millisecond.
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self, bson_bytes: bytes | memoryview, codec_options: CodecOptions[Any] | None = None
+    ) -> None:
+        super().__init__(bson_bytes, codec_options)
+        if not next(_raw_made) % RAW_SLICE:
+            time.sleep(_PAUSE)
+
+
 def raw_codec_options(options: CodecOptions[Any]) -> CodecOptions[Any]:
     """``options`` returning undecoded documents (decoded later with ``options`` itself)."""
-    return options.with_options(document_class=RawBSONDocument)
+    return options.with_options(document_class=YieldingRawDocument)
 
 
 def decode_into(
