@@ -19,8 +19,8 @@ from anyodm.core.find import STREAM_BATCH_SIZE
 from tests.engine.cursors import wait_until_closed
 from tests.engine.models import Author, Book, Country, Publisher
 
-#: More than a slice, a raw slice and a streaming batch, and not a multiple of any.
-COUNT = 3 * batches.RAW_SLICE + 37
+#: Several slices, raw slices and streaming batches, and not a multiple of any.
+COUNT = 737
 
 
 class Round(Model):
@@ -124,6 +124,7 @@ def test_decoding_in_slices_keeps_every_document_in_order(
     raw = _raw_docs(count)
     hand_overs: list[int] = []
     out: list[int] = []
+    monkeypatch.setattr(batches, "HAND_OVER_EVERY", 0.0)  # due at every check
     monkeypatch.setattr(batches, "_hand_over", lambda: hand_overs.append(len(out)))
     batches.decode_into(out, raw, DEFAULT_CODEC_OPTIONS, lambda doc: doc["n"])
     assert out == list(range(count))
@@ -136,11 +137,23 @@ def test_cutting_a_large_reply_into_raw_documents_hands_the_gil_over(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     hand_overs: list[None] = []
+    monkeypatch.setattr(batches, "HAND_OVER_EVERY", 0.0)  # due at every check
     monkeypatch.setattr(batches, "_hand_over", lambda: hand_overs.append(None))
     raw = _raw_docs(4 * batches.RAW_SLICE)
     assert all(isinstance(doc, batches.YieldingRawDocument) for doc in raw)
     assert [doc["n"] for doc in raw] == list(range(4 * batches.RAW_SLICE))
     assert len(hand_overs) == 4
+
+
+def test_hand_overs_are_paced_by_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    hand_overs: list[None] = []
+    monkeypatch.setattr(batches, "HAND_OVER_EVERY", 3600.0)  # never due again this test
+    monkeypatch.setattr(batches, "_hand_over", lambda: hand_overs.append(None))
+    batches._hand_over_if_due()  # due: the first hand-over of this thread (or long ago)
+    out: list[int] = []
+    batches.decode_into(out, _raw_docs(10 * batches.SLICE), DEFAULT_CODEC_OPTIONS, len)
+    assert len(out) == 10 * batches.SLICE
+    assert len(hand_overs) <= 1
 
 
 # -- whole results ------------------------------------------------------------------------
