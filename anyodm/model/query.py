@@ -180,10 +180,11 @@ def _values(op: str, values: Any) -> list[Any]:
 class FieldProxy:
     """``Book.title``: a field of a model, used to build queries, sorts and indexes."""
 
-    __slots__ = ("_annotation", "_model", "_name", "_path")
+    __slots__ = ("_annotation", "_model", "_models", "_name", "_path")
 
     def __init__(self, model: type[Any], path: str, name: str, annotation: Any) -> None:
         self._model = model
+        self._models = frozenset((model,))  # what every expression of it is about
         self._path = path
         self._name = name
         self._annotation = annotation
@@ -231,7 +232,7 @@ class FieldProxy:
         return _unwrap(self._annotation)
 
     def _expr(self, op: str, value: Any) -> QueryExpression:
-        return QueryExpression({self._path: {op: value}}, (self._model,))
+        return QueryExpression({self._path: {op: value}}, self._models)
 
     def _value(self, value: Any) -> Any:
         """A compared value as stored; a string for an ObjectId field must be one."""
@@ -326,7 +327,7 @@ class FieldProxy:
             )
         if options:
             spec["$options"] = options
-        return QueryExpression({self._path: spec}, (self._model,))
+        return QueryExpression({self._path: spec}, self._models)
 
     # array operators
     def _array_only(self, op: str) -> None:
@@ -370,10 +371,10 @@ class FieldProxy:
 
     # sorting
     def asc(self) -> SortExpression:
-        return SortExpression({self._path: 1}, (self._model,))
+        return SortExpression({self._path: 1}, self._models)
 
     def desc(self) -> SortExpression:
-        return SortExpression({self._path: -1}, (self._model,))
+        return SortExpression({self._path: -1}, self._models)
 
 
 def _is_base(model: type[Any], element: Any) -> bool:
@@ -496,6 +497,10 @@ def build_filter(model: type[Any], *queries: Any) -> dict[str, Any]:
 
     A field of another model raises ``TypeError`` before anything is sent.
     """
+    if len(queries) == 1 and type(queries[0]) is QueryExpression:  # the common case, fast
+        q = queries[0]
+        _check_models(model, q.models, "a query")
+        return dict(q)
     parts: list[dict[str, Any]] = []
     for q in queries:
         if q is None:
