@@ -273,7 +273,7 @@ def render_page(data: dict[str, Any], results_path: Path) -> str:
         "  measurement (the embedded server's insert cost grows with the data it holds), and",
         f"  one holding the {sizes['fetch_docs']:,} seeded documents that the read and update",
         f"  workloads use (and {sizes.get('fetch_big_docs', 0):,} more in a second collection",
-        "  for the 10,000-document fetch). Its CPU is not the client's.",
+        "  for the large fetch). Its CPU is not the client's.",
         "- **Paired measurements.** Every client runs in a worker process of its own, opened",
         "  and warmed up once. Each workload is repeated; each repetition runs every client",
         "  once, one after the other, visiting them in one order and then in the reverse",
