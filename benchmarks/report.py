@@ -3,7 +3,9 @@
     python -m benchmarks.report benchmarks/results/<date>.json
 
 The analysis paragraphs (what a missed target is due to) are kept by hand in
-``benchmarks/analysis.md`` and included as they are.
+``benchmarks/analysis.md``, and the server-side operations' section (measured by
+``benchmarks/server_ops.py``) in ``benchmarks/server_ops_section.md``; both are included
+as they are.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "benchmarks.md"
 CHART = ROOT / "docs" / "benchmarks.png"
 ANALYSIS = Path(__file__).resolve().parent / "analysis.md"
+#: Kept by hand like the analysis: the server-side operations' own benchmark (issue 12).
+SERVER_OPS = Path(__file__).resolve().parent / "server_ops_section.md"
 
 TITLES = {
     "insert_one": "Insert one at a time",
@@ -331,19 +335,27 @@ def render_page(data: dict[str, Any], results_path: Path) -> str:
             f"## This branch against `{before}`, paired (ratio = this branch / {before})",
             "",
             "Throughput above 1 and CPU below 1 are better. A row counts as slower only if",
-            "every pair was slower (its whole range on the wrong side of 1).",
+            "every pair was slower (its whole range on the wrong side of 1). The stall column",
+            "is not a ratio: both medians, in ms.",
             "",
-            "| client | workload | ops/s ratio | client CPU ratio | slower? |",
-            "| --- | --- | ---: | ---: | --- |",
+            "| client | workload | ops/s ratio | client CPU ratio | slower? "
+            f"| longest loop stall, ms: this branch / {before} (medians) |",
+            "| --- | --- | ---: | ---: | --- | ---: |",
         ]
         for row in data["before"]:
             o, c = row["ops"], row["cpu"]
+            stall = row.get("stall_ms")
+            stall_text = (
+                f"{stall['after']['median']:.1f} / {stall['before']['median']:.1f}"
+                if stall
+                else "-"
+            )
             out.append(
                 f"| {meta['labels'].get(row['client'], row['client'])} | "
                 f"{SHORT.get(row['workload'], row['workload'])} | "
                 f"{o['median']:.2f} ({o['min']:.2f}-{o['max']:.2f}) | "
                 f"{c['median']:.2f} ({c['min']:.2f}-{c['max']:.2f}) | "
-                f"{'**yes**' if row['slower'] else 'no'} |"
+                f"{'**yes**' if row['slower'] else 'no'} | {stall_text} |"
             )
         out.append("")
     out += [
@@ -364,6 +376,8 @@ def render_page(data: dict[str, Any], results_path: Path) -> str:
             continue
         out += [f"### {TITLES[workload]}", "", *workload_table(data, workload), ""]
     out += ["### Model parse and dump, no server", "", *model_table(data.get("model")), ""]
+    if SERVER_OPS.exists():
+        out += [SERVER_OPS.read_text().strip(), ""]
     return "\n".join(out)
 
 

@@ -406,15 +406,23 @@ def compare_before(raw: dict[str, dict[str, list[Any]]]) -> list[dict[str, Any]]
             cpu = paired_ratios(raw, client, twin, workload, "cpu_us_per_op")
             if not ops:
                 continue
-            rows.append(
-                {
-                    "client": client,
-                    "workload": workload,
-                    "ops": summarize(ops),
-                    "cpu": summarize(cpu),
-                    "slower": max(ops) < 1.0 or min(cpu) > 1.0,
+            row = {
+                "client": client,
+                "workload": workload,
+                "ops": summarize(ops),
+                "cpu": summarize(cpu),
+                "slower": max(ops) < 1.0 or min(cpu) > 1.0,
+            }
+            stalls = {
+                name: [s["stall_ms"] for s in raw[name][workload] if s and s.get("stall_ms")]
+                for name in (client, twin)
+            }
+            if stalls[client] and stalls[twin]:
+                row["stall_ms"] = {
+                    "after": summarize(stalls[client]),
+                    "before": summarize(stalls[twin]),
                 }
-            )
+            rows.append(row)
     return rows
 
 
