@@ -41,7 +41,7 @@ RAW_SLICE = 64
 #: Longest stretch of decoding (seconds) before the GIL is handed over.  Each hand-over
 #: costs the worker ~0.1 ms (more on a busy machine), so it is paced by time, not done
 #: after every slice: the loop's stalls stay near this bound, at a few percent of cost.
-HAND_OVER_EVERY = 0.002
+HAND_OVER_EVERY = 0.001
 #: A real (if tiny) sleep: ``sleep(0)`` gives the GIL back so fast that a waiting thread
 #: rarely wins it; a few microseconds let the event loop's thread take its turn.
 _PAUSE = 0.00002
