@@ -189,9 +189,9 @@ class FieldCodec:
         if schema is None:
             schema = TypeAdapter(annotation).core_schema
         own = adapt_own_schema(dict(schema), object)
-        self._encoder = SchemaValidator(own, _use_prebuilt=False)
-        self._serializer = SchemaSerializer(doc_serializer_schema(own), _use_prebuilt=False)
-        self._decoder = SchemaValidator(doc_validator_schema(own), _use_prebuilt=False)
+        self._encoder = SchemaValidator(own)
+        self._serializer = SchemaSerializer(doc_serializer_schema(own))
+        self._decoder = SchemaValidator(doc_validator_schema(own))
 
     def encode(self, value: Any) -> Any:
         """The stored form of ``value``; ``ValidationError`` if it does not fit."""
