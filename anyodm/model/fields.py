@@ -61,13 +61,26 @@ def Field(
     return info
 
 
-def Reference(*, key_name: str | None = None) -> Any:
+def Reference(
+    *,
+    key_name: str | None = None,
+    default: Any = PydanticUndefined,
+    default_factory: Any = None,
+) -> Any:
     """Declare a reference to another ``Model``: ``publisher: Publisher = Reference()``.
 
     The document stores the referenced primary key under ``key_name`` (default: the
-    field name); finds load the referenced instance with a ``$lookup``.
+    field name); finds load the referenced instance with a ``$lookup``. The annotation
+    may also be ``Publisher | None`` (stored null; a missing target loads as ``None``),
+    ``list[Author]`` (stored as the list of keys, loaded in order) or
+    ``list[Author | None]``. ``default`` / ``default_factory`` as in ``Field``
+    (``Reference(default=None)``, ``Reference(default_factory=list)``).
     """
-    info: FieldInfo = pydantic.Field()
+    info: FieldInfo = (
+        pydantic.Field(default_factory=default_factory)
+        if default_factory is not None
+        else pydantic.Field(default)
+    )
     info.metadata.append(ODMFieldOptions(key_name=key_name, reference=True))
     return info
 

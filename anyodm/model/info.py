@@ -15,7 +15,7 @@ from anyodm.model.schema import doc_serializer_schema, doc_validator_schema
 if TYPE_CHECKING:
     from pymongo import IndexModel
 
-    from anyodm.model.model import Model
+    from anyodm.model.model import Model, ReferenceShape
     from anyodm.model.reference_paths import ReferencePath
 
 __all__ = ["REVISION_KEY", "ModelInfo", "ShapeInfo"]
@@ -23,6 +23,11 @@ __all__ = ["REVISION_KEY", "ModelInfo", "ShapeInfo"]
 #: Where a model with ``optimistic_concurrency`` keeps each document's revision (an int
 #: incremented by every write anyodm makes).
 REVISION_KEY = "_rev"
+
+
+def _is_key(value: Any) -> bool:
+    """A stored primary key (not a document) where a looked-up document belongs."""
+    return value is not None and not isinstance(value, Mapping)
 
 
 class ShapeInfo:
@@ -70,16 +75,26 @@ class ShapeInfo:
                 target = self.reference_targets.get(str(loc[0]))
                 if target is not None:
                     msg = f"referenced {target.__name__} document not found"
+            elif err["type"] == "model_type" and _is_key(err.get("input")):
+                # a list of references keeps the key of a missing target in its place
+                target = self.reference_targets.get(str(loc[0]))
+                what = target.__name__ if target is not None and len(loc) == 2 else "a"
+                msg = f"referenced {what} document {err['input']!r} not found"
             errors.append((path, msg))
         doc_id = doc.get("_id") if isinstance(doc, Mapping) else None
         return DocumentParsingError(self.model, errors, doc_id)
 
     @cached_property
+    def reference_shapes(self) -> dict[str, ReferenceShape]:
+        """Reference field name -> its target, and whether it is a list / optional."""
+        from anyodm.model.model import reference_shape
+
+        return {name: reference_shape(self.model, name) for name in self.reference_names}
+
+    @cached_property
     def references(self) -> dict[str, type[Model]]:
         """Reference field name -> referenced model (resolved on first use)."""
-        from anyodm.model.model import resolve_reference
-
-        return {name: resolve_reference(self.model, name) for name in self.reference_names}
+        return {name: shape.target for name, shape in self.reference_shapes.items()}
 
     @cached_property
     def reference_paths(self) -> tuple[ReferencePath, ...]:

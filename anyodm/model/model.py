@@ -22,7 +22,14 @@ from anyodm.model.naming import collection_name
 from anyodm.model.reference_paths import Each
 from anyodm.model.schema import adapt_own_schema
 
-__all__ = ["EmbeddedModel", "Model", "ODMConfigDict", "resolve_reference"]
+__all__ = [
+    "EmbeddedModel",
+    "Model",
+    "ODMConfigDict",
+    "ReferenceShape",
+    "reference_shape",
+    "resolve_reference",
+]
 
 if typing.TYPE_CHECKING:  # the class itself lives in a private module of pydantic
     from pydantic._internal._model_construction import ModelMetaclass
@@ -132,28 +139,77 @@ def _model_types_in(annotation: Any) -> Iterable[type]:
         yield from _model_types_in(arg)
 
 
-def resolve_reference(model: type[Any], name: str) -> type[Model]:
-    """The ``Model`` a reference field points to; ``TypeError`` if it is not a plain Model."""
+class ReferenceShape(typing.NamedTuple):
+    """How a reference field holds its referenced model.
+
+    ``many``: a list of references; ``optional``: a reference (or a list item) may be
+    ``None`` (stored null; a missing target is loaded as ``None`` too).
+    """
+
+    target: type[Model]
+    many: bool
+    optional: bool
+
+
+def _optional_parts(annotation: Any) -> tuple[list[Any], bool]:
+    """The alternatives of an annotation other than ``None``, and whether ``None`` is one."""
+    if get_origin(annotation) is typing.Annotated:
+        return _optional_parts(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = get_args(annotation)
+        return [arg for arg in args if arg is not type(None)], type(None) in args
+    return [annotation], False
+
+
+def _is_model_class(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, Model)
+
+
+def reference_shape(model: type[Any], name: str) -> ReferenceShape:
+    """What a reference field points to: ``M``, ``M | None``, ``list[M]`` or
+    ``list[M | None]``; ``TypeError`` naming the field for anything else."""
     annotation = model.model_fields[name].annotation
-    if isinstance(annotation, type) and issubclass(annotation, Model):
-        return annotation
-    if isinstance(annotation, (str, typing.ForwardRef)):
-        raise _fail(
-            model.__name__, name, "the referenced model is not defined yet (forward reference)"
-        )
-    if isinstance(annotation, typing.TypeVar):
-        raise _fail(
-            model.__name__,
-            name,
-            f"the reference's model is the type variable {annotation}: use a parametrized "
-            f"class ({model.__name__}[SomeModel])",
-        )
+    parts, optional = _optional_parts(annotation)
+    if len(parts) == 1:
+        only = parts[0]
+        if _is_model_class(only):
+            return ReferenceShape(only, many=False, optional=optional)
+        if get_origin(only) is list and not optional:
+            items, items_optional = _optional_parts(get_args(only)[0])
+            if len(items) == 1 and _is_model_class(items[0]):
+                return ReferenceShape(items[0], many=True, optional=items_optional)
+            parts = items
+    for part in parts:
+        if isinstance(part, (str, typing.ForwardRef)):
+            raise _fail(
+                model.__name__, name, "the referenced model is not defined yet (forward reference)"
+            )
+        if isinstance(part, typing.TypeVar):
+            raise _fail(
+                model.__name__,
+                name,
+                f"the reference's model is the type variable {part}: use a parametrized "
+                f"class ({model.__name__}[SomeModel])",
+            )
     raise _fail(
         model.__name__,
         name,
-        f"Reference() needs a Model subclass annotation, not {annotation!r} "
-        "(references inside containers or unions are not supported)",
+        f"Reference() needs a Model subclass, Model | None, list[Model] or "
+        f"list[Model | None] annotation, not {annotation!r}",
     )
+
+
+def resolve_reference(model: type[Any], name: str) -> type[Model]:
+    """The ``Model`` a reference field points to; ``TypeError`` naming the field if the
+    annotation is not one of the shapes :func:`reference_shape` knows."""
+    return reference_shape(model, name).target
+
+
+def _unresolved(annotation: Any) -> bool:
+    """An annotation naming something not defined yet (pydantic resolves it later)."""
+    if isinstance(annotation, (str, typing.ForwardRef, typing.TypeVar)):
+        return True
+    return any(_unresolved(arg) for arg in get_args(annotation))
 
 
 def _build_info(
@@ -191,17 +247,15 @@ def _build_info(
 
         annotation = fields[field].annotation
         if opts.reference:
-            if not isinstance(annotation, (str, typing.ForwardRef, typing.TypeVar)) and not (
-                isinstance(annotation, type) and issubclass(annotation, Model)
-            ):
-                resolve_reference(cls, field)  # raises the TypeError naming the field
+            if not _unresolved(annotation):
+                reference_shape(cls, field)  # raises the TypeError naming the field
             references.append(field)
         elif (found := next(iter(_model_types_in(annotation)), None)) is not None:
             raise _fail(
                 name,
                 field,
                 f"{found.__name__} is a Model: declare the field with Reference() "
-                "(references inside containers are not supported) or use an EmbeddedModel",
+                "(list[Model] too) or use an EmbeddedModel",
             )
 
     parse_factories = bool(
@@ -558,17 +612,14 @@ def _baseline(model: type[Any], raw_doc: Mapping[str, Any]) -> Mapping[str, Any]
 
 
 def _ids_in_place(doc: Any, steps: tuple[Any, ...]) -> Any:
+    if not steps:  # a looked-up document (or a missing target's key, or None)
+        return doc.get("_id") if isinstance(doc, Mapping) else doc
     step, rest = steps[0], steps[1:]
     if isinstance(step, Each):
         return [_ids_in_place(item, rest) for item in doc] if isinstance(doc, list) else doc
     if not isinstance(doc, Mapping) or step.key not in doc:
         return doc
-    value = doc[step.key]
-    if rest:
-        value = _ids_in_place(value, rest)
-    elif isinstance(value, Mapping):
-        value = value.get("_id")
-    return {**doc, step.key: value}
+    return {**doc, step.key: _ids_in_place(doc[step.key], rest)}
 
 
 class EmbeddedModel(_DocumentBase):

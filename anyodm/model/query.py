@@ -33,6 +33,7 @@ __all__ = [
     "asc",
     "build_filter",
     "build_sort",
+    "contains",
     "desc",
     "elem_match",
     "eq",
@@ -339,6 +340,24 @@ class FieldProxy:
         self._array_only("all")
         return self._expr("$all", _values(f"{self._where}.all", values))
 
+    def contains(self, value: Any) -> QueryExpression:
+        """The array field has an element equal to ``value`` (a referenced instance of a
+        list of references matches by its primary key)."""
+        self._array_only("contains")
+        return self._expr("$elemMatch", {"$eq": self._element_value(value)})
+
+    def _element_value(self, value: Any) -> Any:
+        items = [item for alt in self._alternatives() if _is_array(alt) for item in _elements(alt)]
+        if (
+            isinstance(value, str)
+            and items
+            and all(isinstance(item, type) and issubclass(item, bson.ObjectId) for item in items)
+        ):
+            if not bson.ObjectId.is_valid(value):
+                raise ValueError(f"{self._where}: {value!r} is not a valid ObjectId")
+            return bson.ObjectId(value)
+        return bson_value(value)
+
     def size(self, length: int) -> QueryExpression:
         """The array field has exactly ``length`` elements."""
         self._array_only("size")
@@ -432,6 +451,11 @@ def match(field: Any, pattern: str | re.Pattern[str] | bson.regex.Regex[Any]) ->
 
 def all_(field: Any, values: Iterable[Any]) -> QueryExpression:
     return _proxy(field).all(values)
+
+
+def contains(field: Any, value: Any) -> QueryExpression:
+    """``field.contains(value)``."""
+    return _proxy(field).contains(value)
 
 
 def size(field: Any, length: int) -> QueryExpression:

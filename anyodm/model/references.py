@@ -1,7 +1,9 @@
 """The aggregation that loads referenced documents with one ``$lookup`` per reference.
 
-A top-level reference is looked up in place; one inside embedded models (or arrays of
-them) is looked up into a temporary field and then put in place of each id.
+A top-level reference is looked up in place; a list of references, or one inside
+embedded models (or arrays of them), is looked up into a temporary field and then put
+in place of each id, in the stored order (a missing target of a list keeps its key,
+which parsing reports by name, or becomes ``None`` where the items are optional).
 """
 
 from __future__ import annotations
@@ -42,14 +44,14 @@ def _lookups(model: type[Any], seen: tuple[type[Any], ...]) -> list[dict[str, An
             )
         nested = _lookups(target, (*seen, model))
         if len(path.steps) == 1:
-            stages.extend(_top_level_lookup(path.dotted, target, nested))
+            stages.extend(_top_level_lookup(path.dotted, target, nested, path.optional))
         else:
             stages.extend(_embedded_lookup(path, nested))
     return stages
 
 
 def _top_level_lookup(
-    key: str, target: type[Any], nested: list[dict[str, Any]]
+    key: str, target: type[Any], nested: list[dict[str, Any]], optional: bool
 ) -> list[dict[str, Any]]:
     collection = target.__anyodm__.collection
     if nested:
@@ -61,10 +63,13 @@ def _top_level_lookup(
         }
     else:
         lookup = {"from": collection, "localField": key, "foreignField": "_id", "as": key}
-    return [
+    stages: list[dict[str, Any]] = [
         {"$lookup": lookup},
         {"$unwind": {"path": f"${key}", "preserveNullAndEmptyArrays": True}},
     ]
+    if optional:  # no target (stored null, or gone): None
+        stages.append({"$set": {key: {"$ifNull": [f"${key}", None]}}})
+    return stages
 
 
 def _embedded_lookup(path: ReferencePath, nested: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -89,34 +94,43 @@ def _embedded_lookup(path: ReferencePath, nested: list[dict[str, Any]]) -> list[
         "$cond": [
             {"$eq": [{"$type": top}, "missing"]},
             "$$REMOVE",
-            _replace_ids(top, path.steps[1:], 0),
+            _replace_ids(top, path.steps[1:], 0, path.optional),
         ]
     }
     return [{"$lookup": lookup}, {"$set": {first.key: replaced}}, {"$unset": _FOUND}]
 
 
-def _replace_ids(base: str, steps: tuple[Any, ...], depth: int) -> Any:
+def _found(key: str) -> dict[str, Any]:
+    """An expression: the looked-up document whose ``_id`` is ``key`` (missing if none)."""
+    matching = {
+        "$filter": {"input": f"${_FOUND}", "as": "found", "cond": {"$eq": ["$$found._id", key]}}
+    }
+    return {"$arrayElemAt": [matching, 0]}
+
+
+def _replace_ids(base: str, steps: tuple[Any, ...], depth: int, optional: bool) -> Any:
     """An expression: ``base`` with the reference at the end of ``steps`` replaced by its
-    looked-up document (left as it is where the shape does not match)."""
+    looked-up document (left as it is where the shape does not match). A list of
+    references is mapped item by item, in order; an item whose target is missing keeps
+    its key (``None`` if ``optional``)."""
     step, rest = steps[0], steps[1:]
     if isinstance(step, Each):
         item = f"v{depth}"
-        mapped = {
-            "$map": {"input": base, "as": item, "in": _replace_ids(f"$${item}", rest, depth + 1)}
-        }
+        if rest:
+            each = _replace_ids(f"$${item}", rest, depth + 1, optional)
+        elif optional:
+            each = _found(f"$${item}")
+        else:
+            each = {"$ifNull": [_found(f"$${item}"), f"$${item}"]}
+        mapped = {"$map": {"input": base, "as": item, "in": each}}
         return {"$cond": [{"$isArray": base}, mapped, base]}
     value = f"{base}.{step.key}"
     if rest:
-        inner = _replace_ids(value, rest, depth + 1)
+        inner = _replace_ids(value, rest, depth + 1, optional)
+    elif optional:
+        inner = {"$ifNull": [_found(value), None]}
     else:
-        found = {
-            "$filter": {
-                "input": f"${_FOUND}",
-                "as": "found",
-                "cond": {"$eq": ["$$found._id", value]},
-            }
-        }
-        inner = {"$arrayElemAt": [found, 0]}
+        inner = _found(value)
     applies = {
         "$and": [
             {"$eq": [{"$type": base}, "object"]},

@@ -183,11 +183,20 @@ def _standin_model(node: Schema) -> Schema:
 
 
 def _pk_of(value: Any) -> Any:
-    return value.__anyodm_stored_pk__
+    return None if value is None else value.__anyodm_stored_pk__
+
+
+def _pks_of(values: Any) -> Any:
+    if values is None:
+        return None
+    return [None if value is None else value.__anyodm_stored_pk__ for value in values]
 
 
 _REFERENCE_SER = core_schema.any_schema(
     serialization=core_schema.plain_serializer_function_ser_schema(_pk_of)
+)
+_REFERENCE_LIST_SER = core_schema.any_schema(
+    serialization=core_schema.plain_serializer_function_ser_schema(_pks_of)
 )
 
 
@@ -258,7 +267,8 @@ def doc_serializer_schema(schema: Schema) -> Schema:
                     field = dict(field)
                     field["serialization_alias"] = shape.key_names.get(name, name)
                     if name in shape.reference_names:
-                        field["schema"] = _REFERENCE_SER
+                        many = shape.reference_shapes[name].many
+                        field["schema"] = _REFERENCE_LIST_SER if many else _REFERENCE_SER
                     fields[name] = field
                 node["schema"] = {**inner, "fields": fields}
         if kind == "model":

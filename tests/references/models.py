@@ -1,0 +1,41 @@
+"""Models with lists of references and optional references."""
+
+from __future__ import annotations
+
+from anyodm import EmbeddedModel, Field, Model, Reference
+
+
+class Author(Model):
+    name: str
+
+
+class Publisher(Model):
+    name: str
+
+
+class Book(Model):
+    title: str
+    authors: list[Author] = Reference()
+    editor: Author | None = Reference(default=None)
+
+
+class Anthology(Model):
+    title: str
+    contributors: list[Author | None] = Reference(default_factory=list)
+
+
+class Edition(Model):
+    """A list of references whose targets have references of their own."""
+
+    year: int
+    books: list[Book] = Reference()
+
+
+class Chapter(EmbeddedModel):
+    title: str
+    authors: list[Author] = Reference(key_name="by")
+
+
+class Volume(Model):
+    chapters: list[Chapter] = Field(default_factory=list)
+    lead: Chapter | None = None
