@@ -230,9 +230,18 @@ def _outcome_unknown(exc: BaseException) -> bool:
     return isinstance(cause, PyMongoError) and cause.timeout
 
 
+def _check_loadable(instances: Iterable[Model]) -> None:
+    """Refuse, before anything is written, models whose references form a cycle."""
+    from anyodm.model.references import check_loadable
+
+    for model in {type(instance) for instance in instances}:
+        check_loadable(model)
+
+
 def save(gateway: DatabaseGateway, instance: M, session: ClientSession | None) -> M:
     """Save the referenced instances, then upsert ``instance``'s modified fields."""
     refs = _unsaved_references([instance])
+    _check_loadable([instance, *refs])
     if refs:
         _write_grouped(gateway, refs, session)
     write = _write_of(instance, session)
@@ -294,7 +303,9 @@ def save_all(
     are not written, and every instance's saved state says which.  Run it in a
     transaction for all or nothing.
     """
-    _write_grouped(gateway, _saving_order(instances), session)
+    ordered = _saving_order(instances)
+    _check_loadable(ordered)
+    _write_grouped(gateway, ordered, session)
     return instances
 
 

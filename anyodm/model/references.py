@@ -14,7 +14,7 @@ from weakref import WeakKeyDictionary
 
 from anyodm.model.reference_paths import Each, FieldStep, ReferencePath, reference_paths
 
-__all__ = ["find_pipeline"]
+__all__ = ["check_loadable", "find_pipeline"]
 
 
 #: the temporary field an embedded reference's looked-up documents are put in
@@ -48,6 +48,17 @@ def _lookups(model: type[Any], seen: tuple[type[Any], ...]) -> list[dict[str, An
         else:
             stages.extend(_embedded_lookup(path, nested))
     return stages
+
+
+_loadable: set[type[Any]] = set()  # model classes live as long as the program
+
+
+def check_loadable(model: type[Any]) -> None:
+    """Raise the ``TypeError`` naming the chain if ``model``'s references form a cycle that
+    finds could not load (checked before a save writes anything)."""
+    if model not in _loadable:
+        _lookups(model, ())
+        _loadable.add(model)
 
 
 def _top_level_lookup(

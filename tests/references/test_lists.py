@@ -278,3 +278,35 @@ def test_sync_transaction_abort_saves_none_of_the_cascade(anyodm_sync_engine: Sy
     with engine.transaction() as tx:
         tx.save(book)
     assert engine.find_one(Book) == book
+
+
+# ------------------------------------------------------------------ bad input
+
+
+class Person(Model):
+    name: str
+    friends: list[Person] = Reference(default_factory=list)
+
+
+async def test_a_cycle_of_references_is_refused_before_anything_is_written(engine: Any) -> None:
+    ann, bob = Person(name="ann"), Person(name="bob")
+    ann.friends.append(bob)
+    bob.friends.append(ann)
+    with pytest.raises(TypeError, match=r"Person\.friends: cyclic references"):
+        await engine.save(ann)
+    with pytest.raises(TypeError, match=r"Person\.friends: cyclic references"):
+        await engine.save_all([Book(title="t", authors=[]), ann])
+    assert engine.database["person"].count_documents({}) == 0
+    assert await engine.count(Book) == 0
+
+
+async def test_a_reference_that_is_not_an_instance_is_refused(engine: Any) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="authors.0"):
+        Book(title="t", authors=["not an author"])
+    book = Book(title="t", authors=[])
+    with pytest.raises(ValidationError, match="authors.0"):
+        book.authors = [Person(name="x")]
+    await engine.save(book)
+    assert engine.database["book"].find_one()["authors"] == []
