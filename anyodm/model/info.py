@@ -18,11 +18,46 @@ if TYPE_CHECKING:
     from anyodm.model.model import Model, ReferenceShape
     from anyodm.model.reference_paths import ReferencePath
 
-__all__ = ["REVISION_KEY", "ModelInfo", "ShapeInfo"]
+__all__ = ["DISCRIMINATOR_KEY", "REVISION_KEY", "Family", "ModelInfo", "ShapeInfo"]
 
 #: Where a model with ``optimistic_concurrency`` keeps each document's revision (an int
 #: incremented by every write anyodm makes).
 REVISION_KEY = "_rev"
+
+#: Where the documents of a polymorphic family keep the discriminator of their class.
+DISCRIMINATOR_KEY = "_t"
+
+
+class Family:
+    """A polymorphic base model and its subclasses, stored in one collection.
+
+    ``classes`` maps each discriminator value to its class (registered at class creation).
+    """
+
+    def __init__(self, root: type[Any]) -> None:
+        self.root = root
+        self.key = DISCRIMINATOR_KEY
+        self.classes: dict[str, type[Any]] = {}
+
+    def register(self, cls: type[Any], value: str) -> None:
+        """Add a class; ``TypeError`` naming both classes if its value is taken."""
+        taken = self.classes.get(value)
+        if taken is not None and taken.__qualname__ != cls.__qualname__:
+            raise TypeError(
+                f"{cls.__name__}: discriminator {value!r} is already used by "
+                f"{taken.__name__} in the {self.root.__name__} family "
+                '(set model_config["discriminator"] to another value)'
+            )
+        self.classes[value] = cls
+
+    def values_of(self, cls: type[Any]) -> list[str]:
+        """The discriminators of ``cls`` and of its subclasses."""
+        return [value for value, member in self.classes.items() if issubclass(member, cls)]
+
+    def members_of(self, cls: type[Any]) -> list[type[Any]]:
+        """``cls`` and its subclasses in the family, base classes first."""
+        members = [member for member in self.classes.values() if issubclass(member, cls)]
+        return sorted(members, key=lambda member: len(member.__mro__))
 
 
 def _is_key(value: Any) -> bool:
@@ -61,7 +96,7 @@ class ShapeInfo:
                 f"{model.__name__} is not fully defined (unresolved forward references)"
             )
         schema = model.__pydantic_core_schema__
-        self.doc_validator = SchemaValidator(doc_validator_schema(schema))
+        self.doc_validator = SchemaValidator(doc_validator_schema(schema, model))
         self.doc_serializer = SchemaSerializer(doc_serializer_schema(schema))
 
     def parsing_error(self, exc: ValidationError, doc: Mapping[str, Any]) -> DocumentParsingError:
@@ -123,8 +158,14 @@ class ModelInfo(ShapeInfo):
         parse_doc_with_default_factories: bool,
         index_spec: Any,
         optimistic_concurrency: bool = False,
+        family: Family | None = None,
+        discriminator: str | None = None,
     ) -> None:
         super().__init__(model, key_names, reference_names, parse_doc_with_default_factories)
+        #: the polymorphic family the model belongs to (None for an ordinary model)
+        self.family = family
+        #: the model's discriminator value in its family's documents
+        self.discriminator = discriminator
         #: the stored key of the document's revision, or None without optimistic concurrency
         self.revision_key: str | None = REVISION_KEY if optimistic_concurrency else None
         self.optimistic_concurrency = optimistic_concurrency
@@ -133,6 +174,14 @@ class ModelInfo(ShapeInfo):
         #: python name of the primary key field
         self.primary_field = primary_field
         self._index_spec = index_spec
+
+    def family_filter(self) -> dict[str, Any] | None:
+        """The filter keeping a subclass's finds to its own documents (and its
+        subclasses'); None for an ordinary model or a family's base (every document)."""
+        family = self.family
+        if family is None or family.root is self.model:
+            return None
+        return {family.key: {"$in": family.values_of(self.model)}}
 
     @cached_property
     def indexes(self) -> list[IndexModel]:

@@ -15,9 +15,10 @@ from pydantic.fields import FieldInfo
 from pydantic_core import CoreSchema
 from typing_extensions import Self, dataclass_transform
 
+from anyodm.errors import DocumentParsingError
 from anyodm.model.bson_types import BSON_SUBSTITUTES, ObjectId
 from anyodm.model.fields import Field, ODMFieldOptions, Reference, odm_options
-from anyodm.model.info import REVISION_KEY, ModelInfo, ShapeInfo
+from anyodm.model.info import REVISION_KEY, Family, ModelInfo, ShapeInfo
 from anyodm.model.naming import collection_name
 from anyodm.model.reference_paths import Each
 from anyodm.model.schema import adapt_own_schema
@@ -50,10 +51,23 @@ class ODMConfigDict(ConfigDict, total=False):
     parse_doc_with_default_factories: bool
     #: keep a revision in each document; a save/delete of a stale instance is refused
     optimistic_concurrency: bool
+    #: this model and its subclasses share its collection; each document's class is
+    #: stored under "_t" (on the base model of a family)
+    polymorphic: bool
+    #: the value stored under "_t" for this class of a polymorphic family (default:
+    #: the class name)
+    discriminator: str
 
 
 _ODM_KEYS = frozenset(
-    {"collection", "indexes", "parse_doc_with_default_factories", "optimistic_concurrency"}
+    {
+        "collection",
+        "indexes",
+        "parse_doc_with_default_factories",
+        "optimistic_concurrency",
+        "polymorphic",
+        "discriminator",
+    }
 )
 _EMBEDDED_ODM_KEYS = frozenset({"parse_doc_with_default_factories"})
 _KNOWN_KEYS = frozenset(ConfigDict.__annotations__) | _ODM_KEYS
@@ -267,6 +281,23 @@ def _build_info(
     if embedded:
         return ShapeInfo(cls, key_names, tuple(references), parse_factories)
     collection = own_config.get("collection") or namespace.get("__collection__")
+    family, discriminator = _family_of(cls, own_config)
+    if family is not None and family.root is not cls:
+        root_collection = family.root.__anyodm__.collection
+        if collection and collection != root_collection:
+            raise _fail(
+                name,
+                None,
+                f"a subclass of the polymorphic {family.root.__name__} is stored in its "
+                f"collection {root_collection!r}, not {collection!r}",
+            )
+        collection = root_collection
+    if family is not None:
+        if family.key in seen:
+            raise _fail(
+                name, seen[family.key], f"stored key {family.key!r} holds the discriminator"
+            )
+        family.register(cls, cast(str, discriminator))
     revisions = bool(
         own_config.get("optimistic_concurrency", _inherited(cls, "optimistic_concurrency", False))
     )
@@ -285,7 +316,31 @@ def _build_info(
         parse_doc_with_default_factories=parse_factories,
         index_spec=own_config.get("indexes"),
         optimistic_concurrency=revisions,
+        family=family,
+        discriminator=discriminator,
     )
+
+
+def _family_of(cls: type[Any], own_config: Mapping[str, Any]) -> tuple[Family | None, str | None]:
+    """The polymorphic family ``cls`` founds or joins, and its discriminator (checked)."""
+    family = _inherited(cls, "family", None)
+    value = own_config.get("discriminator")
+    if family is None:
+        if not own_config.get("polymorphic"):
+            if value is not None:
+                raise _fail(
+                    cls.__name__,
+                    None,
+                    'model_config["discriminator"] needs a polymorphic base model '
+                    '(model_config["polymorphic"] = True)',
+                )
+            return None, None
+        family = Family(cls)
+    if value is None:
+        value = cls.__name__
+    if not isinstance(value, str) or not value:
+        raise _fail(cls.__name__, None, f"invalid discriminator {value!r}")
+    return family, value
 
 
 def _inherited(cls: type[Any], attribute: str, default: Any) -> Any:
@@ -414,6 +469,11 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
         Raises ``DocumentParsingError`` naming every failing field path.
         """
         info = cls.__anyodm__
+        family = getattr(info, "family", None)
+        if family is not None:
+            own = _class_of_document(cls, family, raw_doc)
+            if own is not cls:
+                return cast(Self, own.model_validate_doc(raw_doc))
         validator = info.doc_validator
         if validator is None:
             info.build()
@@ -457,6 +517,9 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
             exclude_defaults=exclude_defaults,
             exclude_none=exclude_none,
         )
+        discriminator = getattr(info, "discriminator", None)
+        if discriminator is not None:
+            doc[cast(ModelInfo, info).family.key] = discriminator  # type: ignore[union-attr]
         return doc
 
     def model_update(
@@ -561,6 +624,32 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
             exclude_defaults=exclude_defaults,
             exclude_none=exclude_none,
         )
+
+
+def _class_of_document(cls: type[Any], family: Family, raw_doc: Mapping[str, Any]) -> type[Any]:
+    """The class of a polymorphic family a stored document belongs to (the family's base
+    for a document without a discriminator); ``DocumentParsingError`` if it is unknown
+    or not ``cls`` or one of its subclasses."""
+    value = raw_doc.get(family.key) if isinstance(raw_doc, Mapping) else None
+    if value is None:
+        own: type[Any] | None = family.root
+    else:
+        own = family.classes.get(value) if isinstance(value, str) else None
+    doc_id = raw_doc.get("_id") if isinstance(raw_doc, Mapping) else None
+    if own is None:
+        known = ", ".join(sorted(family.classes))
+        raise DocumentParsingError(
+            cls,
+            [(family.key, f"unknown discriminator {value!r} (known: {known})")],
+            doc_id,
+        )
+    if not issubclass(own, cls):
+        raise DocumentParsingError(
+            cls,
+            [(family.key, f"the document is a {own.__name__}, not a {cls.__name__}")],
+            doc_id,
+        )
+    return own
 
 
 def _deprecated(cls: type[Any], old: str, new: str) -> None:

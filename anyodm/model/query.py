@@ -519,7 +519,8 @@ def _check_models(model: type[Any], used: Iterable[type[Any]], what: str) -> Non
 def build_filter(model: type[Any], *queries: Any) -> dict[str, Any]:
     """Combine field expressions and raw dicts with ``$and`` (``{}`` when none).
 
-    A field of another model raises ``TypeError`` before anything is sent.
+    A field of another model raises ``TypeError`` before anything is sent. A subclass
+    of a polymorphic family gets the filter on its discriminators first.
     """
     if len(queries) == 1 and type(queries[0]) is QueryExpression:  # the common case, fast
         q = queries[0]
@@ -541,6 +542,10 @@ def build_filter(model: type[Any], *queries: Any) -> dict[str, Any]:
         _check_models(model, getattr(q, "models", ()), "a query")
         if q:
             parts.append(dict(q))
+    family_filter_of = getattr(getattr(model, "__anyodm__", None), "family_filter", None)
+    family_filter = family_filter_of() if family_filter_of is not None else None
+    if family_filter is not None:  # a polymorphic subclass: its own documents only
+        parts.insert(0, family_filter)
     if not parts:
         return {}
     if len(parts) == 1:

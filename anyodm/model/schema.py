@@ -22,10 +22,10 @@ Both document schemas name stand-in classes (:mod:`anyodm.model.standins`) in th
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
-from pydantic_core import core_schema
+from pydantic_core import PydanticCustomError, core_schema
 
 from anyodm.model.bson_types import (
     BSON_SERIALIZER_KEY,
@@ -145,11 +145,44 @@ def _always(node: Schema) -> bool:
     return True
 
 
-def doc_validator_schema(schema: Schema) -> Schema:
-    """Validation from stored documents (call with ``by_alias=True, by_name=False``)."""
+def _polymorphic_validator(cls: Any) -> Callable[[Any], Any]:
+    """Validation of a nested polymorphic model (a reference to a family's base): each
+    document parsed as its own class."""
+
+    def validate(value: Any) -> Any:
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, Mapping):
+            raise PydanticCustomError(
+                "model_type",
+                "Input should be a valid dictionary or instance of {name}",
+                {"name": cls.__name__},
+            )
+        return cls.model_validate_doc(value)
+
+    return validate
+
+
+def _is_polymorphic(cls: Any) -> bool:
+    return getattr(_shape(cls), "family", None) is not None
+
+
+def doc_validator_schema(schema: Schema, top: type | None = None) -> Schema:
+    """Validation from stored documents (call with ``by_alias=True, by_name=False``).
+
+    Nested models of a polymorphic family (not ``top``, the model being parsed) are
+    parsed by their family's dispatch, so each document gets its own class.
+    """
 
     def visit(node: Schema) -> Schema:
         kind = node["type"]
+        if kind == "model" and node["cls"] is not top and _is_polymorphic(node["cls"]):
+            function = core_schema.no_info_plain_validator_function(
+                _polymorphic_validator(node["cls"])
+            )
+            if "ref" in node:
+                function["ref"] = node["ref"]
+            return cast(Schema, function)
         if kind == "uuid":
             return _wrap_before(uuid_from_bson, node)
         if kind == "model" and (shape := _shape(node["cls"])) is not None:
