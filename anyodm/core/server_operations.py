@@ -98,7 +98,13 @@ def make_update_spec(
     document = build_update(find.model, update, operation)
     if uses_revisions(find.model):  # instances loaded before this update become stale
         document = with_revision_increment(document)
-    return UpdateSpec(find, document, _check_bool(upsert, "upsert", operation))
+    upserting = _check_bool(upsert, "upsert", operation)
+    info = find.model.__anyodm__
+    if upserting and info.family is not None and info.discriminator is not None:
+        # an upserted document of a polymorphic family records its class
+        inserted = {**document.get("$setOnInsert", {}), info.family.key: info.discriminator}
+        document = {**document, "$setOnInsert": inserted}
+    return UpdateSpec(find, document, upserting)
 
 
 class ModifySpec:

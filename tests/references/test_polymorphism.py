@@ -154,3 +154,14 @@ def test_a_refused_class_does_not_join_the_family() -> None:
 
     assert Vehicle.__anyodm__.family is not None
     assert Vehicle.__anyodm__.family.classes["Lorry"] is Lorry
+
+
+async def test_an_upsert_of_a_subclass_records_its_class(engine: Any) -> None:
+    from anyodm import update
+
+    result = await engine.update_one(
+        SportsCar, SportsCar.name == "new", update=update.set(SportsCar.doors, 2), upsert=True
+    )
+    assert result.upserted_id is not None
+    assert engine.database["vehicles"].find_one()["_t"] == "sports"
+    assert type(await engine.find_one(Vehicle)) is SportsCar
