@@ -9,7 +9,7 @@ import pydantic
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-__all__ = ["Field", "ODMFieldOptions", "Reference", "odm_options"]
+__all__ = ["BackReference", "Field", "ODMFieldOptions", "Reference", "odm_options"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,9 @@ class ODMFieldOptions:
     index: bool = False
     unique: bool = False
     reference: bool = False
+    #: a back-reference: the name of the reference field, in the annotation's model,
+    #: that points at this model
+    back_reference: str | None = None
 
 
 # ODMantic's (pydantic v1 era) spellings of a few constraints.
@@ -82,6 +85,23 @@ def Reference(
         else pydantic.Field(default)
     )
     info.metadata.append(ODMFieldOptions(key_name=key_name, reference=True))
+    return info
+
+
+def BackReference(field: str) -> Any:
+    """Declare a read-only field loading the documents that reference this one:
+    ``books: list[Book] = BackReference("author")`` holds the ``Book`` documents whose
+    reference field ``author`` (a single reference or a list of references) points at
+    this instance.
+
+    Loaded by finds with one ``$lookup`` on that foreign key (ordered by ``_id``), never
+    stored, never saved through this instance; empty on a fresh instance and on an
+    instance loaded as the target of another reference.
+    """
+    if not isinstance(field, str) or not field:
+        raise TypeError(f"BackReference() expects the name of a reference field, not {field!r}")
+    info: FieldInfo = pydantic.Field(default_factory=list, exclude=True)
+    info.metadata.append(ODMFieldOptions(back_reference=field))
     return info
 
 

@@ -15,7 +15,7 @@ from anyodm.model.schema import doc_serializer_schema, doc_validator_schema
 if TYPE_CHECKING:
     from pymongo import IndexModel
 
-    from anyodm.model.model import Model, ReferenceShape
+    from anyodm.model.model import BackReferenceShape, Model, ReferenceShape
     from anyodm.model.reference_paths import ReferencePath
 
 __all__ = ["DISCRIMINATOR_KEY", "REVISION_KEY", "Family", "ModelInfo", "ShapeInfo"]
@@ -160,12 +160,15 @@ class ModelInfo(ShapeInfo):
         optimistic_concurrency: bool = False,
         family: Family | None = None,
         discriminator: str | None = None,
+        back_reference_names: tuple[str, ...] = (),
     ) -> None:
         super().__init__(model, key_names, reference_names, parse_doc_with_default_factories)
         #: the polymorphic family the model belongs to (None for an ordinary model)
         self.family = family
         #: the model's discriminator value in its family's documents
         self.discriminator = discriminator
+        #: read-only fields loading the documents that reference this one
+        self.back_reference_names = back_reference_names
         #: the stored key of the document's revision, or None without optimistic concurrency
         self.revision_key: str | None = REVISION_KEY if optimistic_concurrency else None
         self.optimistic_concurrency = optimistic_concurrency
@@ -174,6 +177,13 @@ class ModelInfo(ShapeInfo):
         #: python name of the primary key field
         self.primary_field = primary_field
         self._index_spec = index_spec
+
+    @cached_property
+    def back_references(self) -> dict[str, BackReferenceShape]:
+        """Back-reference field name -> the referencing model and its foreign key."""
+        from anyodm.model.model import back_reference_shape
+
+        return {name: back_reference_shape(self.model, name) for name in self.back_reference_names}
 
     def family_filter(self) -> dict[str, Any] | None:
         """The filter keeping a subclass's finds to its own documents (and its

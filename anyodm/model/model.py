@@ -24,9 +24,11 @@ from anyodm.model.reference_paths import Each
 from anyodm.model.schema import adapt_own_schema
 
 __all__ = [
+    "BackReferenceShape",
     "EmbeddedModel",
     "Model",
     "ODMConfigDict",
+    "back_reference_shape",
     "ReferenceShape",
     "reference_shape",
     "resolve_reference",
@@ -213,6 +215,42 @@ def reference_shape(model: type[Any], name: str) -> ReferenceShape:
     )
 
 
+class BackReferenceShape(typing.NamedTuple):
+    """A back-reference field: the model whose documents reference this one, the name of
+    its reference field, and that field's stored key."""
+
+    source: type[Model]
+    field: str
+    key: str
+
+
+def back_reference_shape(model: type[Any], name: str) -> BackReferenceShape:
+    """What a ``BackReference`` field loads; ``TypeError`` naming the field if its
+    annotation is not ``list[M]`` or ``M`` has no reference field to ``model``."""
+    annotation = model.model_fields[name].annotation
+    options = odm_options(model.model_fields[name])
+    assert options is not None
+    assert options.back_reference is not None
+    field = options.back_reference
+    source = get_args(annotation)[0] if get_origin(annotation) is list else None
+    if not _is_model_class(source):
+        raise _fail(
+            model.__name__,
+            name,
+            f"BackReference() needs a list[Model] annotation, not {annotation!r}",
+        )
+    assert source is not None
+    info = source.__anyodm__
+    shape = info.reference_shapes.get(field) if field in info.reference_names else None
+    if shape is None or not issubclass(model, shape.target):
+        raise _fail(
+            model.__name__,
+            name,
+            f"{source.__name__}.{field} is not a reference to {model.__name__}",
+        )
+    return BackReferenceShape(source, field, info.key_names[field])
+
+
 def resolve_reference(model: type[Any], name: str) -> type[Model]:
     """The ``Model`` a reference field points to; ``TypeError`` naming the field if the
     annotation is not one of the shapes :func:`reference_shape` knows."""
@@ -244,6 +282,7 @@ def _build_info(
     key_names: dict[str, str] = {}
     seen: dict[str, str] = {}
     references: list[str] = []
+    back_references: list[str] = []
     for field, opts in options.items():
         if field == primary:
             if opts.key_name not in (None, "_id"):
@@ -260,7 +299,9 @@ def _build_info(
         key_names[field] = key
 
         annotation = fields[field].annotation
-        if opts.reference:
+        if opts.back_reference is not None:
+            back_references.append(field)
+        elif opts.reference:
             if not _unresolved(annotation):
                 reference_shape(cls, field)  # raises the TypeError naming the field
             references.append(field)
@@ -279,6 +320,8 @@ def _build_info(
         )
     )
     if embedded:
+        if back_references:
+            raise _fail(name, back_references[0], "back-references are for Model fields only")
         return ShapeInfo(cls, key_names, tuple(references), parse_factories)
     collection = own_config.get("collection") or namespace.get("__collection__")
     family, discriminator = _family_of(cls, own_config)
@@ -318,6 +361,7 @@ def _build_info(
         optimistic_concurrency=revisions,
         family=family,
         discriminator=discriminator,
+        back_reference_names=tuple(back_references),
     )
 
 
@@ -487,6 +531,11 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
             _mark_loaded_references(instance, raw_doc)
         else:
             object.__setattr__(instance, _STATE, raw_doc)
+        for name in getattr(info, "back_reference_names", ()):
+            loaded = raw_doc.get(info.key_names[name])
+            if isinstance(loaded, list):
+                for item, item_doc in zip(instance.__dict__[name], loaded, strict=False):
+                    _mark_loaded_references(item, item_doc)
         return instance
 
     def model_dump_doc(

@@ -151,6 +151,32 @@ def _replace_ids(base: str, steps: tuple[Any, ...], depth: int, optional: bool) 
     return {"$cond": [applies, {"$mergeObjects": [base, {step.key: inner}]}, base]}
 
 
+def _back_reference_lookups(model: type[Any]) -> list[dict[str, Any]]:
+    """One ``$lookup`` per back-reference field: the documents whose foreign key (a
+    reference, or a list of them) holds this document's ``_id``, in ``_id`` order, with
+    their own references loaded."""
+    info = model.__anyodm__
+    stages: list[dict[str, Any]] = []
+    for name, shape in getattr(info, "back_references", {}).items():
+        source = shape.source
+        foreign = f"${shape.key}"
+        keys = {"$cond": [{"$isArray": foreign}, foreign, [foreign]]}
+        pipeline: list[dict[str, Any]] = [{"$match": {"$expr": {"$in": ["$$id", keys]}}}]
+        family_filter = source.__anyodm__.family_filter()
+        if family_filter is not None:
+            pipeline.append({"$match": family_filter})
+        pipeline.append({"$sort": {"_id": 1}})
+        pipeline.extend(_lookups(source, ()))
+        lookup = {
+            "from": source.__anyodm__.collection,
+            "let": {"id": "$_id"},
+            "pipeline": pipeline,
+            "as": info.key_names[name],
+        }
+        stages.append({"$lookup": lookup})
+    return stages
+
+
 def _paths(query: Any) -> Iterable[str]:
     """Every field path a filter or sort mentions (through $and/$or/$nor)."""
     if isinstance(query, Mapping):
@@ -188,9 +214,10 @@ def find_pipeline(
     reports as a ``DocumentParsingError`` naming the reference field.
     """
     paths = reference_paths(model)
-    if not paths:
+    back = _back_reference_lookups(model)
+    if not paths and not back:
         return None
-    lookups = _model_lookups(model)
+    lookups = [*_model_lookups(model), *back]
     keys = [path.dotted for path in paths]
     late = _needs_lookups_first(filter, keys) or _needs_lookups_first(sort, keys)
     narrowing: list[dict[str, Any]] = []

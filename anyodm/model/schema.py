@@ -195,6 +195,7 @@ def doc_validator_schema(schema: Schema, top: type | None = None) -> Schema:
                     sub = field["schema"]
                     if (
                         not shape.parse_doc_with_default_factories
+                        and name not in getattr(shape, "back_reference_names", ())
                         and sub.get("type") == "default"
                         and "default_factory" in sub
                     ):

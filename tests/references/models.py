@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from anyodm import EmbeddedModel, Field, Model, Reference
+from anyodm import BackReference, EmbeddedModel, Field, Model, Reference
 
 
 class Author(Model):
@@ -39,3 +39,17 @@ class Chapter(EmbeddedModel):
 class Volume(Model):
     chapters: list[Chapter] = Field(default_factory=list)
     lead: Chapter | None = None
+
+
+class Writer(Model):
+    """Loads the documents pointing at it: single and list references."""
+
+    name: str
+    essays: list[Essay] = BackReference("writer")
+    collaborations: list[Essay] = BackReference("coauthors")
+
+
+class Essay(Model):
+    title: str
+    writer: Writer = Reference()
+    coauthors: list[Writer] = Reference(default_factory=list)
