@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pydantic
 from pydantic.fields import FieldInfo
@@ -100,7 +100,7 @@ def BackReference(field: str) -> Any:
     """
     if not isinstance(field, str) or not field:
         raise TypeError(f"BackReference() expects the name of a reference field, not {field!r}")
-    info: FieldInfo = pydantic.Field(default_factory=list, exclude=True)
+    info = cast(FieldInfo, pydantic.Field(default_factory=list, exclude=True))
     info.metadata.append(ODMFieldOptions(back_reference=field))
     return info
 
