@@ -24,6 +24,8 @@ class ODMFieldOptions:
     index: bool = False
     unique: bool = False
     reference: bool = False
+    #: a reference loaded only when asked (``engine.fetch``), not by finds
+    lazy: bool = False
     #: a back-reference: the name of the reference field, in the annotation's model,
     #: that points at this model
     back_reference: str | None = None
@@ -69,6 +71,7 @@ def Reference(
     key_name: str | None = None,
     default: Any = PydanticUndefined,
     default_factory: Any = None,
+    lazy: bool = False,
 ) -> Any:
     """Declare a reference to another ``Model``: ``publisher: Publisher = Reference()``.
 
@@ -78,13 +81,17 @@ def Reference(
     ``list[Author]`` (stored as the list of keys, loaded in order) or
     ``list[Author | None]``. ``default`` / ``default_factory`` as in ``Field``
     (``Reference(default=None)``, ``Reference(default_factory=list)``).
+
+    ``lazy=True``: finds leave the reference unloaded (a :class:`~anyodm.model.lazy.NotLoaded`
+    placeholder holding the key, or a list of them) until ``engine.fetch(instance,
+    "field")`` loads it; references through lazy fields may form cycles.
     """
     info: FieldInfo = (
         pydantic.Field(default_factory=default_factory)
         if default_factory is not None
         else pydantic.Field(default)
     )
-    info.metadata.append(ODMFieldOptions(key_name=key_name, reference=True))
+    info.metadata.append(ODMFieldOptions(key_name=key_name, reference=True, lazy=lazy))
     return info
 
 

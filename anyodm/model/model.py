@@ -165,6 +165,7 @@ class ReferenceShape(typing.NamedTuple):
     target: type[Model]
     many: bool
     optional: bool
+    lazy: bool = False
 
 
 def _optional_parts(annotation: Any) -> tuple[list[Any], bool]:
@@ -185,15 +186,17 @@ def reference_shape(model: type[Any], name: str) -> ReferenceShape:
     """What a reference field points to: ``M``, ``M | None``, ``list[M]`` or
     ``list[M | None]``; ``TypeError`` naming the field for anything else."""
     annotation = model.model_fields[name].annotation
+    options = odm_options(model.model_fields[name])
+    lazy = options is not None and options.lazy
     parts, optional = _optional_parts(annotation)
     if len(parts) == 1:
         only = parts[0]
         if _is_model_class(only):
-            return ReferenceShape(only, many=False, optional=optional)
+            return ReferenceShape(only, many=False, optional=optional, lazy=lazy)
         if get_origin(only) is list and not optional:
             items, items_optional = _optional_parts(get_args(only)[0])
             if len(items) == 1 and _is_model_class(items[0]):
-                return ReferenceShape(items[0], many=True, optional=items_optional)
+                return ReferenceShape(items[0], many=True, optional=items_optional, lazy=lazy)
             parts = items
     for part in parts:
         if isinstance(part, (str, typing.ForwardRef)):

@@ -15,6 +15,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple, Union, get_args, get_origin
 from weakref import WeakKeyDictionary
 
+from anyodm.model.lazy import NotLoaded
+
 __all__ = [
     "Each",
     "FieldStep",
@@ -48,6 +50,8 @@ class ReferencePath(NamedTuple):
     steps: tuple[Step, ...]
     target: type[Any]
     optional: bool = False
+    #: loaded only when asked (never by finds' lookups)
+    lazy: bool = False
 
     @property
     def many(self) -> bool:
@@ -121,7 +125,7 @@ def compute_reference_paths(cls: type[Any]) -> tuple[ReferencePath, ...]:
         steps: tuple[Step, ...] = (FieldStep(name, info.key_names[name]),)
         if shape.many:
             steps = (*steps, Each())
-        paths.append(ReferencePath(steps, shape.target, shape.optional))
+        paths.append(ReferencePath(steps, shape.target, shape.optional, shape.lazy))
     for name, field in cls.__pydantic_fields__.items():
         if name in info.reference_names:
             continue
@@ -130,7 +134,7 @@ def compute_reference_paths(cls: type[Any]) -> tuple[ReferencePath, ...]:
             if in_array:
                 head = (*head, Each())
             paths.extend(
-                ReferencePath((*head, *sub.steps), sub.target, sub.optional)
+                ReferencePath((*head, *sub.steps), sub.target, sub.optional, sub.lazy)
                 for sub in reference_paths(embedded)
             )
     return tuple(paths)
@@ -157,7 +161,7 @@ def direct_references(instance: Any) -> Iterator[Any]:
     """The instances ``instance`` references, in its fields and its embedded models."""
     for path in reference_paths(type(instance)):
         for value in _values_at(instance, path.steps):
-            if value is not None:
+            if value is not None and not isinstance(value, NotLoaded):
                 yield value
 
 

@@ -36,6 +36,8 @@ def _model_lookups(model: type[Any]) -> list[dict[str, Any]]:
 def _lookups(model: type[Any], seen: tuple[type[Any], ...]) -> list[dict[str, Any]]:
     stages: list[dict[str, Any]] = []
     for path in reference_paths(model):
+        if path.lazy:
+            continue
         target = path.target
         if target in seen or target is model:
             chain = " -> ".join(m.__name__ for m in (*seen, model, target))
@@ -213,7 +215,7 @@ def find_pipeline(
     A missing referenced document leaves its field absent, which ``model_validate_doc``
     reports as a ``DocumentParsingError`` naming the reference field.
     """
-    paths = reference_paths(model)
+    paths = [path for path in reference_paths(model) if not path.lazy]
     back = _back_reference_lookups(model)
     if not paths and not back:
         return None

@@ -163,6 +163,33 @@ def _polymorphic_validator(cls: Any) -> Callable[[Any], Any]:
     return validate
 
 
+def _lazy_schema(schema: Schema, reference: Any) -> Schema:
+    """A lazy reference field's schema from documents: the stored key (or list of keys)
+    becomes ``NotLoaded`` placeholders (``None`` stays ``None``); its default is kept."""
+    from anyodm.model.lazy import NotLoaded
+
+    target = reference.target
+
+    def one(value: Any) -> Any:
+        if value is None or isinstance(value, (NotLoaded, target)):
+            return value
+        if isinstance(value, Mapping):
+            return target.model_validate_doc(value)
+        return NotLoaded(target, value)
+
+    def validate(value: Any) -> Any:
+        if not reference.many:
+            return one(value)
+        if not isinstance(value, list):
+            raise PydanticCustomError("list_type", "Input should be a list of keys")
+        return [one(item) for item in value]
+
+    function = cast(Schema, core_schema.no_info_plain_validator_function(validate))
+    if schema.get("type") == "default":
+        return {**schema, "schema": function}
+    return function
+
+
 def _is_polymorphic(cls: Any) -> bool:
     return getattr(_shape(cls), "family", None) is not None
 
@@ -200,6 +227,9 @@ def doc_validator_schema(schema: Schema, top: type | None = None) -> Schema:
                         and "default_factory" in sub
                     ):
                         field["schema"] = sub["schema"]
+                    reference = getattr(shape, "reference_shapes", {}).get(name)
+                    if reference is not None and reference.lazy:
+                        field["schema"] = _lazy_schema(field["schema"], reference)
                     fields[name] = field
                 node["schema"] = {**inner, "fields": fields}
         if kind == "model":

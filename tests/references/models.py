@@ -53,3 +53,17 @@ class Essay(Model):
     title: str
     writer: Writer = Reference()
     coauthors: list[Writer] = Reference(default_factory=list)
+
+
+class Member(Model):
+    """Lazy references: not loaded by finds, so they may form cycles."""
+
+    name: str
+    mentor: Member | None = Reference(default=None, lazy=True)
+    friends: list[Member] = Reference(default_factory=list, lazy=True)
+    club: Club | None = Reference(default=None, lazy=True)
+
+
+class Club(Model):
+    name: str
+    owner: Author | None = Reference(default=None)
