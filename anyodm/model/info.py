@@ -139,6 +139,18 @@ class ShapeInfo:
         return compute_reference_paths(self.model)
 
     @cached_property
+    def client_ordered_lists(self) -> tuple[tuple[str, str, bool], ...]:
+        """``(stored key, temporary key, optional items)`` of each top-level list of
+        references a find looks up into a temporary field for parsing to order."""
+        from anyodm.model.references import found_key, is_top_level_list
+
+        return tuple(
+            (path.dotted, found_key(path.dotted), path.optional)
+            for path in self.reference_paths
+            if is_top_level_list(path) and not path.lazy
+        )
+
+    @cached_property
     def reference_targets(self) -> dict[str, type[Model]]:
         """Stored key -> referenced model."""
         return {self.key_names[name]: target for name, target in self.references.items()}

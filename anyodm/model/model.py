@@ -526,6 +526,8 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
             info.build()
             validator = info.doc_validator
             assert validator is not None
+        if info.client_ordered_lists:
+            raw_doc = _lists_in_order(raw_doc, info.client_ordered_lists)
         try:
             instance: Self = validator.validate_python(raw_doc, by_alias=True, by_name=False)
         except ValidationError as exc:
@@ -676,6 +678,32 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
             exclude_defaults=exclude_defaults,
             exclude_none=exclude_none,
         )
+
+
+def _lists_in_order(
+    raw_doc: Mapping[str, Any], lists: tuple[tuple[str, str, bool], ...]
+) -> Mapping[str, Any]:
+    """The document with each top-level list of references whose documents were looked up
+    into a temporary field replaced by those documents, in the stored order (a missing
+    one: its key, or None where items are optional)."""
+    if not any(found in raw_doc for _, found, _ in lists):
+        return raw_doc
+    doc = dict(raw_doc)
+    for key, found, optional in lists:
+        if found not in doc:
+            continue
+        by_id = {_hashable_key(item.get("_id")): item for item in doc.pop(found)}
+        keys = doc.get(key)
+        if isinstance(keys, list):
+            doc[key] = [
+                by_id.get(_hashable_key(k), None if optional else k) if k is not None else None
+                for k in keys
+            ]
+    return doc
+
+
+def _hashable_key(key: Any) -> Any:
+    return repr(key) if isinstance(key, (dict, list)) else key
 
 
 def _class_of_document(cls: type[Any], family: Family, raw_doc: Mapping[str, Any]) -> type[Any]:

@@ -14,26 +14,43 @@ from weakref import WeakKeyDictionary
 
 from anyodm.model.reference_paths import Each, FieldStep, ReferencePath, reference_paths
 
-__all__ = ["check_loadable", "find_pipeline"]
+__all__ = ["check_loadable", "find_pipeline", "found_key", "is_top_level_list"]
 
 
 #: the temporary field an embedded reference's looked-up documents are put in
 _FOUND = "__anyodm_found"
 
 
-#: The lookup stages of each model (they depend on the model alone): built once.
-_LOOKUPS: WeakKeyDictionary[type[Any], list[dict[str, Any]]] = WeakKeyDictionary()
+#: The lookup stages of each model, with lists ordered by the server or by the client
+#: (they depend on nothing else): built once.
+_LOOKUPS: WeakKeyDictionary[type[Any], dict[bool, list[dict[str, Any]]]] = WeakKeyDictionary()
 
 
-def _model_lookups(model: type[Any]) -> list[dict[str, Any]]:
-    try:
-        return _LOOKUPS[model]
-    except KeyError:
-        stages = _LOOKUPS[model] = _lookups(model, ())
-        return stages
+def _model_lookups(model: type[Any], ordered_by_client: bool) -> list[dict[str, Any]]:
+    per_model = _LOOKUPS.get(model)
+    if per_model is None:
+        per_model = _LOOKUPS[model] = {}
+    stages = per_model.get(ordered_by_client)
+    if stages is None:
+        stages = [*_lookups(model, (), ordered_by_client), *_back_reference_lookups(model)]
+        per_model[ordered_by_client] = stages
+    return stages
 
 
-def _lookups(model: type[Any], seen: tuple[type[Any], ...]) -> list[dict[str, Any]]:
+def found_key(key: str) -> str:
+    """Where a top-level list of references' documents are looked up into, for
+    ``model_validate_doc`` to put them in order (in the client, where it is cheapest)."""
+    return f"{_FOUND}_{key}"
+
+
+def is_top_level_list(path: ReferencePath) -> bool:
+    """A list of references that is a field of the document itself."""
+    return len(path.steps) == 2 and path.many
+
+
+def _lookups(
+    model: type[Any], seen: tuple[type[Any], ...], ordered_by_client: bool = False
+) -> list[dict[str, Any]]:
     stages: list[dict[str, Any]] = []
     for path in reference_paths(model):
         if path.lazy:
@@ -45,7 +62,9 @@ def _lookups(model: type[Any], seen: tuple[type[Any], ...]) -> list[dict[str, An
                 f"{model.__name__}.{path.dotted}: cyclic references cannot be loaded ({chain})"
             )
         nested = _lookups(target, (*seen, model))
-        if len(path.steps) == 1:
+        if ordered_by_client and is_top_level_list(path):
+            stages.append(_lookup_into(found_key(path.dotted), path, nested))
+        elif len(path.steps) == 1:
             stages.extend(_top_level_lookup(path.dotted, target, nested, path.optional))
         else:
             stages.extend(_embedded_lookup(path, nested))
@@ -85,9 +104,8 @@ def _top_level_lookup(
     return stages
 
 
-def _embedded_lookup(path: ReferencePath, nested: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Look the referenced documents up into a temporary field, then put each in place
-    of its id (through embedded documents and arrays of them), then drop the field."""
+def _lookup_into(into: str, path: ReferencePath, nested: list[dict[str, Any]]) -> dict[str, Any]:
+    """A ``$lookup`` of every document a path's references point to, into ``into``."""
     collection = path.target.__anyodm__.collection
     local = path.dotted
     if nested:
@@ -96,10 +114,17 @@ def _embedded_lookup(path: ReferencePath, nested: list[dict[str, Any]]) -> list[
             "from": collection,
             "let": {"ref": f"${local}"},
             "pipeline": [{"$match": {"$expr": {"$in": ["$_id", ids]}}}, *nested],
-            "as": _FOUND,
+            "as": into,
         }
     else:
-        lookup = {"from": collection, "localField": local, "foreignField": "_id", "as": _FOUND}
+        lookup = {"from": collection, "localField": local, "foreignField": "_id", "as": into}
+    return {"$lookup": lookup}
+
+
+def _embedded_lookup(path: ReferencePath, nested: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Look the referenced documents up into a temporary field, then put each in place
+    of its id (through embedded documents and arrays of them), then drop the field."""
+    lookup = _lookup_into(_FOUND, path, nested)["$lookup"]
     first = path.steps[0]
     assert isinstance(first, FieldStep)
     top = f"${first.key}"
@@ -216,12 +241,13 @@ def find_pipeline(
     reports as a ``DocumentParsingError`` naming the reference field.
     """
     paths = [path for path in reference_paths(model) if not path.lazy]
-    back = _back_reference_lookups(model)
-    if not paths and not back:
+    if not paths and not getattr(model.__anyodm__, "back_reference_names", ()):
         return None
-    lookups = [*_model_lookups(model), *back]
     keys = [path.dotted for path in paths]
     late = _needs_lookups_first(filter, keys) or _needs_lookups_first(sort, keys)
+    # a top-level list of references is put in order by model_validate_doc (cheaper than
+    # the server's $map), unless the filter or sort needs the documents in place
+    lookups = _model_lookups(model, ordered_by_client=not late)
     narrowing: list[dict[str, Any]] = []
     if filter:
         narrowing.append({"$match": dict(filter)})
