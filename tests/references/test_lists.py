@@ -310,3 +310,20 @@ async def test_a_reference_that_is_not_an_instance_is_refused(engine: Any) -> No
         book.authors = [Person(name="x")]
     await engine.save(book)
     assert engine.database["book"].find_one()["authors"] == []
+
+
+async def test_server_side_updates_of_a_list_of_references(engine: Any) -> None:
+    from anyodm import update
+
+    a, b, c = Author(name="a"), Author(name="b"), Author(name="c")
+    await engine.save_all([a, b, c, Book(title="t", authors=[a])])
+    await engine.update_one(Book, update=update.push(Book.authors, b))
+    await engine.update_one(Book, update=update.push(Book.authors, each=[c, a]))
+    assert engine.database["book"].find_one()["authors"] == [a.id, b.id, c.id, a.id]
+    await engine.update_one(Book, update=update.pull(Book.authors, a))
+    assert engine.database["book"].find_one()["authors"] == [b.id, c.id]
+    await engine.update_one(Book, update=update.set(Book.authors, [c]))
+    await engine.update_one(Book, update=update.set(Book.editor, b))
+    found = await engine.find_one(Book)
+    assert found.authors == [c]
+    assert found.editor == b
