@@ -124,10 +124,50 @@ def adapt_own_schema(schema: Schema, cls: type) -> Schema:
             return _wrap_before(pattern_from_bson, node)
         if kind == "bytes" and "serialization" not in node:
             return cast(Schema, bytes_schema(cast(Any, node)))
+        if kind == "model-fields":
+            for name in _lazy_fields(cls):
+                field = node["fields"].get(name)
+                if field is not None:
+                    field["schema"] = {**field["schema"], "serialization": _LAZY_SER}
         return node
 
     result: Schema = _rewrite(schema, visit, enter)
     return result
+
+
+def _lazy_fields(cls: type) -> list[str]:
+    """The lazy reference fields of a model class (their values may be placeholders)."""
+    from anyodm.model.fields import odm_options
+
+    fields = cls.__dict__.get("__pydantic_fields__") or {}
+    return [
+        name
+        for name, info in fields.items()
+        if (options := odm_options(info)) is not None and options.lazy
+    ]
+
+
+def _dump_lazy(value: Any, handler: Any, info: Any) -> Any:
+    """``model_dump`` of a lazy reference: a ``NotLoaded`` placeholder as its key (a
+    string in JSON), loaded instances as usual."""
+    from anyodm.model.lazy import NotLoaded
+
+    def key(placeholder: NotLoaded) -> Any:
+        return str(placeholder.key) if info.mode == "json" else placeholder.key
+
+    if isinstance(value, NotLoaded):
+        return key(value)
+    if isinstance(value, list) and any(isinstance(item, NotLoaded) for item in value):
+        return [
+            key(item)
+            if isinstance(item, NotLoaded)
+            else (None if item is None else item.model_dump(mode=info.mode))
+            for item in value
+        ]
+    return handler(value)
+
+
+_LAZY_SER = core_schema.wrap_serializer_function_ser_schema(_dump_lazy, info_arg=True)
 
 
 # ------------------------------------------------------------------ documents

@@ -91,3 +91,16 @@ async def test_fetch_in_a_transaction(anyodm_engine: Engine) -> None:
         found = await tx.find_one(Member, Member.name == "ann")
         friends = await engine.fetch(found, "friends", session=tx)
         assert [m.name for m in friends] == ["bob", "cid"]
+
+
+async def test_model_dump_of_unloaded_and_loaded_lazy_references(engine: Any) -> None:
+    import json
+
+    _, bob, cid = await _members(engine)
+    found = await engine.find_one(Member, Member.name == "ann")
+    dumped = json.loads(found.model_dump_json())  # FastAPI responses: the keys
+    assert dumped["friends"] == [str(bob.id), str(cid.id)]
+    assert found.model_dump()["friends"] == [bob.id, cid.id]
+    await engine.fetch(found, "friends")
+    names = [friend["name"] for friend in json.loads(found.model_dump_json())["friends"]]
+    assert names == ["bob", "cid"]
