@@ -86,3 +86,15 @@ def test_bad_back_references_are_refused() -> None:
 
     with pytest.raises(TypeError, match=r"Single\.essay: BackReference\(\) needs a list"):
         Single.__anyodm__.back_references  # noqa: B018
+
+
+async def test_server_side_operations_refuse_back_references(engine: Any) -> None:
+    from anyodm import update
+    from anyodm.errors import InvalidFieldError
+
+    await _three_essays(engine)
+    with pytest.raises(InvalidFieldError, match=r"Writer\.essays: update.set\(\): a back-ref"):
+        await engine.update_many(Writer, update=update.set(Writer.essays, []))
+    with pytest.raises(InvalidFieldError, match=r"Writer\.essays: .*back-reference"):
+        await engine.distinct(Writer, Writer.essays)
+    assert set(engine.database["writer"].find_one()) == {"_id", "name"}
