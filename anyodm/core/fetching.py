@@ -13,7 +13,7 @@ from anyodm.model.references import find_pipeline
 
 if TYPE_CHECKING:
     from anyodm.model import Model
-    from anyodm.model.model import ReferenceShape
+    from anyodm.model.reference_shapes import ReferenceShape
 
 __all__ = ["check_fetch", "fetch"]
 

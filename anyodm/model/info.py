@@ -15,8 +15,9 @@ from anyodm.model.schema import doc_serializer_schema, doc_validator_schema
 if TYPE_CHECKING:
     from pymongo import IndexModel
 
-    from anyodm.model.model import BackReferenceShape, Model, ReferenceShape
+    from anyodm.model.model import Model
     from anyodm.model.reference_paths import ReferencePath
+    from anyodm.model.reference_shapes import BackReferenceShape, ReferenceShape
 
 __all__ = ["DISCRIMINATOR_KEY", "REVISION_KEY", "Family", "ModelInfo", "ShapeInfo"]
 
@@ -122,7 +123,7 @@ class ShapeInfo:
     @cached_property
     def reference_shapes(self) -> dict[str, ReferenceShape]:
         """Reference field name -> its target, and whether it is a list / optional."""
-        from anyodm.model.model import reference_shape
+        from anyodm.model.reference_shapes import reference_shape
 
         return {name: reference_shape(self.model, name) for name in self.reference_names}
 
@@ -193,7 +194,7 @@ class ModelInfo(ShapeInfo):
     @cached_property
     def back_references(self) -> dict[str, BackReferenceShape]:
         """Back-reference field name -> the referencing model and its foreign key."""
-        from anyodm.model.model import back_reference_shape
+        from anyodm.model.reference_shapes import back_reference_shape
 
         return {name: back_reference_shape(self.model, name) for name in self.back_reference_names}
 

@@ -21,6 +21,13 @@ from anyodm.model.fields import Field, ODMFieldOptions, Reference, odm_options
 from anyodm.model.info import REVISION_KEY, Family, ModelInfo, ShapeInfo
 from anyodm.model.naming import collection_name
 from anyodm.model.reference_paths import Each
+from anyodm.model.reference_shapes import (
+    BackReferenceShape,
+    ReferenceShape,
+    back_reference_shape,
+    reference_shape,
+    unresolved,
+)
 from anyodm.model.schema import adapt_own_schema
 
 __all__ = [
@@ -155,116 +162,10 @@ def _model_types_in(annotation: Any) -> Iterable[type]:
         yield from _model_types_in(arg)
 
 
-class ReferenceShape(typing.NamedTuple):
-    """How a reference field holds its referenced model.
-
-    ``many``: a list of references; ``optional``: a reference (or a list item) may be
-    ``None`` (stored null; a missing target is loaded as ``None`` too).
-    """
-
-    target: type[Model]
-    many: bool
-    optional: bool
-    lazy: bool = False
-
-
-def _optional_parts(annotation: Any) -> tuple[list[Any], bool]:
-    """The alternatives of an annotation other than ``None``, and whether ``None`` is one."""
-    if get_origin(annotation) is typing.Annotated:
-        return _optional_parts(get_args(annotation)[0])
-    if get_origin(annotation) in (Union, types.UnionType):
-        args = get_args(annotation)
-        return [arg for arg in args if arg is not type(None)], type(None) in args
-    return [annotation], False
-
-
-def _is_model_class(annotation: Any) -> bool:
-    return isinstance(annotation, type) and issubclass(annotation, Model)
-
-
-def reference_shape(model: type[Any], name: str) -> ReferenceShape:
-    """What a reference field points to: ``M``, ``M | None``, ``list[M]`` or
-    ``list[M | None]``; ``TypeError`` naming the field for anything else."""
-    annotation = model.model_fields[name].annotation
-    options = odm_options(model.model_fields[name])
-    lazy = options is not None and options.lazy
-    parts, optional = _optional_parts(annotation)
-    if len(parts) == 1:
-        only = parts[0]
-        if _is_model_class(only):
-            return ReferenceShape(only, many=False, optional=optional, lazy=lazy)
-        if get_origin(only) is list and not optional:
-            items, items_optional = _optional_parts(get_args(only)[0])
-            if len(items) == 1 and _is_model_class(items[0]):
-                return ReferenceShape(items[0], many=True, optional=items_optional, lazy=lazy)
-            parts = items
-    for part in parts:
-        if isinstance(part, (str, typing.ForwardRef)):
-            raise _fail(
-                model.__name__, name, "the referenced model is not defined yet (forward reference)"
-            )
-        if isinstance(part, typing.TypeVar):
-            raise _fail(
-                model.__name__,
-                name,
-                f"the reference's model is the type variable {part}: use a parametrized "
-                f"class ({model.__name__}[SomeModel])",
-            )
-    raise _fail(
-        model.__name__,
-        name,
-        f"Reference() needs a Model subclass, Model | None, list[Model] or "
-        f"list[Model | None] annotation, not {annotation!r}",
-    )
-
-
-class BackReferenceShape(typing.NamedTuple):
-    """A back-reference field: the model whose documents reference this one, the name of
-    its reference field, and that field's stored key."""
-
-    source: type[Model]
-    field: str
-    key: str
-
-
-def back_reference_shape(model: type[Any], name: str) -> BackReferenceShape:
-    """What a ``BackReference`` field loads; ``TypeError`` naming the field if its
-    annotation is not ``list[M]`` or ``M`` has no reference field to ``model``."""
-    annotation = model.model_fields[name].annotation
-    options = odm_options(model.model_fields[name])
-    assert options is not None
-    assert options.back_reference is not None
-    field = options.back_reference
-    source = get_args(annotation)[0] if get_origin(annotation) is list else None
-    if not _is_model_class(source):
-        raise _fail(
-            model.__name__,
-            name,
-            f"BackReference() needs a list[Model] annotation, not {annotation!r}",
-        )
-    assert source is not None
-    info = source.__anyodm__
-    shape = info.reference_shapes.get(field) if field in info.reference_names else None
-    if shape is None or not issubclass(model, shape.target):
-        raise _fail(
-            model.__name__,
-            name,
-            f"{source.__name__}.{field} is not a reference to {model.__name__}",
-        )
-    return BackReferenceShape(source, field, info.key_names[field])
-
-
 def resolve_reference(model: type[Any], name: str) -> type[Model]:
     """The ``Model`` a reference field points to; ``TypeError`` naming the field if the
     annotation is not one of the shapes :func:`reference_shape` knows."""
     return reference_shape(model, name).target
-
-
-def _unresolved(annotation: Any) -> bool:
-    """An annotation naming something not defined yet (pydantic resolves it later)."""
-    if isinstance(annotation, (str, typing.ForwardRef, typing.TypeVar)):
-        return True
-    return any(_unresolved(arg) for arg in get_args(annotation))
 
 
 def _build_info(
@@ -305,7 +206,7 @@ def _build_info(
         if opts.back_reference is not None:
             back_references.append(field)
         elif opts.reference:
-            if not _unresolved(annotation):
+            if not unresolved(annotation):
                 reference_shape(cls, field)  # raises the TypeError naming the field
             references.append(field)
         elif (found := next(iter(_model_types_in(annotation)), None)) is not None:
