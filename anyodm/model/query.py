@@ -522,7 +522,11 @@ def build_filter(model: type[Any], *queries: Any) -> dict[str, Any]:
     A field of another model raises ``TypeError`` before anything is sent. A subclass
     of a polymorphic family gets the filter on its discriminators first.
     """
-    if len(queries) == 1 and type(queries[0]) is QueryExpression:  # the common case, fast
+    family_filter_of = getattr(getattr(model, "__anyodm__", None), "family_filter", None)
+    family_filter = family_filter_of() if family_filter_of is not None else None
+    if (
+        len(queries) == 1 and type(queries[0]) is QueryExpression and family_filter is None
+    ):  # the common case, fast
         q = queries[0]
         _check_models(model, q.models, "a query")
         return dict(q)
@@ -542,8 +546,6 @@ def build_filter(model: type[Any], *queries: Any) -> dict[str, Any]:
         _check_models(model, getattr(q, "models", ()), "a query")
         if q:
             parts.append(dict(q))
-    family_filter_of = getattr(getattr(model, "__anyodm__", None), "family_filter", None)
-    family_filter = family_filter_of() if family_filter_of is not None else None
     if family_filter is not None:  # a polymorphic subclass: its own documents only
         parts.insert(0, family_filter)
     if not parts:
