@@ -5,7 +5,8 @@ PyMongo sending anyodm's own pipeline.
     UV_PROJECT_ENVIRONMENT=.venv-bench uv run --no-sync python -m benchmarks.list_references
     ... python -m benchmarks.list_references --rounds 1 --loads 2   # smoke
 
-Standalone, like ``benchmarks/server_ops.py`` (the main runner is being reworked): one
+Standalone, like ``benchmarks/server_ops.py``; its section of the benchmarks page is kept
+in ``benchmarks/list_references_section.md`` (included by the report). One
 embedded server in its own process holds 200 authors and 1,000 books (anyodm's books
 store the authors' ``_id``s, Beanie's the ``DBRef``s its ``Link`` uses); each (round,
 client) runs in a fresh Python process; CPU time is the client process's.  Medians over
