@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from anyodm.core.server_operations import UpdateResult
     from anyodm.core.session import SyncSession, SyncTransaction
     from anyodm.model import (
+        BackReference,
         EmbeddedModel,
         Field,
         Index,
@@ -53,6 +54,7 @@ __all__ = [
     "AIOSession",
     "AIOTransaction",
     "AnyODMError",
+    "BackReference",
     "ChangeEvent",
     "ChangeStream",
     "CursorConsumedError",
@@ -102,6 +104,7 @@ _LAZY = {
     "SyncSession": "anyodm.core.session",
     "SyncTransaction": "anyodm.core.session",
     "TransactionPhase": "anyodm.core.lifecycle",
+    "BackReference": "anyodm.model",
     "EmbeddedModel": "anyodm.model",
     "Field": "anyodm.model",
     "Index": "anyodm.model",

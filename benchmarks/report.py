@@ -24,6 +24,8 @@ CHART = ROOT / "docs" / "benchmarks.png"
 ANALYSIS = Path(__file__).resolve().parent / "analysis.md"
 #: Kept by hand like the analysis: the server-side operations' own benchmark (issue 12).
 SERVER_OPS = Path(__file__).resolve().parent / "server_ops_section.md"
+#: Likewise: lists of references (issue 15, measured by ``benchmarks/list_references.py``).
+LIST_REFERENCES = Path(__file__).resolve().parent / "list_references_section.md"
 
 TITLES = {
     "insert_one": "Insert one at a time",
@@ -378,6 +380,8 @@ def render_page(data: dict[str, Any], results_path: Path) -> str:
     out += ["### Model parse and dump, no server", "", *model_table(data.get("model")), ""]
     if SERVER_OPS.exists():
         out += [SERVER_OPS.read_text().strip(), ""]
+    if LIST_REFERENCES.exists():
+        out += [LIST_REFERENCES.read_text().strip(), ""]
     return "\n".join(out)
 
 

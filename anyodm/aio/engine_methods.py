@@ -17,6 +17,7 @@ from anyodm.aio.cursor import AsyncCursor, Executor
 from anyodm.core import operations as ops
 from anyodm.core import server_operations as server
 from anyodm.core.arguments import check_instance, check_instances
+from anyodm.core.fetching import check_fetch, fetch
 from anyodm.core.find import (
     BatchReader,
     FindSpec,
@@ -137,6 +138,14 @@ class EngineMethods:
         check_instance(instance, "delete")
         gateway = self._gateway
         await self._run(session, "delete", lambda d: ops.delete(gateway, instance, d))
+
+    async def fetch(self, instance: Model, field: Any, *, session: SessionLike = None) -> Any:
+        """Load the reference field ``field`` (its name, or ``Book.author``) of
+        ``instance`` — a lazy reference, or a reload of any — and return its value."""
+        check_instance(instance, "fetch")
+        name = check_fetch(instance, field)
+        gateway = self._gateway
+        return await self._run(session, "fetch", lambda d: fetch(gateway, instance, name, d))
 
     async def remove(
         self,

@@ -15,6 +15,7 @@ from anyodm.core import operations as ops
 from anyodm.core import server_operations as server
 from anyodm.core.arguments import check_instance, check_instances
 from anyodm.core.cursor import SyncCursor
+from anyodm.core.fetching import check_fetch, fetch
 from anyodm.core.find import (
     BatchReader,
     make_aggregate_spec,
@@ -109,6 +110,13 @@ class SyncEngineMethods:
         """Delete ``instance``; DocumentNotFoundError if it is not in the database."""
         check_instance(instance, "delete")
         ops.delete(self._gateway, instance, self._driver_session(session, "delete"))
+
+    def fetch(self, instance: Model, field: Any, *, session: SyncSessionLike = None) -> Any:
+        """Load the reference field ``field`` (its name, or ``Book.author``) of
+        ``instance`` — a lazy reference, or a reload of any — and return its value."""
+        check_instance(instance, "fetch")
+        name = check_fetch(instance, field)
+        return fetch(self._gateway, instance, name, self._driver_session(session, "fetch"))
 
     def remove(
         self,

@@ -32,6 +32,7 @@ from anyodm.core.pending import (
     state_for_save,
     writes_in_flight,
 )
+from anyodm.core.polymorphism import own_documents_filter, sibling_conflicts
 from anyodm.core.revisions import (
     REVISION_KEY,
     conflict_or_not_found,
@@ -201,12 +202,15 @@ def _unchecked_write_of(instance: Model, state: SavedState) -> _Write | None:
     plan = plan_save(instance, state, use_own=False)
     doc = plan.doc
     pk_filter = {"_id": doc["_id"]}
+    family_guard = own_documents_filter(type(instance))
+    if family_guard is not None:
+        pk_filter.update(family_guard)
     if not plan.stored:
         if state is None and _has_generated_key(instance):
             return _Write(doc, None, doc)
         fields = {key: value for key, value in doc.items() if key != "_id"}
         if not fields:  # a model with nothing but its primary key
-            return _Write({"$setOnInsert": pk_filter}, pk_filter, doc)
+            return _Write({"$setOnInsert": {"_id": doc["_id"]}}, pk_filter, doc)
         return _Write({"$set": fields}, pk_filter, doc)
     changes = plan.changes
     if not changes:
@@ -230,9 +234,18 @@ def _outcome_unknown(exc: BaseException) -> bool:
     return isinstance(cause, PyMongoError) and cause.timeout
 
 
+def _check_loadable(instances: Iterable[Model]) -> None:
+    """Refuse, before anything is written, models whose references form a cycle."""
+    from anyodm.model.references import check_loadable
+
+    for model in {type(instance) for instance in instances}:
+        check_loadable(model)
+
+
 def save(gateway: DatabaseGateway, instance: M, session: ClientSession | None) -> M:
     """Save the referenced instances, then upsert ``instance``'s modified fields."""
     refs = _unsaved_references([instance])
+    _check_loadable([instance, *refs])
     if refs:
         _write_grouped(gateway, refs, session)
     write = _write_of(instance, session)
@@ -257,6 +270,9 @@ def _send_one(
         with duplicate_keys_as_anyodm_errors(model, [instance]):
             written = write.run(collection, session)
     except DuplicateKeyError as exc:
+        sibling = sibling_conflicts(collection, [instance], session)
+        if sibling is not None:
+            raise sibling from exc
         # the upsert of an instance believed fresh met an existing revised document
         revised = write.filter is not None and REVISION_KEY in write.filter
         if revised and collection.count_documents(
@@ -294,7 +310,9 @@ def save_all(
     are not written, and every instance's saved state says which.  Run it in a
     transaction for all or nothing.
     """
-    _write_grouped(gateway, _saving_order(instances), session)
+    ordered = _saving_order(instances)
+    _check_loadable(ordered)
+    _write_grouped(gateway, ordered, session)
     return instances
 
 
@@ -322,6 +340,16 @@ def _write_grouped(
                     gateway.collection(model).bulk_write(
                         [write.bulk_op() for _, write in pending], ordered=True, session=session
                     )
+            except DuplicateKeyError as exc:
+                failed = _first_failed_index(exc)
+                for done, write in pending[:failed]:
+                    _record(done, write.sent, session, overlapped)
+                sibling = sibling_conflicts(
+                    gateway.collection(model), [pending[failed][0]], session
+                )
+                if sibling is not None:
+                    raise sibling from exc
+                raise
             except BaseException as exc:
                 if _outcome_unknown(exc):
                     for done, _ in pending:
@@ -389,6 +417,18 @@ def remove(
 # -- schema ------------------------------------------------------------------------------
 
 
+def _family_indexes(model: type[Model]) -> list[IndexModel]:
+    """The model's indexes; for a polymorphic model, its subclasses' too (one collection),
+    each index once by name."""
+    info = model.__anyodm__
+    members = [model] if info.family is None else info.family.members_of(model)
+    indexes: dict[str, IndexModel] = {}
+    for member in members:
+        for index in member.__anyodm__.indexes:
+            indexes.setdefault(index.document["name"], index)
+    return list(indexes.values())
+
+
 def configure_database(
     gateway: DatabaseGateway,
     models: Iterable[type[Model]],
@@ -398,7 +438,7 @@ def configure_database(
     """Create each model's indexes; with ``update_existing_indexes``, replace changed ones."""
     checked = [check_model_class(m, "configure_database") for m in models]
     for model in checked:
-        indexes: list[IndexModel] = list(model.__anyodm__.indexes)
+        indexes = _family_indexes(model)
         if not indexes:
             continue
         collection = gateway.collection(model)

@@ -98,7 +98,13 @@ def make_update_spec(
     document = build_update(find.model, update, operation)
     if uses_revisions(find.model):  # instances loaded before this update become stale
         document = with_revision_increment(document)
-    return UpdateSpec(find, document, _check_bool(upsert, "upsert", operation))
+    upserting = _check_bool(upsert, "upsert", operation)
+    info = find.model.__anyodm__
+    if upserting and info.family is not None and info.discriminator is not None:
+        # an upserted document of a polymorphic family records its class
+        inserted = {**document.get("$setOnInsert", {}), info.family.key: info.discriminator}
+        document = {**document, "$setOnInsert": inserted}
+    return UpdateSpec(find, document, upserting)
 
 
 class ModifySpec:
@@ -175,27 +181,58 @@ def _with_references(
     session: ClientSession | None,
 ) -> Mapping[str, Any]:
     """``doc`` with each reference replaced by the referenced document, as a find's
-    ``$lookup`` would (the reference is dropped if that document is missing)."""
+    ``$lookup`` would (the reference is dropped if that document is missing; a list of
+    references keeps the key of a missing one, or ``None`` where items are optional)."""
     info = model.__anyodm__
     if not info.reference_names:
         return doc
     joined = dict(doc)
-    for name, target in info.references.items():
+    for name, shape in info.reference_shapes.items():
         key = info.key_names[name]
         if key not in joined:
             continue
-        pipeline = find_pipeline(target, {"_id": joined[key]}, None, 0, 1)
-        collection = gateway.collection(target)
-        if pipeline is None:
-            found = collection.find_one({"_id": joined[key]}, session=session)
+        value = joined[key]
+        if shape.many:
+            if isinstance(value, list):
+                found = _referenced_docs(gateway, shape.target, value, session)
+                joined[key] = [
+                    found.get(_hashable(item), None if shape.optional else item) for item in value
+                ]
+            continue
+        got = _referenced_docs(gateway, shape.target, [value], session).get(_hashable(value))
+        if got is not None:
+            joined[key] = got
+        elif shape.optional:
+            joined[key] = None
         else:
-            with collection.aggregate(pipeline, session=session) as cursor:
-                found = next(cursor, None)
-        if found is None:
             del joined[key]
-        else:
-            joined[key] = found
     return joined
+
+
+def _hashable(key: Any) -> Any:
+    return repr(key) if isinstance(key, (dict, list)) else key
+
+
+def _referenced_docs(
+    gateway: DatabaseGateway,
+    target: type[Model],
+    keys: list[Any],
+    session: ClientSession | None,
+) -> dict[Any, Mapping[str, Any]]:
+    """The documents of ``target`` whose ``_id`` is one of ``keys``, by key (references
+    loaded)."""
+    wanted = [key for key in keys if key is not None]
+    if not wanted:
+        return {}
+    query = {"_id": {"$in": wanted}}
+    pipeline = find_pipeline(target, query, None, 0, None)
+    collection = gateway.collection(target)
+    if pipeline is None:
+        docs = list(collection.find(query, session=session))
+    else:
+        with collection.aggregate(pipeline, session=session) as cursor:
+            docs = list(cursor)
+    return {_hashable(found["_id"]): found for found in docs}
 
 
 def find_one_and_update(

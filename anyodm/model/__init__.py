@@ -12,12 +12,13 @@ from anyodm.model.bson_types import (
     Regex,
     WithBsonSerializer,
 )
-from anyodm.model.fields import Field, Reference
+from anyodm.model.fields import BackReference, Field, Reference
 from anyodm.model.index import Index
 from anyodm.model.info import ModelInfo
 from anyodm.model.model import EmbeddedModel, Model, ODMConfigDict
 
 __all__ = [
+    "BackReference",
     "Binary",
     "Decimal128",
     "EmbeddedModel",

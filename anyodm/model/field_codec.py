@@ -145,6 +145,10 @@ def resolve_name(model: type[Model], name: str, operation: str) -> ResolvedField
         where = f"{where}.{part}"
         info = fields[part]
         shape = getattr(cls, "__anyodm__", None)
+        if part in getattr(shape, "back_reference_names", ()):
+            raise InvalidFieldError(
+                model, where, f"{operation}(): a back-reference is read-only and never stored"
+            )
         keys.append(shape.key_names[part] if shape is not None else part)
         if depth == len(names) - 1:
             break

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pydantic
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-__all__ = ["Field", "ODMFieldOptions", "Reference", "odm_options"]
+__all__ = ["BackReference", "Field", "ODMFieldOptions", "Reference", "odm_options"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,11 @@ class ODMFieldOptions:
     index: bool = False
     unique: bool = False
     reference: bool = False
+    #: a reference loaded only when asked (``engine.fetch``), not by finds
+    lazy: bool = False
+    #: a back-reference: the name of the reference field, in the annotation's model,
+    #: that points at this model
+    back_reference: str | None = None
 
 
 # ODMantic's (pydantic v1 era) spellings of a few constraints.
@@ -61,14 +66,49 @@ def Field(
     return info
 
 
-def Reference(*, key_name: str | None = None) -> Any:
+def Reference(
+    *,
+    key_name: str | None = None,
+    default: Any = PydanticUndefined,
+    default_factory: Any = None,
+    lazy: bool = False,
+) -> Any:
     """Declare a reference to another ``Model``: ``publisher: Publisher = Reference()``.
 
     The document stores the referenced primary key under ``key_name`` (default: the
-    field name); finds load the referenced instance with a ``$lookup``.
+    field name); finds load the referenced instance with a ``$lookup``. The annotation
+    may also be ``Publisher | None`` (stored null; a missing target loads as ``None``),
+    ``list[Author]`` (stored as the list of keys, loaded in order) or
+    ``list[Author | None]``. ``default`` / ``default_factory`` as in ``Field``
+    (``Reference(default=None)``, ``Reference(default_factory=list)``).
+
+    ``lazy=True``: finds leave the reference unloaded (a :class:`~anyodm.model.lazy.NotLoaded`
+    placeholder holding the key, or a list of them) until ``engine.fetch(instance,
+    "field")`` loads it; references through lazy fields may form cycles.
     """
-    info: FieldInfo = pydantic.Field()
-    info.metadata.append(ODMFieldOptions(key_name=key_name, reference=True))
+    info: FieldInfo = (
+        pydantic.Field(default_factory=default_factory)
+        if default_factory is not None
+        else pydantic.Field(default)
+    )
+    info.metadata.append(ODMFieldOptions(key_name=key_name, reference=True, lazy=lazy))
+    return info
+
+
+def BackReference(field: str) -> Any:
+    """Declare a read-only field loading the documents that reference this one:
+    ``books: list[Book] = BackReference("author")`` holds the ``Book`` documents whose
+    reference field ``author`` (a single reference or a list of references) points at
+    this instance.
+
+    Loaded by finds with one ``$lookup`` on that foreign key (ordered by ``_id``), never
+    stored, never saved through this instance; empty on a fresh instance and on an
+    instance loaded as the target of another reference.
+    """
+    if not isinstance(field, str) or not field:
+        raise TypeError(f"BackReference() expects the name of a reference field, not {field!r}")
+    info = cast(FieldInfo, pydantic.Field(default_factory=list, exclude=True))
+    info.metadata.append(ODMFieldOptions(back_reference=field))
     return info
 
 

@@ -17,12 +17,53 @@ if TYPE_CHECKING:
 
     from anyodm.model.model import Model
     from anyodm.model.reference_paths import ReferencePath
+    from anyodm.model.reference_shapes import BackReferenceShape, ReferenceShape
 
-__all__ = ["REVISION_KEY", "ModelInfo", "ShapeInfo"]
+__all__ = ["DISCRIMINATOR_KEY", "REVISION_KEY", "Family", "ModelInfo", "ShapeInfo"]
 
 #: Where a model with ``optimistic_concurrency`` keeps each document's revision (an int
 #: incremented by every write anyodm makes).
 REVISION_KEY = "_rev"
+
+#: Where the documents of a polymorphic family keep the discriminator of their class.
+DISCRIMINATOR_KEY = "_t"
+
+
+class Family:
+    """A polymorphic base model and its subclasses, stored in one collection.
+
+    ``classes`` maps each discriminator value to its class (registered at class creation).
+    """
+
+    def __init__(self, root: type[Any]) -> None:
+        self.root = root
+        self.key = DISCRIMINATOR_KEY
+        self.classes: dict[str, type[Any]] = {}
+
+    def register(self, cls: type[Any], value: str) -> None:
+        """Add a class; ``TypeError`` naming both classes if its value is taken."""
+        taken = self.classes.get(value)
+        if taken is not None and taken.__qualname__ != cls.__qualname__:
+            raise TypeError(
+                f"{cls.__name__}: discriminator {value!r} is already used by "
+                f"{taken.__name__} in the {self.root.__name__} family "
+                '(set model_config["discriminator"] to another value)'
+            )
+        self.classes[value] = cls
+
+    def values_of(self, cls: type[Any]) -> list[str]:
+        """The discriminators of ``cls`` and of its subclasses."""
+        return [value for value, member in self.classes.items() if issubclass(member, cls)]
+
+    def members_of(self, cls: type[Any]) -> list[type[Any]]:
+        """``cls`` and its subclasses in the family, base classes first."""
+        members = [member for member in self.classes.values() if issubclass(member, cls)]
+        return sorted(members, key=lambda member: len(member.__mro__))
+
+
+def _is_key(value: Any) -> bool:
+    """A stored primary key (not a document) where a looked-up document belongs."""
+    return value is not None and not isinstance(value, Mapping)
 
 
 class ShapeInfo:
@@ -56,7 +97,7 @@ class ShapeInfo:
                 f"{model.__name__} is not fully defined (unresolved forward references)"
             )
         schema = model.__pydantic_core_schema__
-        self.doc_validator = SchemaValidator(doc_validator_schema(schema))
+        self.doc_validator = SchemaValidator(doc_validator_schema(schema, model))
         self.doc_serializer = SchemaSerializer(doc_serializer_schema(schema))
 
     def parsing_error(self, exc: ValidationError, doc: Mapping[str, Any]) -> DocumentParsingError:
@@ -70,16 +111,26 @@ class ShapeInfo:
                 target = self.reference_targets.get(str(loc[0]))
                 if target is not None:
                     msg = f"referenced {target.__name__} document not found"
+            elif err["type"] == "model_type" and _is_key(err.get("input")):
+                # a list of references keeps the key of a missing target in its place
+                target = self.reference_targets.get(str(loc[0]))
+                what = target.__name__ if target is not None and len(loc) == 2 else "a"
+                msg = f"referenced {what} document {err['input']!r} not found"
             errors.append((path, msg))
         doc_id = doc.get("_id") if isinstance(doc, Mapping) else None
         return DocumentParsingError(self.model, errors, doc_id)
 
     @cached_property
+    def reference_shapes(self) -> dict[str, ReferenceShape]:
+        """Reference field name -> its target, and whether it is a list / optional."""
+        from anyodm.model.reference_shapes import reference_shape
+
+        return {name: reference_shape(self.model, name) for name in self.reference_names}
+
+    @cached_property
     def references(self) -> dict[str, type[Model]]:
         """Reference field name -> referenced model (resolved on first use)."""
-        from anyodm.model.model import resolve_reference
-
-        return {name: resolve_reference(self.model, name) for name in self.reference_names}
+        return {name: shape.target for name, shape in self.reference_shapes.items()}
 
     @cached_property
     def reference_paths(self) -> tuple[ReferencePath, ...]:
@@ -87,6 +138,18 @@ class ShapeInfo:
         from anyodm.model.reference_paths import compute_reference_paths
 
         return compute_reference_paths(self.model)
+
+    @cached_property
+    def client_ordered_lists(self) -> tuple[tuple[str, str, bool], ...]:
+        """``(stored key, temporary key, optional items)`` of each top-level list of
+        references a find looks up into a temporary field for parsing to order."""
+        from anyodm.model.references import found_key, is_top_level_list
+
+        return tuple(
+            (path.dotted, found_key(path.dotted), path.optional)
+            for path in self.reference_paths
+            if is_top_level_list(path) and not path.lazy
+        )
 
     @cached_property
     def reference_targets(self) -> dict[str, type[Model]]:
@@ -108,8 +171,17 @@ class ModelInfo(ShapeInfo):
         parse_doc_with_default_factories: bool,
         index_spec: Any,
         optimistic_concurrency: bool = False,
+        family: Family | None = None,
+        discriminator: str | None = None,
+        back_reference_names: tuple[str, ...] = (),
     ) -> None:
         super().__init__(model, key_names, reference_names, parse_doc_with_default_factories)
+        #: the polymorphic family the model belongs to (None for an ordinary model)
+        self.family = family
+        #: the model's discriminator value in its family's documents
+        self.discriminator = discriminator
+        #: read-only fields loading the documents that reference this one
+        self.back_reference_names = back_reference_names
         #: the stored key of the document's revision, or None without optimistic concurrency
         self.revision_key: str | None = REVISION_KEY if optimistic_concurrency else None
         self.optimistic_concurrency = optimistic_concurrency
@@ -118,6 +190,21 @@ class ModelInfo(ShapeInfo):
         #: python name of the primary key field
         self.primary_field = primary_field
         self._index_spec = index_spec
+
+    @cached_property
+    def back_references(self) -> dict[str, BackReferenceShape]:
+        """Back-reference field name -> the referencing model and its foreign key."""
+        from anyodm.model.reference_shapes import back_reference_shape
+
+        return {name: back_reference_shape(self.model, name) for name in self.back_reference_names}
+
+    def family_filter(self) -> dict[str, Any] | None:
+        """The filter keeping a subclass's finds to its own documents (and its
+        subclasses'); None for an ordinary model or a family's base (every document)."""
+        family = self.family
+        if family is None or family.root is self.model:
+            return None
+        return {family.key: {"$in": family.values_of(self.model)}}
 
     @cached_property
     def indexes(self) -> list[IndexModel]:

@@ -15,14 +15,31 @@ from pydantic.fields import FieldInfo
 from pydantic_core import CoreSchema
 from typing_extensions import Self, dataclass_transform
 
+from anyodm.errors import DocumentParsingError
 from anyodm.model.bson_types import BSON_SUBSTITUTES, ObjectId
 from anyodm.model.fields import Field, ODMFieldOptions, Reference, odm_options
-from anyodm.model.info import REVISION_KEY, ModelInfo, ShapeInfo
+from anyodm.model.info import REVISION_KEY, Family, ModelInfo, ShapeInfo
 from anyodm.model.naming import collection_name
 from anyodm.model.reference_paths import Each
+from anyodm.model.reference_shapes import (
+    BackReferenceShape,
+    ReferenceShape,
+    back_reference_shape,
+    reference_shape,
+    unresolved,
+)
 from anyodm.model.schema import adapt_own_schema
 
-__all__ = ["EmbeddedModel", "Model", "ODMConfigDict", "resolve_reference"]
+__all__ = [
+    "BackReferenceShape",
+    "EmbeddedModel",
+    "Model",
+    "ODMConfigDict",
+    "back_reference_shape",
+    "ReferenceShape",
+    "reference_shape",
+    "resolve_reference",
+]
 
 if typing.TYPE_CHECKING:  # the class itself lives in a private module of pydantic
     from pydantic._internal._model_construction import ModelMetaclass
@@ -43,10 +60,23 @@ class ODMConfigDict(ConfigDict, total=False):
     parse_doc_with_default_factories: bool
     #: keep a revision in each document; a save/delete of a stale instance is refused
     optimistic_concurrency: bool
+    #: this model and its subclasses share its collection; each document's class is
+    #: stored under "_t" (on the base model of a family)
+    polymorphic: bool
+    #: the value stored under "_t" for this class of a polymorphic family (default:
+    #: the class name)
+    discriminator: str
 
 
 _ODM_KEYS = frozenset(
-    {"collection", "indexes", "parse_doc_with_default_factories", "optimistic_concurrency"}
+    {
+        "collection",
+        "indexes",
+        "parse_doc_with_default_factories",
+        "optimistic_concurrency",
+        "polymorphic",
+        "discriminator",
+    }
 )
 _EMBEDDED_ODM_KEYS = frozenset({"parse_doc_with_default_factories"})
 _KNOWN_KEYS = frozenset(ConfigDict.__annotations__) | _ODM_KEYS
@@ -133,27 +163,9 @@ def _model_types_in(annotation: Any) -> Iterable[type]:
 
 
 def resolve_reference(model: type[Any], name: str) -> type[Model]:
-    """The ``Model`` a reference field points to; ``TypeError`` if it is not a plain Model."""
-    annotation = model.model_fields[name].annotation
-    if isinstance(annotation, type) and issubclass(annotation, Model):
-        return annotation
-    if isinstance(annotation, (str, typing.ForwardRef)):
-        raise _fail(
-            model.__name__, name, "the referenced model is not defined yet (forward reference)"
-        )
-    if isinstance(annotation, typing.TypeVar):
-        raise _fail(
-            model.__name__,
-            name,
-            f"the reference's model is the type variable {annotation}: use a parametrized "
-            f"class ({model.__name__}[SomeModel])",
-        )
-    raise _fail(
-        model.__name__,
-        name,
-        f"Reference() needs a Model subclass annotation, not {annotation!r} "
-        "(references inside containers or unions are not supported)",
-    )
+    """The ``Model`` a reference field points to; ``TypeError`` naming the field if the
+    annotation is not one of the shapes :func:`reference_shape` knows."""
+    return reference_shape(model, name).target
 
 
 def _build_info(
@@ -174,6 +186,7 @@ def _build_info(
     key_names: dict[str, str] = {}
     seen: dict[str, str] = {}
     references: list[str] = []
+    back_references: list[str] = []
     for field, opts in options.items():
         if field == primary:
             if opts.key_name not in (None, "_id"):
@@ -190,18 +203,18 @@ def _build_info(
         key_names[field] = key
 
         annotation = fields[field].annotation
-        if opts.reference:
-            if not isinstance(annotation, (str, typing.ForwardRef, typing.TypeVar)) and not (
-                isinstance(annotation, type) and issubclass(annotation, Model)
-            ):
-                resolve_reference(cls, field)  # raises the TypeError naming the field
+        if opts.back_reference is not None:
+            back_references.append(field)
+        elif opts.reference:
+            if not unresolved(annotation):
+                reference_shape(cls, field)  # raises the TypeError naming the field
             references.append(field)
         elif (found := next(iter(_model_types_in(annotation)), None)) is not None:
             raise _fail(
                 name,
                 field,
                 f"{found.__name__} is a Model: declare the field with Reference() "
-                "(references inside containers are not supported) or use an EmbeddedModel",
+                "(list[Model] too) or use an EmbeddedModel",
             )
 
     parse_factories = bool(
@@ -211,8 +224,27 @@ def _build_info(
         )
     )
     if embedded:
+        if back_references:
+            raise _fail(name, back_references[0], "back-references are for Model fields only")
         return ShapeInfo(cls, key_names, tuple(references), parse_factories)
     collection = own_config.get("collection") or namespace.get("__collection__")
+    family, discriminator = _family_of(cls, own_config)
+    if family is not None and family.root is not cls:
+        root_collection = family.root.__anyodm__.collection
+        if collection and collection != root_collection:
+            raise _fail(
+                name,
+                None,
+                f"a subclass of the polymorphic {family.root.__name__} is stored in its "
+                f"collection {root_collection!r}, not {collection!r}",
+            )
+        collection = root_collection
+    if family is not None:
+        if family.key in seen:
+            raise _fail(
+                name, seen[family.key], f"stored key {family.key!r} holds the discriminator"
+            )
+        family.register(cls, cast(str, discriminator))
     revisions = bool(
         own_config.get("optimistic_concurrency", _inherited(cls, "optimistic_concurrency", False))
     )
@@ -231,7 +263,32 @@ def _build_info(
         parse_doc_with_default_factories=parse_factories,
         index_spec=own_config.get("indexes"),
         optimistic_concurrency=revisions,
+        family=family,
+        discriminator=discriminator,
+        back_reference_names=tuple(back_references),
     )
+
+
+def _family_of(cls: type[Any], own_config: Mapping[str, Any]) -> tuple[Family | None, str | None]:
+    """The polymorphic family ``cls`` founds or joins, and its discriminator (checked)."""
+    family = _inherited(cls, "family", None)
+    value = own_config.get("discriminator")
+    if family is None:
+        if not own_config.get("polymorphic"):
+            if value is not None:
+                raise _fail(
+                    cls.__name__,
+                    None,
+                    'model_config["discriminator"] needs a polymorphic base model '
+                    '(model_config["polymorphic"] = True)',
+                )
+            return None, None
+        family = Family(cls)
+    if value is None:
+        value = cls.__name__
+    if not isinstance(value, str) or not value:
+        raise _fail(cls.__name__, None, f"invalid discriminator {value!r}")
+    return family, value
 
 
 def _inherited(cls: type[Any], attribute: str, default: Any) -> Any:
@@ -360,11 +417,18 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
         Raises ``DocumentParsingError`` naming every failing field path.
         """
         info = cls.__anyodm__
+        family = getattr(info, "family", None)
+        if family is not None:
+            own = _class_of_document(cls, family, raw_doc)
+            if own is not cls:
+                return cast(Self, own.model_validate_doc(raw_doc))
         validator = info.doc_validator
         if validator is None:
             info.build()
             validator = info.doc_validator
             assert validator is not None
+        if info.client_ordered_lists:
+            raw_doc = _lists_in_order(raw_doc, info.client_ordered_lists)
         try:
             instance: Self = validator.validate_python(raw_doc, by_alias=True, by_name=False)
         except ValidationError as exc:
@@ -373,6 +437,11 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
             _mark_loaded_references(instance, raw_doc)
         else:
             object.__setattr__(instance, _STATE, raw_doc)
+        for name in getattr(info, "back_reference_names", ()):
+            loaded = raw_doc.get(info.key_names[name])
+            if isinstance(loaded, list):
+                for item, item_doc in zip(instance.__dict__[name], loaded, strict=False):
+                    _mark_loaded_references(item, item_doc)
         return instance
 
     def model_dump_doc(
@@ -403,6 +472,9 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
             exclude_defaults=exclude_defaults,
             exclude_none=exclude_none,
         )
+        discriminator = getattr(info, "discriminator", None)
+        if discriminator is not None:
+            doc[cast(ModelInfo, info).family.key] = discriminator  # type: ignore[union-attr]
         return doc
 
     def model_update(
@@ -509,6 +581,58 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
         )
 
 
+def _lists_in_order(
+    raw_doc: Mapping[str, Any], lists: tuple[tuple[str, str, bool], ...]
+) -> Mapping[str, Any]:
+    """The document with each top-level list of references whose documents were looked up
+    into a temporary field replaced by those documents, in the stored order (a missing
+    one: its key, or None where items are optional)."""
+    if not any(found in raw_doc for _, found, _ in lists):
+        return raw_doc
+    doc = dict(raw_doc)
+    for key, found, optional in lists:
+        if found not in doc:
+            continue
+        by_id = {_hashable_key(item.get("_id")): item for item in doc.pop(found)}
+        keys = doc.get(key)
+        if isinstance(keys, list):
+            doc[key] = [
+                by_id.get(_hashable_key(k), None if optional else k) if k is not None else None
+                for k in keys
+            ]
+    return doc
+
+
+def _hashable_key(key: Any) -> Any:
+    return repr(key) if isinstance(key, (dict, list)) else key
+
+
+def _class_of_document(cls: type[Any], family: Family, raw_doc: Mapping[str, Any]) -> type[Any]:
+    """The class of a polymorphic family a stored document belongs to (the family's base
+    for a document without a discriminator); ``DocumentParsingError`` if it is unknown
+    or not ``cls`` or one of its subclasses."""
+    value = raw_doc.get(family.key) if isinstance(raw_doc, Mapping) else None
+    if value is None:
+        own: type[Any] | None = family.root
+    else:
+        own = family.classes.get(value) if isinstance(value, str) else None
+    doc_id = raw_doc.get("_id") if isinstance(raw_doc, Mapping) else None
+    if own is None:
+        known = ", ".join(sorted(family.classes))
+        raise DocumentParsingError(
+            cls,
+            [(family.key, f"unknown discriminator {value!r} (known: {known})")],
+            doc_id,
+        )
+    if not issubclass(own, cls):
+        raise DocumentParsingError(
+            cls,
+            [(family.key, f"the document is a {own.__name__}, not a {cls.__name__}")],
+            doc_id,
+        )
+    return own
+
+
 def _deprecated(cls: type[Any], old: str, new: str) -> None:
     warnings.warn(
         f"{cls.__name__}.{old} is deprecated (an ODMantic spelling); use {new}",
@@ -558,17 +682,14 @@ def _baseline(model: type[Any], raw_doc: Mapping[str, Any]) -> Mapping[str, Any]
 
 
 def _ids_in_place(doc: Any, steps: tuple[Any, ...]) -> Any:
+    if not steps:  # a looked-up document (or a missing target's key, or None)
+        return doc.get("_id") if isinstance(doc, Mapping) else doc
     step, rest = steps[0], steps[1:]
     if isinstance(step, Each):
         return [_ids_in_place(item, rest) for item in doc] if isinstance(doc, list) else doc
     if not isinstance(doc, Mapping) or step.key not in doc:
         return doc
-    value = doc[step.key]
-    if rest:
-        value = _ids_in_place(value, rest)
-    elif isinstance(value, Mapping):
-        value = value.get("_id")
-    return {**doc, step.key: value}
+    return {**doc, step.key: _ids_in_place(doc[step.key], rest)}
 
 
 class EmbeddedModel(_DocumentBase):

@@ -33,6 +33,7 @@ __all__ = [
     "asc",
     "build_filter",
     "build_sort",
+    "contains",
     "desc",
     "elem_match",
     "eq",
@@ -339,6 +340,24 @@ class FieldProxy:
         self._array_only("all")
         return self._expr("$all", _values(f"{self._where}.all", values))
 
+    def contains(self, value: Any) -> QueryExpression:
+        """The array field has an element equal to ``value`` (a referenced instance of a
+        list of references matches by its primary key)."""
+        self._array_only("contains")
+        return self._expr("$elemMatch", {"$eq": self._element_value(value)})
+
+    def _element_value(self, value: Any) -> Any:
+        items = [item for alt in self._alternatives() if _is_array(alt) for item in _elements(alt)]
+        if (
+            isinstance(value, str)
+            and items
+            and all(isinstance(item, type) and issubclass(item, bson.ObjectId) for item in items)
+        ):
+            if not bson.ObjectId.is_valid(value):
+                raise ValueError(f"{self._where}: {value!r} is not a valid ObjectId")
+            return bson.ObjectId(value)
+        return bson_value(value)
+
     def size(self, length: int) -> QueryExpression:
         """The array field has exactly ``length`` elements."""
         self._array_only("size")
@@ -434,6 +453,11 @@ def all_(field: Any, values: Iterable[Any]) -> QueryExpression:
     return _proxy(field).all(values)
 
 
+def contains(field: Any, value: Any) -> QueryExpression:
+    """``field.contains(value)``."""
+    return _proxy(field).contains(value)
+
+
 def size(field: Any, length: int) -> QueryExpression:
     return _proxy(field).size(length)
 
@@ -495,9 +519,14 @@ def _check_models(model: type[Any], used: Iterable[type[Any]], what: str) -> Non
 def build_filter(model: type[Any], *queries: Any) -> dict[str, Any]:
     """Combine field expressions and raw dicts with ``$and`` (``{}`` when none).
 
-    A field of another model raises ``TypeError`` before anything is sent.
+    A field of another model raises ``TypeError`` before anything is sent. A subclass
+    of a polymorphic family gets the filter on its discriminators first.
     """
-    if len(queries) == 1 and type(queries[0]) is QueryExpression:  # the common case, fast
+    family_filter_of = getattr(getattr(model, "__anyodm__", None), "family_filter", None)
+    family_filter = family_filter_of() if family_filter_of is not None else None
+    if (
+        len(queries) == 1 and type(queries[0]) is QueryExpression and family_filter is None
+    ):  # the common case, fast
         q = queries[0]
         _check_models(model, q.models, "a query")
         return dict(q)
@@ -517,6 +546,8 @@ def build_filter(model: type[Any], *queries: Any) -> dict[str, Any]:
         _check_models(model, getattr(q, "models", ()), "a query")
         if q:
             parts.append(dict(q))
+    if family_filter is not None:  # a polymorphic subclass: its own documents only
+        parts.insert(0, family_filter)
     if not parts:
         return {}
     if len(parts) == 1:

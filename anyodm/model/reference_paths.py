@@ -15,6 +15,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple, Union, get_args, get_origin
 from weakref import WeakKeyDictionary
 
+from anyodm.model.lazy import NotLoaded
+
 __all__ = [
     "Each",
     "FieldStep",
@@ -42,10 +44,19 @@ Step = FieldStep | Each
 
 
 class ReferencePath(NamedTuple):
-    """The steps to a reference field (its own step last) and the model it points to."""
+    """The steps to a reference (the field's own step last, then ``Each`` for a list of
+    references), the model it points to, and whether a reference may be ``None``."""
 
     steps: tuple[Step, ...]
     target: type[Any]
+    optional: bool = False
+    #: loaded only when asked (never by finds' lookups)
+    lazy: bool = False
+
+    @property
+    def many(self) -> bool:
+        """A list of references (the last step is ``Each``)."""
+        return isinstance(self.steps[-1], Each)
 
     @property
     def dotted(self) -> str:
@@ -110,8 +121,11 @@ def compute_reference_paths(cls: type[Any]) -> tuple[ReferencePath, ...]:
     """What :func:`reference_paths` returns, computed (``ShapeInfo`` caches it)."""
     info = cls.__anyodm__
     paths: list[ReferencePath] = []
-    for name, target in info.references.items():
-        paths.append(ReferencePath((FieldStep(name, info.key_names[name]),), target))
+    for name, shape in info.reference_shapes.items():
+        steps: tuple[Step, ...] = (FieldStep(name, info.key_names[name]),)
+        if shape.many:
+            steps = (*steps, Each())
+        paths.append(ReferencePath(steps, shape.target, shape.optional, shape.lazy))
     for name, field in cls.__pydantic_fields__.items():
         if name in info.reference_names:
             continue
@@ -120,7 +134,8 @@ def compute_reference_paths(cls: type[Any]) -> tuple[ReferencePath, ...]:
             if in_array:
                 head = (*head, Each())
             paths.extend(
-                ReferencePath((*head, *sub.steps), sub.target) for sub in reference_paths(embedded)
+                ReferencePath((*head, *sub.steps), sub.target, sub.optional, sub.lazy)
+                for sub in reference_paths(embedded)
             )
     return tuple(paths)
 
@@ -145,7 +160,9 @@ def _values_at(value: Any, steps: tuple[Step, ...]) -> Iterator[Any]:
 def direct_references(instance: Any) -> Iterator[Any]:
     """The instances ``instance`` references, in its fields and its embedded models."""
     for path in reference_paths(type(instance)):
-        yield from _values_at(instance, path.steps)
+        for value in _values_at(instance, path.steps):
+            if value is not None and not isinstance(value, NotLoaded):
+                yield value
 
 
 def referenced_instances(roots: list[Any]) -> list[Any]:

@@ -1,7 +1,9 @@
 """The aggregation that loads referenced documents with one ``$lookup`` per reference.
 
-A top-level reference is looked up in place; one inside embedded models (or arrays of
-them) is looked up into a temporary field and then put in place of each id.
+A top-level reference is looked up in place; a list of references, or one inside
+embedded models (or arrays of them), is looked up into a temporary field and then put
+in place of each id, in the stored order (a missing target of a list keeps its key,
+which parsing reports by name, or becomes ``None`` where the items are optional).
 """
 
 from __future__ import annotations
@@ -12,28 +14,47 @@ from weakref import WeakKeyDictionary
 
 from anyodm.model.reference_paths import Each, FieldStep, ReferencePath, reference_paths
 
-__all__ = ["find_pipeline"]
+__all__ = ["check_loadable", "find_pipeline", "found_key", "is_top_level_list"]
 
 
 #: the temporary field an embedded reference's looked-up documents are put in
 _FOUND = "__anyodm_found"
 
 
-#: The lookup stages of each model (they depend on the model alone): built once.
-_LOOKUPS: WeakKeyDictionary[type[Any], list[dict[str, Any]]] = WeakKeyDictionary()
+#: The lookup stages of each model, with lists ordered by the server or by the client
+#: (they depend on nothing else): built once.
+_LOOKUPS: WeakKeyDictionary[type[Any], dict[bool, list[dict[str, Any]]]] = WeakKeyDictionary()
 
 
-def _model_lookups(model: type[Any]) -> list[dict[str, Any]]:
-    try:
-        return _LOOKUPS[model]
-    except KeyError:
-        stages = _LOOKUPS[model] = _lookups(model, ())
-        return stages
+def _model_lookups(model: type[Any], ordered_by_client: bool) -> list[dict[str, Any]]:
+    per_model = _LOOKUPS.get(model)
+    if per_model is None:
+        per_model = _LOOKUPS[model] = {}
+    stages = per_model.get(ordered_by_client)
+    if stages is None:
+        stages = [*_lookups(model, (), ordered_by_client), *_back_reference_lookups(model)]
+        per_model[ordered_by_client] = stages
+    return stages
 
 
-def _lookups(model: type[Any], seen: tuple[type[Any], ...]) -> list[dict[str, Any]]:
+def found_key(key: str) -> str:
+    """Where a top-level list of references' documents are looked up into, for
+    ``model_validate_doc`` to put them in order (in the client, where it is cheapest)."""
+    return f"{_FOUND}_{key}"
+
+
+def is_top_level_list(path: ReferencePath) -> bool:
+    """A list of references that is a field of the document itself."""
+    return len(path.steps) == 2 and path.many
+
+
+def _lookups(
+    model: type[Any], seen: tuple[type[Any], ...], ordered_by_client: bool = False
+) -> list[dict[str, Any]]:
     stages: list[dict[str, Any]] = []
     for path in reference_paths(model):
+        if path.lazy:
+            continue
         target = path.target
         if target in seen or target is model:
             chain = " -> ".join(m.__name__ for m in (*seen, model, target))
@@ -41,15 +62,28 @@ def _lookups(model: type[Any], seen: tuple[type[Any], ...]) -> list[dict[str, An
                 f"{model.__name__}.{path.dotted}: cyclic references cannot be loaded ({chain})"
             )
         nested = _lookups(target, (*seen, model))
-        if len(path.steps) == 1:
-            stages.extend(_top_level_lookup(path.dotted, target, nested))
+        if ordered_by_client and is_top_level_list(path):
+            stages.append(_lookup_into(found_key(path.dotted), path, nested))
+        elif len(path.steps) == 1:
+            stages.extend(_top_level_lookup(path.dotted, target, nested, path.optional))
         else:
             stages.extend(_embedded_lookup(path, nested))
     return stages
 
 
+_loadable: set[type[Any]] = set()  # model classes live as long as the program
+
+
+def check_loadable(model: type[Any]) -> None:
+    """Raise the ``TypeError`` naming the chain if ``model``'s references form a cycle that
+    finds could not load (checked before a save writes anything)."""
+    if model not in _loadable:
+        _lookups(model, ())
+        _loadable.add(model)
+
+
 def _top_level_lookup(
-    key: str, target: type[Any], nested: list[dict[str, Any]]
+    key: str, target: type[Any], nested: list[dict[str, Any]], optional: bool
 ) -> list[dict[str, Any]]:
     collection = target.__anyodm__.collection
     if nested:
@@ -61,15 +95,17 @@ def _top_level_lookup(
         }
     else:
         lookup = {"from": collection, "localField": key, "foreignField": "_id", "as": key}
-    return [
+    stages: list[dict[str, Any]] = [
         {"$lookup": lookup},
         {"$unwind": {"path": f"${key}", "preserveNullAndEmptyArrays": True}},
     ]
+    if optional:  # no target (stored null, or gone): None
+        stages.append({"$set": {key: {"$ifNull": [f"${key}", None]}}})
+    return stages
 
 
-def _embedded_lookup(path: ReferencePath, nested: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Look the referenced documents up into a temporary field, then put each in place
-    of its id (through embedded documents and arrays of them), then drop the field."""
+def _lookup_into(into: str, path: ReferencePath, nested: list[dict[str, Any]]) -> dict[str, Any]:
+    """A ``$lookup`` of every document a path's references point to, into ``into``."""
     collection = path.target.__anyodm__.collection
     local = path.dotted
     if nested:
@@ -78,10 +114,17 @@ def _embedded_lookup(path: ReferencePath, nested: list[dict[str, Any]]) -> list[
             "from": collection,
             "let": {"ref": f"${local}"},
             "pipeline": [{"$match": {"$expr": {"$in": ["$_id", ids]}}}, *nested],
-            "as": _FOUND,
+            "as": into,
         }
     else:
-        lookup = {"from": collection, "localField": local, "foreignField": "_id", "as": _FOUND}
+        lookup = {"from": collection, "localField": local, "foreignField": "_id", "as": into}
+    return {"$lookup": lookup}
+
+
+def _embedded_lookup(path: ReferencePath, nested: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Look the referenced documents up into a temporary field, then put each in place
+    of its id (through embedded documents and arrays of them), then drop the field."""
+    lookup = _lookup_into(_FOUND, path, nested)["$lookup"]
     first = path.steps[0]
     assert isinstance(first, FieldStep)
     top = f"${first.key}"
@@ -89,34 +132,43 @@ def _embedded_lookup(path: ReferencePath, nested: list[dict[str, Any]]) -> list[
         "$cond": [
             {"$eq": [{"$type": top}, "missing"]},
             "$$REMOVE",
-            _replace_ids(top, path.steps[1:], 0),
+            _replace_ids(top, path.steps[1:], 0, path.optional),
         ]
     }
     return [{"$lookup": lookup}, {"$set": {first.key: replaced}}, {"$unset": _FOUND}]
 
 
-def _replace_ids(base: str, steps: tuple[Any, ...], depth: int) -> Any:
+def _found(key: str) -> dict[str, Any]:
+    """An expression: the looked-up document whose ``_id`` is ``key`` (missing if none)."""
+    matching = {
+        "$filter": {"input": f"${_FOUND}", "as": "found", "cond": {"$eq": ["$$found._id", key]}}
+    }
+    return {"$arrayElemAt": [matching, 0]}
+
+
+def _replace_ids(base: str, steps: tuple[Any, ...], depth: int, optional: bool) -> Any:
     """An expression: ``base`` with the reference at the end of ``steps`` replaced by its
-    looked-up document (left as it is where the shape does not match)."""
+    looked-up document (left as it is where the shape does not match). A list of
+    references is mapped item by item, in order; an item whose target is missing keeps
+    its key (``None`` if ``optional``)."""
     step, rest = steps[0], steps[1:]
     if isinstance(step, Each):
         item = f"v{depth}"
-        mapped = {
-            "$map": {"input": base, "as": item, "in": _replace_ids(f"$${item}", rest, depth + 1)}
-        }
+        if rest:
+            each = _replace_ids(f"$${item}", rest, depth + 1, optional)
+        elif optional:
+            each = _found(f"$${item}")
+        else:
+            each = {"$ifNull": [_found(f"$${item}"), f"$${item}"]}
+        mapped = {"$map": {"input": base, "as": item, "in": each}}
         return {"$cond": [{"$isArray": base}, mapped, base]}
     value = f"{base}.{step.key}"
     if rest:
-        inner = _replace_ids(value, rest, depth + 1)
+        inner = _replace_ids(value, rest, depth + 1, optional)
+    elif optional:
+        inner = {"$ifNull": [_found(value), None]}
     else:
-        found = {
-            "$filter": {
-                "input": f"${_FOUND}",
-                "as": "found",
-                "cond": {"$eq": ["$$found._id", value]},
-            }
-        }
-        inner = {"$arrayElemAt": [found, 0]}
+        inner = _found(value)
     applies = {
         "$and": [
             {"$eq": [{"$type": base}, "object"]},
@@ -124,6 +176,32 @@ def _replace_ids(base: str, steps: tuple[Any, ...], depth: int) -> Any:
         ]
     }
     return {"$cond": [applies, {"$mergeObjects": [base, {step.key: inner}]}, base]}
+
+
+def _back_reference_lookups(model: type[Any]) -> list[dict[str, Any]]:
+    """One ``$lookup`` per back-reference field: the documents whose foreign key (a
+    reference, or a list of them) holds this document's ``_id``, in ``_id`` order, with
+    their own references loaded."""
+    info = model.__anyodm__
+    stages: list[dict[str, Any]] = []
+    for name, shape in getattr(info, "back_references", {}).items():
+        source = shape.source
+        foreign = f"${shape.key}"
+        keys = {"$cond": [{"$isArray": foreign}, foreign, [foreign]]}
+        pipeline: list[dict[str, Any]] = [{"$match": {"$expr": {"$in": ["$$id", keys]}}}]
+        family_filter = source.__anyodm__.family_filter()
+        if family_filter is not None:
+            pipeline.append({"$match": family_filter})
+        pipeline.append({"$sort": {"_id": 1}})
+        pipeline.extend(_lookups(source, ()))
+        lookup = {
+            "from": source.__anyodm__.collection,
+            "let": {"id": "$_id"},
+            "pipeline": pipeline,
+            "as": info.key_names[name],
+        }
+        stages.append({"$lookup": lookup})
+    return stages
 
 
 def _paths(query: Any) -> Iterable[str]:
@@ -162,12 +240,14 @@ def find_pipeline(
     A missing referenced document leaves its field absent, which ``model_validate_doc``
     reports as a ``DocumentParsingError`` naming the reference field.
     """
-    paths = reference_paths(model)
-    if not paths:
+    paths = [path for path in reference_paths(model) if not path.lazy]
+    if not paths and not getattr(model.__anyodm__, "back_reference_names", ()):
         return None
-    lookups = _model_lookups(model)
     keys = [path.dotted for path in paths]
     late = _needs_lookups_first(filter, keys) or _needs_lookups_first(sort, keys)
+    # a top-level list of references is put in order by model_validate_doc (cheaper than
+    # the server's $map), unless the filter or sort needs the documents in place
+    lookups = _model_lookups(model, ordered_by_client=not late)
     narrowing: list[dict[str, Any]] = []
     if filter:
         narrowing.append({"$match": dict(filter)})

@@ -22,10 +22,10 @@ Both document schemas name stand-in classes (:mod:`anyodm.model.standins`) in th
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
-from pydantic_core import core_schema
+from pydantic_core import PydanticCustomError, core_schema
 
 from anyodm.model.bson_types import (
     BSON_SERIALIZER_KEY,
@@ -124,10 +124,50 @@ def adapt_own_schema(schema: Schema, cls: type) -> Schema:
             return _wrap_before(pattern_from_bson, node)
         if kind == "bytes" and "serialization" not in node:
             return cast(Schema, bytes_schema(cast(Any, node)))
+        if kind == "model-fields":
+            for name in _lazy_fields(cls):
+                field = node["fields"].get(name)
+                if field is not None:
+                    field["schema"] = {**field["schema"], "serialization": _LAZY_SER}
         return node
 
     result: Schema = _rewrite(schema, visit, enter)
     return result
+
+
+def _lazy_fields(cls: type) -> list[str]:
+    """The lazy reference fields of a model class (their values may be placeholders)."""
+    from anyodm.model.fields import odm_options
+
+    fields = cls.__dict__.get("__pydantic_fields__") or {}
+    return [
+        name
+        for name, info in fields.items()
+        if (options := odm_options(info)) is not None and options.lazy
+    ]
+
+
+def _dump_lazy(value: Any, handler: Any, info: Any) -> Any:
+    """``model_dump`` of a lazy reference: a ``NotLoaded`` placeholder as its key (a
+    string in JSON), loaded instances as usual."""
+    from anyodm.model.lazy import NotLoaded
+
+    def key(placeholder: NotLoaded) -> Any:
+        return str(placeholder.key) if info.mode == "json" else placeholder.key
+
+    if isinstance(value, NotLoaded):
+        return key(value)
+    if isinstance(value, list) and any(isinstance(item, NotLoaded) for item in value):
+        return [
+            key(item)
+            if isinstance(item, NotLoaded)
+            else (None if item is None else item.model_dump(mode=info.mode))
+            for item in value
+        ]
+    return handler(value)
+
+
+_LAZY_SER = core_schema.wrap_serializer_function_ser_schema(_dump_lazy, info_arg=True)
 
 
 # ------------------------------------------------------------------ documents
@@ -145,11 +185,71 @@ def _always(node: Schema) -> bool:
     return True
 
 
-def doc_validator_schema(schema: Schema) -> Schema:
-    """Validation from stored documents (call with ``by_alias=True, by_name=False``)."""
+def _polymorphic_validator(cls: Any) -> Callable[[Any], Any]:
+    """Validation of a nested polymorphic model (a reference to a family's base): each
+    document parsed as its own class."""
+
+    def validate(value: Any) -> Any:
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, Mapping):
+            raise PydanticCustomError(
+                "model_type",
+                "Input should be a valid dictionary or instance of {name}",
+                {"name": cls.__name__},
+            )
+        return cls.model_validate_doc(value)
+
+    return validate
+
+
+def _lazy_schema(schema: Schema, reference: Any) -> Schema:
+    """A lazy reference field's schema from documents: the stored key (or list of keys)
+    becomes ``NotLoaded`` placeholders (``None`` stays ``None``); its default is kept."""
+    from anyodm.model.lazy import NotLoaded
+
+    target = reference.target
+
+    def one(value: Any) -> Any:
+        if value is None or isinstance(value, (NotLoaded, target)):
+            return value
+        if isinstance(value, Mapping):
+            return target.model_validate_doc(value)
+        return NotLoaded(target, value)
+
+    def validate(value: Any) -> Any:
+        if not reference.many:
+            return one(value)
+        if not isinstance(value, list):
+            raise PydanticCustomError("list_type", "Input should be a list of keys")
+        return [one(item) for item in value]
+
+    function = cast(Schema, core_schema.no_info_plain_validator_function(validate))
+    if schema.get("type") == "default":
+        return {**schema, "schema": function}
+    return function
+
+
+def _is_polymorphic(cls: Any) -> bool:
+    return getattr(_shape(cls), "family", None) is not None
+
+
+def doc_validator_schema(schema: Schema, top: type | None = None) -> Schema:
+    """Validation from stored documents (call with ``by_alias=True, by_name=False``).
+
+    Nested models of a polymorphic family (not ``top``, the model being parsed) are
+    parsed by their family's dispatch, so each document gets its own class.
+    """
 
     def visit(node: Schema) -> Schema:
         kind = node["type"]
+        if kind == "model" and node["cls"] is not top and _is_polymorphic(node["cls"]):
+            function = core_schema.no_info_plain_validator_function(
+                _polymorphic_validator(node["cls"])
+            )
+            if "ref" in node:
+                function["ref"] = node["ref"]
+            return cast(Schema, function)
         if kind == "uuid":
             return _wrap_before(uuid_from_bson, node)
         if kind == "model" and (shape := _shape(node["cls"])) is not None:
@@ -162,10 +262,14 @@ def doc_validator_schema(schema: Schema) -> Schema:
                     sub = field["schema"]
                     if (
                         not shape.parse_doc_with_default_factories
+                        and name not in getattr(shape, "back_reference_names", ())
                         and sub.get("type") == "default"
                         and "default_factory" in sub
                     ):
                         field["schema"] = sub["schema"]
+                    reference = getattr(shape, "reference_shapes", {}).get(name)
+                    if reference is not None and reference.lazy:
+                        field["schema"] = _lazy_schema(field["schema"], reference)
                     fields[name] = field
                 node["schema"] = {**inner, "fields": fields}
         if kind == "model":
@@ -183,11 +287,20 @@ def _standin_model(node: Schema) -> Schema:
 
 
 def _pk_of(value: Any) -> Any:
-    return value.__anyodm_stored_pk__
+    return None if value is None else value.__anyodm_stored_pk__
+
+
+def _pks_of(values: Any) -> Any:
+    if values is None:
+        return None
+    return [None if value is None else value.__anyodm_stored_pk__ for value in values]
 
 
 _REFERENCE_SER = core_schema.any_schema(
     serialization=core_schema.plain_serializer_function_ser_schema(_pk_of)
+)
+_REFERENCE_LIST_SER = core_schema.any_schema(
+    serialization=core_schema.plain_serializer_function_ser_schema(_pks_of)
 )
 
 
@@ -258,7 +371,8 @@ def doc_serializer_schema(schema: Schema) -> Schema:
                     field = dict(field)
                     field["serialization_alias"] = shape.key_names.get(name, name)
                     if name in shape.reference_names:
-                        field["schema"] = _REFERENCE_SER
+                        many = shape.reference_shapes[name].many
+                        field["schema"] = _REFERENCE_LIST_SER if many else _REFERENCE_SER
                     fields[name] = field
                 node["schema"] = {**inner, "fields": fields}
         if kind == "model":

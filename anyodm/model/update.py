@@ -168,6 +168,21 @@ def _field_value(field: ResolvedField, operation: str, value: Any) -> Any:
 def _reference_value(field: ResolvedField, operation: str, value: Any) -> Any:
     target = field.reference
     assert target is not None
+    if value is None:
+        return None
+    if element_annotation(field.annotation) is not None:  # a list of references
+        if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+            raise field.value_error(f"update.{operation}", value, "expected a list")
+        return [_reference_item(field, operation, item) for item in value]
+    return _reference_item(field, operation, value)
+
+
+def _reference_item(field: ResolvedField, operation: str, value: Any) -> Any:
+    """One reference as stored: an instance's primary key, or a key checked by type."""
+    target = field.reference
+    assert target is not None
+    if value is None:
+        return None
     if isinstance(value, BaseModel):
         if not isinstance(value, target):
             raise field.value_error(
@@ -268,10 +283,15 @@ def _each(
 ) -> list[Any] | Any:
     if (value is _NO_VALUE) == (each is None):
         raise TypeError(f"update.{operation}() on {target.where} takes a value or each=[...]")
-    if each is None:
+    if target.reference is not None:  # a list of references: items stored as keys
+        if each is None:
+            return _reference_item(target, operation, value)
+    elif each is None:
         return _encode(target, operation, element, value, ())
     if isinstance(each, (str, bytes, Mapping)) or not isinstance(each, Iterable):
         raise target.value_error(f"update.{operation}", each, "each= needs a list of values")
+    if target.reference is not None:
+        return [_reference_item(target, operation, item) for item in each]
     return [_encode(target, operation, element, item, ()) for item in each]
 
 
@@ -354,6 +374,8 @@ def pull(field: Any, condition: Any) -> UpdateOperation:
         and all(isinstance(k, str) and k.startswith("$") for k in condition)
     ):
         return UpdateOperation("$pull", target, dict(condition))
+    if target.reference is not None:  # a list of references: an instance or a key
+        return UpdateOperation("$pull", target, _reference_item(target, "pull", condition))
     return UpdateOperation("$pull", target, _encode(target, "pull", element, condition, ()))
 
 

@@ -145,11 +145,11 @@ def test_reference_to_non_model() -> None:
             ref: Address = Reference()
 
 
-def test_reference_in_container() -> None:
+def test_reference_in_unsupported_container() -> None:
     with pytest.raises(TypeError, match=r"Bad\.refs"):
 
         class Bad(Model):
-            refs: list[Publisher] = Reference()
+            refs: dict[str, Publisher] = Reference()
 
 
 def test_model_without_reference() -> None:

@@ -1,0 +1,134 @@
+"""The shapes a reference field may have (``M``, ``M | None``, ``list[M]``,
+``list[M | None]``, lazy or not) and what a back-reference field loads, read from the
+annotations (on first use: forward references must be resolved by then)."""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
+
+from anyodm.model.fields import odm_options
+
+if TYPE_CHECKING:
+    from anyodm.model.model import Model
+
+__all__ = [
+    "BackReferenceShape",
+    "ReferenceShape",
+    "back_reference_shape",
+    "reference_shape",
+    "unresolved",
+]
+
+
+def _fail(cls_name: str, field: str, message: str) -> TypeError:
+    return TypeError(f"{cls_name}.{field}: {message}")
+
+
+class ReferenceShape(typing.NamedTuple):
+    """How a reference field holds its referenced model.
+
+    ``many``: a list of references; ``optional``: a reference (or a list item) may be
+    ``None`` (stored null; a missing target is loaded as ``None`` too).
+    """
+
+    target: type[Model]
+    many: bool
+    optional: bool
+    lazy: bool = False
+
+
+def _optional_parts(annotation: Any) -> tuple[list[Any], bool]:
+    """The alternatives of an annotation other than ``None``, and whether ``None`` is one."""
+    if get_origin(annotation) is typing.Annotated:
+        return _optional_parts(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = get_args(annotation)
+        return [arg for arg in args if arg is not type(None)], type(None) in args
+    return [annotation], False
+
+
+def _is_model_class(annotation: Any) -> bool:
+    from anyodm.model.model import Model
+
+    return isinstance(annotation, type) and issubclass(annotation, Model)
+
+
+def reference_shape(model: type[Any], name: str) -> ReferenceShape:
+    """What a reference field points to: ``M``, ``M | None``, ``list[M]`` or
+    ``list[M | None]``; ``TypeError`` naming the field for anything else."""
+    annotation = model.model_fields[name].annotation
+    options = odm_options(model.model_fields[name])
+    lazy = options is not None and options.lazy
+    parts, optional = _optional_parts(annotation)
+    if len(parts) == 1:
+        only = parts[0]
+        if _is_model_class(only):
+            return ReferenceShape(only, many=False, optional=optional, lazy=lazy)
+        if get_origin(only) is list and not optional:
+            items, items_optional = _optional_parts(get_args(only)[0])
+            if len(items) == 1 and _is_model_class(items[0]):
+                return ReferenceShape(items[0], many=True, optional=items_optional, lazy=lazy)
+            parts = items
+    for part in parts:
+        if isinstance(part, (str, typing.ForwardRef)):
+            raise _fail(
+                model.__name__, name, "the referenced model is not defined yet (forward reference)"
+            )
+        if isinstance(part, typing.TypeVar):
+            raise _fail(
+                model.__name__,
+                name,
+                f"the reference's model is the type variable {part}: use a parametrized "
+                f"class ({model.__name__}[SomeModel])",
+            )
+    raise _fail(
+        model.__name__,
+        name,
+        f"Reference() needs a Model subclass, Model | None, list[Model] or "
+        f"list[Model | None] annotation, not {annotation!r}",
+    )
+
+
+class BackReferenceShape(typing.NamedTuple):
+    """A back-reference field: the model whose documents reference this one, the name of
+    its reference field, and that field's stored key."""
+
+    source: type[Model]
+    field: str
+    key: str
+
+
+def back_reference_shape(model: type[Any], name: str) -> BackReferenceShape:
+    """What a ``BackReference`` field loads; ``TypeError`` naming the field if its
+    annotation is not ``list[M]`` or ``M`` has no reference field to ``model``."""
+    annotation = model.model_fields[name].annotation
+    options = odm_options(model.model_fields[name])
+    assert options is not None
+    assert options.back_reference is not None
+    field = options.back_reference
+    source = get_args(annotation)[0] if get_origin(annotation) is list else None
+    if not _is_model_class(source):
+        raise _fail(
+            model.__name__,
+            name,
+            f"BackReference() needs a list[Model] annotation, not {annotation!r}",
+        )
+    assert source is not None
+    info = source.__anyodm__
+    shape = info.reference_shapes.get(field) if field in info.reference_names else None
+    if shape is None or not issubclass(model, shape.target):
+        raise _fail(
+            model.__name__,
+            name,
+            f"{source.__name__}.{field} is not a reference to {model.__name__}",
+        )
+    return BackReferenceShape(source, field, info.key_names[field])
+
+
+def unresolved(annotation: Any) -> bool:
+    """An annotation naming something not defined yet (pydantic resolves it later)."""
+    if isinstance(annotation, (str, typing.ForwardRef, typing.TypeVar)):
+        return True
+    return any(unresolved(arg) for arg in get_args(annotation))
