@@ -108,6 +108,7 @@ class _AsyncCrud:
     find_one_and_delete = session_bound(EngineMethods.find_one_and_delete)
     distinct = session_bound(EngineMethods.distinct)
     aggregate = session_bound(EngineMethods.aggregate)
+    fetch = session_bound(EngineMethods.fetch)
 
 
 def _only_cancellations(exc: BaseException) -> bool:

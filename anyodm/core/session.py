@@ -58,6 +58,7 @@ class _SyncCrud:
     find_one_and_delete = session_bound(SyncEngineMethods.find_one_and_delete)
     distinct = session_bound(SyncEngineMethods.distinct)
     aggregate = session_bound(SyncEngineMethods.aggregate)
+    fetch = session_bound(SyncEngineMethods.fetch)
 
 
 class SyncSession(_SyncCrud):

@@ -104,3 +104,25 @@ async def test_model_dump_of_unloaded_and_loaded_lazy_references(engine: Any) ->
     await engine.fetch(found, "friends")
     names = [friend["name"] for friend in json.loads(found.model_dump_json())["friends"]]
     assert names == ["bob", "cid"]
+
+
+async def test_fetch_in_a_session_and_a_transaction(anyodm_engine: Engine) -> None:
+    await _members(anyodm_engine)
+    async with anyodm_engine.session() as session:
+        found = await session.find_one(Member, Member.name == "cid")
+        assert found is not None
+        mentor = await session.fetch(found, Member.mentor)
+        assert mentor.name == "ann"
+    async with anyodm_engine.transaction() as tx:
+        found = await tx.find_one(Member, Member.name == "ann")
+        assert found is not None
+        assert [m.name for m in await tx.fetch(found, "friends")] == ["bob", "cid"]
+
+
+def test_sync_fetch_in_a_transaction(anyodm_sync_engine: Any) -> None:
+    ann, bob, cid = Member(name="ann"), Member(name="bob"), Member(name="cid")
+    cid.mentor = ann
+    anyodm_sync_engine.save_all([ann, bob, cid])
+    with anyodm_sync_engine.transaction() as tx:
+        found = tx.find_one(Member, Member.name == "cid")
+        assert tx.fetch(found, "mentor").name == "ann"
