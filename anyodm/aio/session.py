@@ -57,7 +57,7 @@ from typing_extensions import Self, TypeVarTuple, Unpack
 from anyodm.aio.cleanup import shielded_cleanup
 from anyodm.aio.completion import run_to_completion
 from anyodm.aio.engine_methods import EngineMethods
-from anyodm.aio.threads import remaining_seconds
+from anyodm.aio.threads import remaining_seconds, wait_for_deadline_cancellation
 from anyodm.core.binding import session_bound
 from anyodm.core.driver_sessions import DriverTurns
 from anyodm.core.lifecycle import (
@@ -156,8 +156,7 @@ async def _pending_cancellation() -> BaseException | None:
     try:
         await anyio.lowlevel.checkpoint()
         if anyio.current_effective_deadline() <= anyio.current_time():
-            await anyio.sleep(max(remaining_seconds(), 0.0))
-            await anyio.sleep_forever()
+            await wait_for_deadline_cancellation()
     except cancelled as exc:
         return exc
     return None
@@ -357,18 +356,14 @@ class Session(_AsyncCrud):
             if tx is not None:
                 tx._settle(TransactionPhase.ABORTED)
 
-        ran: list[bool] = []
-
         async def release() -> None:
             turn_wait = self._turn_wait() if wait else 0.0
-            ran.append(
-                await self.engine._runner.run_cleanup(
-                    self._turns.cleanup, end_in_thread, driver, turn_wait
-                )
+            await self.engine._runner.run_cleanup(
+                self._turns.cleanup, end_in_thread, driver, turn_wait
             )
 
-        # Not done (ran != [True]): handed to the thread in the driver session, which ends
-        # it when its call returns; the transaction stays ABORTING until then.
+        # If the turn could not be had, the end was handed to the thread in the driver
+        # session, which ends it when its call returns; its transaction stays ABORTING.
         await shielded_cleanup("ending a session", release, self.engine.cleanup_timeout)
 
     async def __aenter__(self) -> Self:

@@ -37,7 +37,13 @@ from typing_extensions import TypeVarTuple, Unpack
 from anyodm.aio.completion import run_to_completion
 from anyodm.aio.slots import Slot, ThreadSlots
 
-__all__ = ["DEFAULT_CLEANUP_THREADS", "ThreadHooks", "WorkerRunner", "remaining_seconds"]
+__all__ = [
+    "DEFAULT_CLEANUP_THREADS",
+    "ThreadHooks",
+    "WorkerRunner",
+    "remaining_seconds",
+    "wait_for_deadline_cancellation",
+]
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -106,7 +112,7 @@ def _in_thread(
         slot.release()
 
 
-async def _wait_for_deadline_cancellation() -> None:
+async def wait_for_deadline_cancellation() -> None:
     """Sleep until the (already passed or imminent) deadline cancels this task."""
     await anyio.sleep(max(remaining_seconds(), 0.0))
     await anyio.sleep_forever()
@@ -147,14 +153,14 @@ class WorkerRunner:
         remaining = remaining_seconds()
         if remaining <= 0:
             # The deadline has passed but its scope has not fired yet: let it fire.
-            await _wait_for_deadline_cancellation()
+            await wait_for_deadline_cancellation()
         slot = await self.slots.acquire(cleanup=cleanup)
         try:
             if slot.waited and remaining != math.inf:
                 remaining = remaining_seconds()
                 if remaining <= 0:
                     slot.release()
-                    await _wait_for_deadline_cancellation()
+                    await wait_for_deadline_cancellation()
             handed_over = time.monotonic()
             limiter = _open_limiter()
             try:
@@ -176,7 +182,7 @@ class WorkerRunner:
                 if exc.timeout and remaining_seconds() < _DEADLINE_SLACK:
                     # The driver stopped at our deadline a moment before anyio noticed:
                     # report the deadline the way anyio does (Cancelled / TimeoutError).
-                    await _wait_for_deadline_cancellation()
+                    await wait_for_deadline_cancellation()
                 raise
             except BaseException:
                 await anyio.lowlevel.checkpoint_if_cancelled()
