@@ -7,9 +7,12 @@ steps, the same for every kind of work and on both backends:
    the caller's deadline, like any other wait.  Cleanup (``cleanup=True``) has slots
    that ordinary work cannot take, so it never waits behind busy operations.
 2. **Run in an anyio worker thread, to completion.**  Once the thread runs it is never
-   abandoned, whichever cancellation arrives (anyio scopes, asyncio's native
-   ``task.cancel()``, a second cancel: :func:`run_to_completion`): it may hold a PyMongo
-   session or cursor, which must not end up in two threads or outlive its session.  The
+   abandoned, whichever cancellation arrives: it may hold a PyMongo session or cursor,
+   which must not end up in two threads or outlive its session.  anyio's cancellation
+   already waits for a non-abandoned thread call; asyncio's native ``task.cancel()``
+   (``asyncio.timeout``, ``TaskGroup``) would make anyio drop the call, so on asyncio a
+   started call is then waited for (:class:`_ThreadCall`) and one that had not started
+   never will.  Cancellation before the thread starts simply cancels the call.  The
    caller's anyio deadline reaches the driver as ``pymongo.timeout(remaining)``, so the
    thread returns at the deadline; only *remaining seconds* cross (trio's clock is not
    ``time.monotonic()``) and zero is never passed (``pymongo.timeout(0)`` means none).
@@ -22,7 +25,9 @@ steps, the same for every kind of work and on both backends:
 
 from __future__ import annotations
 
+import asyncio
 import math
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
@@ -34,7 +39,7 @@ import pymongo
 from pymongo.errors import PyMongoError
 from typing_extensions import TypeVarTuple, Unpack
 
-from anyodm.aio.completion import run_to_completion
+from anyodm.aio.completion import on_asyncio, run_to_completion
 from anyodm.aio.slots import Slot, ThreadSlots
 
 __all__ = [
@@ -87,29 +92,115 @@ class ThreadHooks(Protocol):
     def leave(self) -> None: ...
 
 
-def _in_thread(
-    slot: Slot,
-    remaining: float,
-    handed_over: float,
-    hooks: ThreadHooks | None,
-    func: Callable[..., T],
-    args: tuple[Any, ...],
-) -> T:
-    """The worker thread's side: run under the time left, then give the slot back."""
-    try:
-        if hooks is not None:
-            hooks.enter()
+class _ThreadCall:
+    """One call handed to a worker thread, and whether it ran.
+
+    The worker thread runs it through :meth:`__call__`, under the time left, and gives
+    the slot back when the call returns.  If the waiting task is cancelled natively
+    (asyncio's ``task.cancel()`` goes through anyio's shields and makes anyio drop the
+    call's result), :meth:`abandon` tells whether the thread already started: if not, it
+    never will; if so, :meth:`finished` waits for it to return.
+    """
+
+    __slots__ = (
+        "_done",
+        "_lock",
+        "_on_done",
+        "_started",
+        "args",
+        "func",
+        "handed_over",
+        "hooks",
+        "remaining",
+        "slot",
+    )
+
+    def __init__(
+        self,
+        slot: Slot,
+        remaining: float,
+        hooks: ThreadHooks | None,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+    ) -> None:
+        self.slot = slot
+        self.remaining = remaining
+        self.hooks = hooks
+        self.func = func
+        self.args = args
+        self.handed_over = time.monotonic()
+        self._lock = threading.Lock()
+        self._started: bool | None = False  # None: abandoned before it started
+        self._done = False
+        self._on_done: Callable[[], object] | None = None
+
+    def __call__(self) -> Any:
+        """The worker thread's side: run under the time left, then give the slot back."""
+        with self._lock:
+            if self._started is None:
+                return None  # abandoned before it started: the waiter has gone
+            self._started = True
+        hooks = self.hooks
         try:
-            if remaining == math.inf:
-                return func(*args)
-            left = remaining - (time.monotonic() - handed_over)
-            with pymongo.timeout(max(left, _MIN_DRIVER_TIMEOUT)):
-                return func(*args)
-        finally:
             if hooks is not None:
-                hooks.leave()
-    finally:
-        slot.release()
+                hooks.enter()
+            try:
+                if self.remaining == math.inf:
+                    return self.func(*self.args)
+                left = self.remaining - (time.monotonic() - self.handed_over)
+                with pymongo.timeout(max(left, _MIN_DRIVER_TIMEOUT)):
+                    return self.func(*self.args)
+            finally:
+                if hooks is not None:
+                    hooks.leave()
+        finally:
+            self.slot.release()
+            with self._lock:
+                self._done = True
+                on_done = self._on_done
+            if on_done is not None:
+                on_done()
+
+    def abandon(self) -> bool:
+        """Give the call up if its thread has not started it; whether it had."""
+        with self._lock:
+            if self._started is False:
+                self._started = None
+            return self._started is True
+
+    async def finished(self) -> None:
+        """Wait until the started call has returned (asyncio only)."""
+        loop = asyncio.get_running_loop()
+        returned = loop.create_future()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(_set_if_pending, returned)
+
+        with self._lock:
+            if self._done:
+                return
+            self._on_done = wake
+        await returned
+
+
+def _set_if_pending(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _in_worker_thread(call: _ThreadCall, limiter: anyio.CapacityLimiter) -> Any:
+    """Run ``call`` in an anyio worker thread and return its result, never abandoning a
+    thread that started: anyio's cancellation waits for a started, non-abandoned thread
+    call already; asyncio's native one is waited out here (rarely, so the common path
+    pays no extra task)."""
+    if not on_asyncio():
+        return await anyio.to_thread.run_sync(call, abandon_on_cancel=False, limiter=limiter)
+    try:
+        return await anyio.to_thread.run_sync(call, abandon_on_cancel=False, limiter=limiter)
+    except asyncio.CancelledError:
+        if call.abandon():
+            await run_to_completion(call.finished)
+        raise
 
 
 async def wait_for_deadline_cancellation() -> None:
@@ -136,19 +227,6 @@ class WorkerRunner:
         """Run ``func(*args)`` in a worker thread under the caller's deadline (see the
         module docs).  ``cleanup=True``: on the capacity reserved for cleanup.
         ``hooks``: called in the thread before and after, outside the deadline."""
-        return await self._run(cleanup, hooks, func, args)
-
-    async def run_cleanup(self, func: Callable[[Unpack[Ts]], T], *args: Unpack[Ts]) -> T:
-        """Like :meth:`run`, on the capacity reserved for cleanup."""
-        return await self._run(True, None, func, args)
-
-    async def _run(
-        self,
-        cleanup: bool,
-        hooks: ThreadHooks | None,
-        func: Callable[..., T],
-        args: tuple[Any, ...],
-    ) -> T:
         await anyio.lowlevel.checkpoint_if_cancelled()
         remaining = remaining_seconds()
         if remaining <= 0:
@@ -161,22 +239,9 @@ class WorkerRunner:
                 if remaining <= 0:
                     slot.release()
                     await wait_for_deadline_cancellation()
-            handed_over = time.monotonic()
-            limiter = _open_limiter()
+            call = _ThreadCall(slot, remaining, hooks, func, args)
             try:
-                result = await run_to_completion(
-                    lambda: anyio.to_thread.run_sync(
-                        _in_thread,
-                        slot,
-                        remaining,
-                        handed_over,
-                        hooks,
-                        func,
-                        args,
-                        abandon_on_cancel=False,
-                        limiter=limiter,
-                    )
-                )
+                result: T = await _in_worker_thread(call, _open_limiter())
             except PyMongoError as exc:
                 await anyio.lowlevel.checkpoint_if_cancelled()
                 if exc.timeout and remaining_seconds() < _DEADLINE_SLACK:
@@ -191,3 +256,7 @@ class WorkerRunner:
             slot.release()  # no-op once the thread gave it back; covers "never started"
         await anyio.lowlevel.checkpoint_if_cancelled()
         return result
+
+    async def run_cleanup(self, func: Callable[[Unpack[Ts]], T], *args: Unpack[Ts]) -> T:
+        """Like :meth:`run`, on the capacity reserved for cleanup."""
+        return await self.run(func, *args, cleanup=True)

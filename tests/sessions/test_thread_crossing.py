@@ -110,6 +110,101 @@ async def test_a_cursor_is_not_closed_while_its_thread_still_reads(
     assert_engine_idle(anyodm_engine)
 
 
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_repeated_native_cancels_wait_for_the_started_thread(
+    anyodm_engine: Engine, players: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held = HeldCalls(monkeypatch, "insert_one")
+    task = asyncio.ensure_future(anyodm_engine.save(Player(name="a", game="g")))
+    await wait_entered(held)
+    for _ in range(3):  # every cancel is held while the thread runs
+        task.cancel()
+        await asyncio.sleep(0)
+        assert not task.done()
+    held.release()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert held.finished.is_set()
+    assert players.count_documents({}) == 1
+    assert_engine_idle(anyodm_engine)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_native_cancel_before_the_thread_starts_runs_nothing(
+    anyodm_engine: Engine, players: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held = HeldCalls(monkeypatch, "insert_one")
+    held.release()
+    tasks = []
+    for steps in range(6):  # cancelled at each of its first steps in turn
+        task = asyncio.ensure_future(anyodm_engine.save(Player(name=f"p{steps}", game="g")))
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        task.cancel()
+        tasks.append(task)
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    # Each save either ran to its end (then the cancellation still reached the caller)
+    # or never reached the driver: what is stored is what ran.
+    assert all(isinstance(r, (asyncio.CancelledError, Player)) for r in results)
+    assert players.count_documents({}) == held.calls < len(tasks)
+    assert_engine_idle(anyodm_engine)
+
+
+def test_a_thread_call_given_up_before_it_started_never_runs() -> None:
+    from anyodm.aio.slots import ThreadSlots
+    from anyodm.aio.threads import _ThreadCall
+
+    slots = ThreadSlots(1, 1)
+
+    async def take() -> Any:
+        return await slots.acquire()
+
+    slot = anyio.run(take)
+    ran: list[int] = []
+    call = _ThreadCall(slot, float("inf"), None, ran.append, (1,))
+    assert call.abandon() is False  # not started: given up
+    assert call() is None
+    assert ran == []
+    slot.release()
+    assert slots.borrowed_tokens == 0
+
+
+def test_a_started_thread_call_cannot_be_given_up() -> None:
+    import threading
+
+    from anyodm.aio.slots import ThreadSlots
+    from anyodm.aio.threads import _ThreadCall
+
+    slots = ThreadSlots(1, 1)
+
+    async def take() -> Any:
+        return await slots.acquire()
+
+    slot = anyio.run(take)
+    inside, leave = threading.Event(), threading.Event()
+
+    def work() -> str:
+        inside.set()
+        leave.wait(10)
+        return "done"
+
+    call = _ThreadCall(slot, float("inf"), None, work, ())
+    results: list[Any] = []
+    worker = threading.Thread(target=lambda: results.append(call()))
+    worker.start()
+    assert inside.wait(10)
+    assert call.abandon() is True  # started: the caller must wait for it
+
+    async def wait_for_it() -> None:
+        leave.set()
+        await call.finished()
+
+    asyncio.run(wait_for_it())
+    worker.join(10)
+    assert results == ["done"]
+    assert slots.borrowed_tokens == 0
+
+
 # -- cleanup has capacity ordinary work cannot take ----------------------------------------
 
 
