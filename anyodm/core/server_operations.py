@@ -17,7 +17,7 @@ from pymongo import ReturnDocument
 from pymongo.client_session import ClientSession
 
 from anyodm.core.arguments import check_model_class
-from anyodm.core.find import FindSpec, make_find_spec
+from anyodm.core.find import FindSpec, make_filter_spec, make_find_spec
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.core.pending import note_loaded, record_durable_or_pending
 from anyodm.core.revisions import uses_revisions, with_revision_increment
@@ -94,7 +94,11 @@ def make_update_spec(
     sort: Any = None,
 ) -> UpdateSpec:
     """Check the model, queries, update operations and options; raise before sending."""
-    find = make_find_spec(model, queries, sort, 0, None, operation)
+    # the filter (and sort) only: an update never sends the find's $lookup pipeline
+    if sort is None:
+        find = make_filter_spec(model, queries, operation)
+    else:
+        find = make_find_spec(model, queries, sort, 0, None, operation)
     document = build_update(find.model, update, operation)
     if uses_revisions(find.model):  # instances loaded before this update become stale
         document = with_revision_increment(document)
@@ -147,7 +151,7 @@ def make_distinct_spec(model: type[Any], field: Any, queries: tuple[Any, ...]) -
         resolved = resolve_name(checked, field, "distinct")
     else:
         resolved = resolve_field(checked, field, "distinct")
-    find = make_find_spec(checked, queries, None, 0, None, "distinct")
+    find = make_filter_spec(checked, queries, "distinct")
     if resolved.reference is not None:
         target = resolved.reference
         pk = target.model_fields[target.__anyodm__.primary_field]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from types import TracebackType
 from typing import Any
 
 from pymongo import errors as driver_errors
@@ -29,23 +29,35 @@ def _instance_at(instances: Sequence[Any], index: Any) -> Any:
     return None
 
 
-@contextmanager
-def duplicate_keys_as_anyodm_errors(
-    model: type[Any], instances: Sequence[Any] = ()
-) -> Iterator[None]:
+class duplicate_keys_as_anyodm_errors:  # lower case: used like a function, `with ...(model):`
     """Raise ``anyodm.errors.DuplicateKeyError`` (with the key) for a unique violation.
 
     ``instances`` are the instances written, in the order of the (bulk) write, so the
     error can name the one that failed. Other driver errors pass through unchanged.
+    A class, not a generator, because it wraps every write on the hot path.
     """
-    try:
-        yield
-    except driver_errors.DuplicateKeyError as exc:
-        instance = instances[0] if len(instances) == 1 else None
-        raise DuplicateKeyError(model, _key_value(exc.details), exc, instance) from exc
-    except driver_errors.BulkWriteError as exc:
-        for error in exc.details.get("writeErrors", ()):
-            if error.get("code") in DUPLICATE_KEY_CODES:
-                instance = _instance_at(instances, error.get("index"))
-                raise DuplicateKeyError(model, _key_value(error), exc, instance) from exc
-        raise
+
+    __slots__ = ("instances", "model")
+
+    def __init__(self, model: type[Any], instances: Sequence[Any] = ()) -> None:
+        self.model = model
+        self.instances = instances
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if isinstance(exc, driver_errors.DuplicateKeyError):
+            instances = self.instances
+            instance = instances[0] if len(instances) == 1 else None
+            raise DuplicateKeyError(self.model, _key_value(exc.details), exc, instance) from exc
+        if isinstance(exc, driver_errors.BulkWriteError):
+            for error in exc.details.get("writeErrors", ()):
+                if error.get("code") in DUPLICATE_KEY_CODES:
+                    instance = _instance_at(self.instances, error.get("index"))
+                    raise DuplicateKeyError(self.model, _key_value(error), exc, instance) from exc
