@@ -6,10 +6,11 @@ steps, the same for every kind of work and on both backends:
 1. **Take a slot** (:mod:`anyodm.aio.slots`).  Waiting for one is cancellable and under
    the caller's deadline, like any other wait.  Cleanup (``cleanup=True``) has slots
    that ordinary work cannot take, so it never waits behind busy operations.
-2. **Run in an anyio worker thread, to completion.**  Once the thread runs it is never
+2. **Run in a worker thread, to completion.**  Once the thread runs it is never
    abandoned, whichever cancellation arrives: it may hold a PyMongo session or cursor,
-   which must not end up in two threads or outlive its session.  anyio's cancellation
-   already waits for a non-abandoned thread call; asyncio's native ``task.cancel()``
+   which must not end up in two threads or outlive its session.  A non-abandoning thread
+   call (anyio's on asyncio, trio's own on trio, which is what anyio calls there)
+   already waits through anyio's cancellation; asyncio's native ``task.cancel()``
    (``asyncio.timeout``, ``TaskGroup``) would make anyio drop the call, so on asyncio a
    started call is then waited for (:class:`_ThreadCall`) and one that had not started
    never will.  Cancellation before the thread starts simply cancels the call.  The
@@ -30,17 +31,21 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
 import pymongo
+import sniffio
 from pymongo.errors import PyMongoError
 from typing_extensions import TypeVarTuple, Unpack
 
-from anyodm.aio.completion import on_asyncio, run_to_completion
+from anyodm.aio.completion import run_to_completion
 from anyodm.aio.slots import Slot, ThreadSlots
+
+if TYPE_CHECKING:
+    import trio
 
 __all__ = [
     "DEFAULT_CLEANUP_THREADS",
@@ -61,7 +66,8 @@ _DEADLINE_SLACK = 0.25
 DEFAULT_CLEANUP_THREADS = 4
 
 #: anyio's own thread limiter must never be what makes a call wait: the engine's slots
-#: already bound the calls, so each event loop gets one limiter that never runs out.
+#: already bound the calls, so each asyncio event loop gets one limiter that never runs
+#: out (on trio, :data:`_UNLIMITED`).
 _OPEN_LIMITER: anyio.lowlevel.RunVar[anyio.CapacityLimiter] = anyio.lowlevel.RunVar(
     "anyodm_open_limiter"
 )
@@ -188,15 +194,42 @@ def _set_if_pending(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-async def _in_worker_thread(call: _ThreadCall, limiter: anyio.CapacityLimiter) -> Any:
-    """Run ``call`` in an anyio worker thread and return its result, never abandoning a
-    thread that started: anyio's cancellation waits for a started, non-abandoned thread
-    call already; asyncio's native one is waited out here (rarely, so the common path
-    pays no extra task)."""
-    if not on_asyncio():
-        return await anyio.to_thread.run_sync(call, abandon_on_cancel=False, limiter=limiter)
+class _Unlimited:
+    """A trio thread limiter that never makes a call wait (the engine's slots bound the
+    calls); the "CapacityLimiter-like object" ``trio.to_thread.run_sync`` accepts."""
+
+    __slots__ = ()
+
+    async def acquire_on_behalf_of(self, borrower: object) -> None:
+        return None
+
+    def release_on_behalf_of(self, borrower: object) -> None:
+        return None
+
+
+_UNLIMITED = _Unlimited()
+
+
+async def _in_worker_thread(call: _ThreadCall) -> Any:
+    """Run ``call`` in a worker thread and return its result, never abandoning a thread
+    that started.
+
+    On trio, trio's own thread call (what ``anyio.to_thread.run_sync`` runs there, less
+    anyio's bookkeeping for ``anyio.from_thread``, which the core never uses): it waits
+    for a started call through any cancellation.  On asyncio, anyio's thread call, which
+    waits through anyio's cancellation; a native ``task.cancel()`` makes it drop the
+    call, so a started call is then waited for here (rarely: the common path pays no
+    extra task) and one that had not started never will.
+    """
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        limiter = cast("trio.CapacityLimiter", _UNLIMITED)
+        return await trio.to_thread.run_sync(call, abandon_on_cancel=False, limiter=limiter)
     try:
-        return await anyio.to_thread.run_sync(call, abandon_on_cancel=False, limiter=limiter)
+        return await anyio.to_thread.run_sync(
+            call, abandon_on_cancel=False, limiter=_open_limiter()
+        )
     except asyncio.CancelledError:
         if call.abandon():
             await run_to_completion(call.finished)
@@ -241,7 +274,7 @@ class WorkerRunner:
                     await wait_for_deadline_cancellation()
             call = _ThreadCall(slot, remaining, hooks, func, args)
             try:
-                result: T = await _in_worker_thread(call, _open_limiter())
+                result: T = await _in_worker_thread(call)
             except PyMongoError as exc:
                 await anyio.lowlevel.checkpoint_if_cancelled()
                 if exc.timeout and remaining_seconds() < _DEADLINE_SLACK:

@@ -68,6 +68,29 @@ async def test_native_asyncio_timeout_waits_for_a_write_without_session(
     assert_engine_idle(anyodm_engine)
 
 
+async def test_a_cancelled_scope_waits_for_a_started_write(
+    anyodm_engine: Engine, players: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held = HeldCalls(monkeypatch, "insert_one")
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as tg:
+
+            async def cancel_once_inside() -> None:
+                await wait_entered(held)
+                scope.cancel()
+                with anyio.CancelScope(shield=True):
+                    await anyio.sleep(0.05)  # the cancellation is delivered meanwhile
+                held.release()
+
+            tg.start_soon(cancel_once_inside)
+            await anyodm_engine.save(Player(name="a", game="g"))
+    assert scope.cancelled_caught
+    # The scope ended only once the thread was done: nothing lands after it.
+    assert held.finished.is_set()
+    assert players.count_documents({}) == 1
+    assert_engine_idle(anyodm_engine)
+
+
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_native_cancellation_never_runs_more_threads_than_max_threads(
     mongo_client: Any, mongo_database: Any, monkeypatch: pytest.MonkeyPatch
