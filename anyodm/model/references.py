@@ -107,18 +107,38 @@ def _top_level_lookup(
 def _lookup_into(into: str, path: ReferencePath, nested: list[dict[str, Any]]) -> dict[str, Any]:
     """A ``$lookup`` of every document a path's references point to, into ``into``."""
     collection = path.target.__anyodm__.collection
-    local = path.dotted
     if nested:
-        ids = {"$cond": [{"$isArray": "$$ref"}, "$$ref", ["$$ref"]]}
         lookup: dict[str, Any] = {
             "from": collection,
-            "let": {"ref": f"${local}"},
-            "pipeline": [{"$match": {"$expr": {"$in": ["$_id", ids]}}}, *nested],
+            "let": {"refs": _all_keys("$$ROOT", path.steps, 0)},
+            "pipeline": [{"$match": {"$expr": {"$in": ["$_id", "$$refs"]}}}, *nested],
             "as": into,
         }
-    else:
-        lookup = {"from": collection, "localField": local, "foreignField": "_id", "as": into}
+    else:  # localField follows arrays at any depth itself
+        lookup = {"from": collection, "localField": path.dotted, "foreignField": "_id", "as": into}
     return {"$lookup": lookup}
+
+
+def _all_keys(base: str, steps: tuple[Any, ...], depth: int) -> Any:
+    """An expression: every key at the end of ``steps`` from ``base``, as one flat array
+    (through arrays at any depth: ``parts[].reviewers[]`` is not an array of arrays)."""
+    if not steps:
+        return [base]  # a missing key becomes null, which matches no _id
+    step, rest = steps[0], steps[1:]
+    if isinstance(step, FieldStep):
+        return _all_keys(f"{base}.{step.key}", rest, depth)
+    items = {"$cond": [{"$isArray": base}, base, []]}
+    if not rest:
+        return items
+    item = f"v{depth}"
+    per_item = {"$map": {"input": items, "as": item, "in": _all_keys(f"$${item}", rest, depth + 1)}}
+    return {
+        "$reduce": {
+            "input": per_item,
+            "initialValue": [],
+            "in": {"$concatArrays": ["$$value", "$$this"]},
+        }
+    }
 
 
 def _embedded_lookup(path: ReferencePath, nested: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -67,3 +67,24 @@ class Member(Model):
 class Club(Model):
     name: str
     owner: Author | None = Reference(default=None)
+
+
+class Org(Model):
+    name: str
+
+
+class Reviewer(Model):
+    name: str
+    org: Org = Reference()
+
+
+class Part(EmbeddedModel):
+    """An embedded model holding a list of references whose targets have references."""
+
+    title: str
+    reviewers: list[Reviewer] = Reference(default_factory=list)
+
+
+class Manual(Model):
+    title: str
+    parts: list[Part] = Field(default_factory=list)
