@@ -26,8 +26,8 @@ class ODMFieldOptions:
     reference: bool = False
     #: a reference loaded only when asked (``engine.fetch``), not by finds
     lazy: bool = False
-    #: a back-reference: the name of the reference field, in the annotation's model,
-    #: that points at this model
+    #: a back-reference: the python path of the reference field, in the annotation's
+    #: model, that points at this model (dotted through embedded models)
     back_reference: str | None = None
 
 
@@ -99,14 +99,19 @@ def BackReference(field: str) -> Any:
     """Declare a read-only field loading the documents that reference this one:
     ``books: list[Book] = BackReference("author")`` holds the ``Book`` documents whose
     reference field ``author`` (a single reference or a list of references) points at
-    this instance.
+    this instance. A reference inside embedded models is named by its dotted python
+    path: ``BackReference("meta.author")``, ``BackReference("chapters.reviewers")``
+    (through lists of embedded models too).
 
     Loaded by finds with one ``$lookup`` on that foreign key (ordered by ``_id``), never
     stored, never saved through this instance; empty on a fresh instance and on an
     instance loaded as the target of another reference.
     """
-    if not isinstance(field, str) or not field:
-        raise TypeError(f"BackReference() expects the name of a reference field, not {field!r}")
+    if not isinstance(field, str) or not field or not all(field.split(".")):
+        raise TypeError(
+            "BackReference() expects the name of a reference field (dotted through "
+            f"embedded models: 'meta.author'), not {field!r}"
+        )
     info = cast(FieldInfo, pydantic.Field(default_factory=list, exclude=True))
     info.metadata.append(ODMFieldOptions(back_reference=field))
     return info

@@ -12,6 +12,7 @@ from anyodm.model.fields import odm_options
 
 if TYPE_CHECKING:
     from anyodm.model.model import Model
+    from anyodm.model.reference_paths import ReferencePath
 
 __all__ = [
     "BackReferenceShape",
@@ -92,17 +93,21 @@ def reference_shape(model: type[Any], name: str) -> ReferenceShape:
 
 
 class BackReferenceShape(typing.NamedTuple):
-    """A back-reference field: the model whose documents reference this one, the name of
-    its reference field, and that field's stored key."""
+    """A back-reference field: the model whose documents reference this one, the python
+    path of its reference field (``"author"``, or ``"meta.author"`` through embedded
+    models), that path's stored form, and the steps to it (arrays included)."""
 
     source: type[Model]
     field: str
     key: str
+    path: ReferencePath
 
 
 def back_reference_shape(model: type[Any], name: str) -> BackReferenceShape:
     """What a ``BackReference`` field loads; ``TypeError`` naming the field if its
-    annotation is not ``list[M]`` or ``M`` has no reference field to ``model``."""
+    annotation is not ``list[M]`` or ``M`` has no reference at that path to ``model``."""
+    from anyodm.model.reference_paths import FieldStep, reference_paths
+
     annotation = model.model_fields[name].annotation
     options = odm_options(model.model_fields[name])
     assert options is not None
@@ -116,15 +121,16 @@ def back_reference_shape(model: type[Any], name: str) -> BackReferenceShape:
             f"BackReference() needs a list[Model] annotation, not {annotation!r}",
         )
     assert source is not None
-    info = source.__anyodm__
-    shape = info.reference_shapes.get(field) if field in info.reference_names else None
-    if shape is None or not issubclass(model, shape.target):
-        raise _fail(
-            model.__name__,
-            name,
-            f"{source.__name__}.{field} is not a reference to {model.__name__}",
-        )
-    return BackReferenceShape(source, field, info.key_names[field])
+    names = tuple(field.split("."))
+    for path in reference_paths(source):
+        steps = tuple(step.name for step in path.steps if isinstance(step, FieldStep))
+        if steps == names and issubclass(model, path.target):
+            return BackReferenceShape(source, field, path.dotted, path)
+    raise _fail(
+        model.__name__,
+        name,
+        f"{source.__name__}.{field} is not a reference to {model.__name__}",
+    )
 
 
 def unresolved(annotation: Any) -> bool:

@@ -200,14 +200,13 @@ def _replace_ids(base: str, steps: tuple[Any, ...], depth: int, optional: bool) 
 
 def _back_reference_lookups(model: type[Any]) -> list[dict[str, Any]]:
     """One ``$lookup`` per back-reference field: the documents whose foreign key (a
-    reference, or a list of them) holds this document's ``_id``, in ``_id`` order, with
-    their own references loaded."""
+    reference, or a list of them, in the document or in its embedded models) holds this
+    document's ``_id``, in ``_id`` order, with their own references loaded."""
     info = model.__anyodm__
     stages: list[dict[str, Any]] = []
     for name, shape in getattr(info, "back_references", {}).items():
         source = shape.source
-        foreign = f"${shape.key}"
-        keys = {"$cond": [{"$isArray": foreign}, foreign, [foreign]]}
+        keys = _all_keys("$$ROOT", shape.path.steps, 0)
         pipeline: list[dict[str, Any]] = [{"$match": {"$expr": {"$in": ["$$id", keys]}}}]
         family_filter = source.__anyodm__.family_filter()
         if family_filter is not None:

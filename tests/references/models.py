@@ -88,3 +88,29 @@ class Part(EmbeddedModel):
 class Manual(Model):
     title: str
     parts: list[Part] = Field(default_factory=list)
+
+
+class Scholar(Model):
+    """Back-references through references held in embedded models."""
+
+    name: str
+    led: list[Paper] = BackReference("meta.lead")
+    reviewed: list[Paper] = BackReference("reviews.by")
+    seconded: list[Paper] = BackReference("extra.second")
+
+
+class PaperMeta(EmbeddedModel):
+    lead: Scholar = Reference()
+    second: Scholar | None = Reference(default=None)
+
+
+class Review(EmbeddedModel):
+    grade: int
+    by: list[Scholar] = Reference(key_name="people")
+
+
+class Paper(Model):
+    title: str
+    meta: PaperMeta
+    reviews: list[Review] = Field(default_factory=list)
+    extra: PaperMeta | None = None
