@@ -32,7 +32,12 @@ from anyodm.core.pending import (
     state_for_save,
     writes_in_flight,
 )
-from anyodm.core.polymorphism import own_documents_filter, sibling_conflicts
+from anyodm.core.polymorphism import (
+    family_documents_filter,
+    not_found_error,
+    own_documents_filter,
+    sibling_conflicts,
+)
 from anyodm.core.revisions import (
     REVISION_KEY,
     conflict_or_not_found,
@@ -44,7 +49,6 @@ from anyodm.core.revisions import (
 from anyodm.core.write_errors import duplicate_keys_as_anyodm_errors
 from anyodm.errors import (
     AnyODMError,
-    DocumentNotFoundError,
     DuplicateKeyError,
     RevisionConflictError,
 )
@@ -186,6 +190,9 @@ def _write_of(instance: Model, session: ClientSession | None) -> _Write | None:
     if write.filter is None:  # a new ObjectId: cannot conflict
         return _Write({**write.update, REVISION_KEY: 1}, None, sent)
     revised = guarded_filter(write.filter["_id"], state)
+    family_guard = own_documents_filter(type(instance))
+    if family_guard is not None:
+        revised.update(family_guard)
     update = with_revision_increment(write.update)
     return _Write(update, revised, sent, guarded=isinstance(state, Mapping))
 
@@ -285,6 +292,9 @@ def _send_one(
             record_unknown(instance, session)
         raise
     if not written:
+        sibling = sibling_conflicts(collection, [instance], session)
+        if sibling is not None:
+            raise sibling
         raise RevisionConflictError(instance, "save")
     _record(instance, write.sent, session, overlapped)
 
@@ -375,16 +385,22 @@ def _first_failed_index(exc: BaseException) -> int:
 def delete(gateway: DatabaseGateway, instance: Model, session: ClientSession | None) -> None:
     """Delete ``instance``'s document; DocumentNotFoundError if it was not there.
 
-    Either way the instance is unsaved afterwards (at commit inside a transaction): a
-    later save stores it whole.
+    In a polymorphic family the document must be of the instance's class or one of its
+    subclasses: a document of another class with the same ``_id`` is left alone (and
+    the error says so).  Either way the instance is unsaved afterwards (at commit
+    inside a transaction): a later save stores it whole.
     """
-    collection = gateway.collection(type(instance))
+    model = type(instance)
+    collection = gateway.collection(model)
     doc_filter: dict[str, Any] = {"_id": instance.__anyodm_stored_pk__}
     guarded = False
-    if uses_revisions(type(instance)):
+    if uses_revisions(model):
         state = state_for_save(instance, session)
         if isinstance(state, Mapping):
             doc_filter, guarded = guarded_filter(doc_filter["_id"], state), True
+    family_guard = family_documents_filter(model)
+    if family_guard is not None:
+        doc_filter.update(family_guard)
     with writes_in_flight((instance,)) as overlapped:
         try:
             result = collection.delete_one(doc_filter, session=session)
@@ -393,12 +409,12 @@ def delete(gateway: DatabaseGateway, instance: Model, session: ClientSession | N
                 record_unknown(instance, session)
             raise
         if result.deleted_count == 0 and guarded:
-            error = conflict_or_not_found(collection, instance, "delete", session)
+            error = conflict_or_not_found(collection, instance, "delete", session, family_guard)
             if isinstance(error, RevisionConflictError):
                 raise error
         _record(instance, None, session, overlapped)
     if result.deleted_count == 0:
-        raise DocumentNotFoundError(instance)
+        raise not_found_error(collection, instance, session)
 
 
 def remove(

@@ -82,11 +82,13 @@ def conflict_or_not_found(
     instance: Model,
     operation: str,
     session: ClientSession | None,
+    within: Mapping[str, Any] | None = None,
 ) -> Exception:
     """After a guarded write matched nothing: a conflict if the document exists (at
-    another revision), else not found."""
+    another revision; among the documents ``within`` matches, if given), else not
+    found."""
     exists = collection.count_documents(
-        {"_id": instance.__anyodm_stored_pk__}, limit=1, session=session
+        {"_id": instance.__anyodm_stored_pk__, **(within or {})}, limit=1, session=session
     )
     if exists:
         return RevisionConflictError(instance, operation)

@@ -28,3 +28,18 @@ class Bike(Vehicle):
 class Garage(Model):
     main: Vehicle = Reference()
     others: list[Vehicle] = Reference(default_factory=list)
+
+
+class Pet(Model):
+    """A family with optimistic concurrency: revision-checked writes keep to their class."""
+
+    model_config = ODMConfigDict(polymorphic=True, collection="pets", optimistic_concurrency=True)
+    name: str
+
+
+class Cat(Pet):
+    lives: int = 9
+
+
+class Dog(Pet):
+    good: bool = True
