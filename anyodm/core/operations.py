@@ -434,15 +434,23 @@ def remove(
 
 
 def _family_indexes(model: type[Model]) -> list[IndexModel]:
-    """The model's indexes; for a polymorphic model, its subclasses' too (one collection),
-    each index once by name."""
+    """The model's indexes; for a polymorphic model, its subclasses' too (one collection,
+    each limited to its class's documents), each once by name (``TypeError`` naming both
+    models if two classes give one name to different indexes, before anything is sent)."""
     info = model.__anyodm__
     members = [model] if info.family is None else info.family.members_of(model)
-    indexes: dict[str, IndexModel] = {}
+    indexes: dict[str, tuple[type[Model], IndexModel]] = {}
     for member in members:
         for index in member.__anyodm__.indexes:
-            indexes.setdefault(index.document["name"], index)
-    return list(indexes.values())
+            name = index.document["name"]
+            first = indexes.setdefault(name, (member, index))
+            if first[1].document != index.document:
+                raise TypeError(
+                    f"{member.__name__}: the index name {name!r} is already used by "
+                    f"{first[0].__name__} for another index of the collection "
+                    f"{info.collection!r} (name one of them differently)"
+                )
+    return [index for _, index in indexes.values()]
 
 
 def configure_database(
@@ -453,8 +461,8 @@ def configure_database(
 ) -> None:
     """Create each model's indexes; with ``update_existing_indexes``, replace changed ones."""
     checked = [check_model_class(m, "configure_database") for m in models]
-    for model in checked:
-        indexes = _family_indexes(model)
+    planned = [(model, _family_indexes(model)) for model in checked]  # checked before sending
+    for model, indexes in planned:
         if not indexes:
             continue
         collection = gateway.collection(model)

@@ -1,4 +1,10 @@
-"""``Index`` declarations and the ``pymongo.IndexModel`` list of a model."""
+"""``Index`` declarations and the ``pymongo.IndexModel`` list of a model.
+
+In a polymorphic family the base model's indexes cover the whole collection; a
+subclass's own indexes (those it declares, not those it inherits) cover only its
+documents and its subclasses': each gets a ``partialFilterExpression`` on ``_t``, so
+siblings may share a value that one of them declares unique.
+"""
 
 from __future__ import annotations
 
@@ -87,7 +93,23 @@ def _spec_items(model: type[Any], spec: Any) -> Iterable[Any]:
 
 
 def model_indexes(model: type[Any], spec: Any | Callable[[], Any]) -> list[IndexModel]:
-    """``Field(index=/unique=)`` indexes, then those of ``model_config["indexes"]``."""
+    """``Field(index=/unique=)`` indexes, then those of ``model_config["indexes"]``; for
+    a polymorphic subclass only its own, limited to its documents."""
+    info = model.__anyodm__
+    fields = _field_indexes(model)
+    declared = [_index_model(model, item) for item in _spec_items(model, spec)]
+    family = getattr(info, "family", None)
+    if family is None or family.root is model:
+        return [*fields, *declared]
+    parent = next(
+        base for base in model.__mro__[1:] if getattr(base, "__anyodm__", None) is not None
+    )
+    inherited = [index.document for index in _field_indexes(parent)]
+    own = [index for index in fields if index.document not in inherited]
+    return [_limited_to_class(model, index) for index in [*own, *declared]]
+
+
+def _field_indexes(model: type[Any]) -> list[IndexModel]:
     info = model.__anyodm__
     result: list[IndexModel] = []
     for name, field in model.__pydantic_fields__.items():
@@ -95,11 +117,42 @@ def model_indexes(model: type[Any], spec: Any | Callable[[], Any]) -> list[Index
         if opts is not None and (opts.index or opts.unique) and name != info.primary_field:
             kwargs = {"unique": True} if opts.unique else {}
             result.append(IndexModel([(info.key_names[name], 1)], **kwargs))
-    for item in _spec_items(model, spec):
-        if isinstance(item, IndexModel):
-            result.append(item)
-        elif isinstance(item, Index):
-            result.append(item.to_index_model(model))
-        else:
-            result.append(Index(item).to_index_model(model))
     return result
+
+
+def _index_model(model: type[Any], item: Any) -> IndexModel:
+    if isinstance(item, IndexModel):
+        return item
+    if isinstance(item, Index):
+        return item.to_index_model(model)
+    return Index(item).to_index_model(model)
+
+
+def _default_name(keys: list[tuple[str, Any]]) -> str:
+    """The name the server (and PyMongo) give an index that was not named."""
+    return "_".join(f"{key}_{direction}" for key, direction in keys)
+
+
+def _limited_to_class(model: type[Any], index: IndexModel) -> IndexModel:
+    """``index`` covering only the documents of ``model`` (a polymorphic subclass) and
+    of its subclasses: a partial filter on the discriminator (added to the index's own
+    partial filter, if any), and, unless it was named, the discriminator in its name."""
+    info = model.__anyodm__
+    family = info.family
+    options = dict(index.document)
+    keys = list(options.pop("key").items())
+    name = options.pop("name")
+    values = family.values_of(model)
+    partial = dict(options.pop("partialFilterExpression", None) or {})
+    partial.setdefault(family.key, values[0] if len(values) == 1 else {"$in": values})
+    if options.pop("sparse", False):  # the server refuses sparse with a partial filter
+        if len(keys) != 1:
+            raise TypeError(
+                f"{model.__name__}: the index {name!r} of a polymorphic subclass covers only "
+                "its documents (a partial filter), which cannot be combined with "
+                "sparse=True on several keys: give it a partialFilterExpression instead"
+            )
+        partial.setdefault(keys[0][0], {"$exists": True})
+    if name == _default_name(keys):
+        name = f"{name}_{info.discriminator}"
+    return IndexModel(keys, name=name, partialFilterExpression=partial, **options)

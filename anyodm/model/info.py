@@ -206,9 +206,11 @@ class ModelInfo(ShapeInfo):
             return None
         return {family.key: {"$in": family.values_of(self.model)}}
 
-    @cached_property
+    @property
     def indexes(self) -> list[IndexModel]:
-        """``Field(index=/unique=)`` indexes, then ``model_config["indexes"]``."""
+        """``Field(index=/unique=)`` indexes, then ``model_config["indexes"]`` (for a
+        polymorphic subclass, its own, each limited to the documents of its class and
+        subclasses: computed on each use, as the family may have grown)."""
         from anyodm.model.index import model_indexes
 
         return model_indexes(self.model, self._index_spec)
