@@ -66,6 +66,28 @@ def _is_key(value: Any) -> bool:
     return value is not None and not isinstance(value, Mapping)
 
 
+def _target_at(model: type[Any], loc: tuple[Any, ...]) -> type[Any] | None:
+    """The model the reference at ``loc`` (a validation error's location: stored keys
+    and list positions) points to, through looked-up documents too; None if no
+    reference is there."""
+    from anyodm.model.reference_paths import Each, reference_paths
+
+    for path in reference_paths(model):
+        steps = path.steps
+        if len(loc) < len(steps):
+            continue
+        if not all(
+            isinstance(part, int) if isinstance(step, Each) else part == step.key
+            for step, part in zip(steps, loc[: len(steps)], strict=True)
+        ):
+            continue
+        rest = loc[len(steps) :]
+        found = _target_at(path.target, rest) if rest else path.target
+        if found is not None:
+            return found
+    return None
+
+
 class ShapeInfo:
     """The stored shape of a model or embedded model."""
 
@@ -107,14 +129,14 @@ class ShapeInfo:
             loc = err["loc"]
             path = ".".join(str(part) for part in loc)
             msg = err["msg"]
-            if len(loc) == 1 and err["type"] == "missing":
-                target = self.reference_targets.get(str(loc[0]))
+            if err["type"] == "missing":
+                target = _target_at(self.model, loc)
                 if target is not None:
                     msg = f"referenced {target.__name__} document not found"
             elif err["type"] == "model_type" and _is_key(err.get("input")):
                 # a list of references keeps the key of a missing target in its place
-                target = self.reference_targets.get(str(loc[0]))
-                what = target.__name__ if target is not None and len(loc) == 2 else "a"
+                target = _target_at(self.model, loc)
+                what = target.__name__ if target is not None else "a"
                 msg = f"referenced {what} document {err['input']!r} not found"
             errors.append((path, msg))
         doc_id = doc.get("_id") if isinstance(doc, Mapping) else None

@@ -10,6 +10,7 @@ import pytest
 from pymongo import MongoClient
 
 from anyodm import Engine, SyncEngine
+from anyodm.errors import DocumentParsingError
 from anyodm.model.tracking import changes_for_save
 from tests.references.models import Manual, Org, Part, Reviewer
 from tests.references.test_lists import Writes
@@ -152,3 +153,15 @@ def test_sync_transaction(anyodm_sync_engine: SyncEngine) -> None:
         assert found is not None
         assert _names(found) == EXPECTED
     assert engine.count(Reviewer) == 3
+
+
+async def test_missing_targets_are_named_at_any_depth(engine: Any) -> None:
+    manual, (ann, bob, _cid), _ = _manual()
+    await engine.save(manual)
+    engine.database["reviewer"].delete_one({"_id": bob.id})
+    engine.database["org"].delete_one({"_id": ann.org.id})
+    with pytest.raises(DocumentParsingError) as caught:
+        await engine.find_one(Manual)
+    message = str(caught.value)
+    assert f"parts.0.reviewers.2: referenced Reviewer document {bob.id!r} not found" in message
+    assert "parts.0.reviewers.1.org: referenced Org document not found" in message
