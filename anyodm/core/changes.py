@@ -39,6 +39,7 @@ from anyodm.core.arguments import check_model_class
 from anyodm.core.find import make_find_spec
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.model.query import build_filter
+from anyodm.model.references import has_lookups
 
 if TYPE_CHECKING:
     from anyodm.model import Model
@@ -349,7 +350,7 @@ class ChangeReader(Generic[M]):
         """The event's document as ``model``.  A model with references needs the
         referenced documents, which an event does not carry: it is then loaded as
         ``find_one`` would load it (its state when the event is read; None if gone)."""
-        if not model.__anyodm__.references:
+        if not has_lookups(model):
             return model.model_validate_doc(full)
         from anyodm.core.operations import find_one
 

@@ -14,7 +14,7 @@ from weakref import WeakKeyDictionary
 
 from anyodm.model.reference_paths import Each, FieldStep, ReferencePath, reference_paths
 
-__all__ = ["check_loadable", "find_pipeline", "found_key", "is_top_level_list"]
+__all__ = ["check_loadable", "find_pipeline", "found_key", "has_lookups", "is_top_level_list"]
 
 
 #: the temporary field an embedded reference's looked-up documents are put in
@@ -223,6 +223,14 @@ def _back_reference_lookups(model: type[Any]) -> list[dict[str, Any]]:
     return stages
 
 
+def has_lookups(model: type[Any]) -> bool:
+    """Whether loading ``model``'s documents needs lookups: an eager reference anywhere in
+    them (embedded models included) or a back-reference."""
+    return any(not path.lazy for path in reference_paths(model)) or bool(
+        getattr(model.__anyodm__, "back_reference_names", ())
+    )
+
+
 def _paths(query: Any) -> Iterable[str]:
     """Every field path a filter or sort mentions (through $and/$or/$nor)."""
     if isinstance(query, Mapping):
@@ -259,9 +267,9 @@ def find_pipeline(
     A missing referenced document leaves its field absent, which ``model_validate_doc``
     reports as a ``DocumentParsingError`` naming the reference field.
     """
-    paths = [path for path in reference_paths(model) if not path.lazy]
-    if not paths and not getattr(model.__anyodm__, "back_reference_names", ()):
+    if not has_lookups(model):
         return None
+    paths = [path for path in reference_paths(model) if not path.lazy]
     keys = [path.dotted for path in paths]
     late = _needs_lookups_first(filter, keys) or _needs_lookups_first(sort, keys)
     # a top-level list of references is put in order by model_validate_doc (cheaper than

@@ -118,3 +118,15 @@ def test_a_path_that_is_not_a_reference_to_the_model_is_refused() -> None:
     for bad in ("", "meta.", ".lead", "meta..lead"):
         with pytest.raises(TypeError, match=r"BackReference\(\) expects the name"):
             BackReference(bad)
+
+
+def test_change_events_load_back_references(anyodm_sync_engine: SyncEngine) -> None:
+    engine = anyodm_sync_engine
+    ann = Scholar(name="ann")
+    engine.save(Paper(title="p", meta=PaperMeta(lead=ann)))
+    with engine.watch(Scholar, full_document="updateLookup") as changes:
+        ann.name = "anne"
+        engine.save(ann)
+        change = next(changes)
+    assert change.document is not None
+    assert _titles(change.document.led) == ["p"]

@@ -165,3 +165,15 @@ async def test_missing_targets_are_named_at_any_depth(engine: Any) -> None:
     message = str(caught.value)
     assert f"parts.0.reviewers.2: referenced Reviewer document {bob.id!r} not found" in message
     assert "parts.0.reviewers.1.org: referenced Org document not found" in message
+
+
+def test_change_events_load_references_in_embedded_models(
+    anyodm_sync_engine: SyncEngine,
+) -> None:
+    engine = anyodm_sync_engine
+    manual, _, _ = _manual()
+    with engine.watch(Manual) as changes:
+        engine.save(manual)
+        change = next(changes)
+    assert change.document is not None
+    assert _names(change.document) == EXPECTED
