@@ -8,7 +8,6 @@ hop) and returns decoded results.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ from pymongo.client_session import ClientSession
 from anyodm.core.arguments import check_model_class
 from anyodm.core.find import FindSpec, make_filter_spec, make_find_spec
 from anyodm.core.gateway import DatabaseGateway
+from anyodm.core.joins import with_references
 from anyodm.core.pending import note_loaded, record_durable_or_pending
 from anyodm.core.revisions import uses_revisions, with_revision_increment
 from anyodm.core.write_errors import duplicate_keys_as_anyodm_errors
@@ -30,11 +30,10 @@ from anyodm.model.field_codec import (
     resolve_field,
     resolve_name,
 )
-from anyodm.model.references import find_pipeline
 from anyodm.model.update import build_update
 
 if TYPE_CHECKING:
-    from anyodm.model import Model
+    pass
 
 __all__ = [
     "DistinctSpec",
@@ -178,67 +177,6 @@ def update(
     return UpdateResult(result.matched_count, result.modified_count, result.upserted_id)
 
 
-def _with_references(
-    gateway: DatabaseGateway,
-    model: type[Model],
-    doc: Mapping[str, Any],
-    session: ClientSession | None,
-) -> Mapping[str, Any]:
-    """``doc`` with each reference replaced by the referenced document, as a find's
-    ``$lookup`` would (the reference is dropped if that document is missing; a list of
-    references keeps the key of a missing one, or ``None`` where items are optional)."""
-    info = model.__anyodm__
-    if not info.reference_names:
-        return doc
-    joined = dict(doc)
-    for name, shape in info.reference_shapes.items():
-        key = info.key_names[name]
-        if key not in joined:
-            continue
-        value = joined[key]
-        if shape.many:
-            if isinstance(value, list):
-                found = _referenced_docs(gateway, shape.target, value, session)
-                joined[key] = [
-                    found.get(_hashable(item), None if shape.optional else item) for item in value
-                ]
-            continue
-        got = _referenced_docs(gateway, shape.target, [value], session).get(_hashable(value))
-        if got is not None:
-            joined[key] = got
-        elif shape.optional:
-            joined[key] = None
-        else:
-            del joined[key]
-    return joined
-
-
-def _hashable(key: Any) -> Any:
-    return repr(key) if isinstance(key, (dict, list)) else key
-
-
-def _referenced_docs(
-    gateway: DatabaseGateway,
-    target: type[Model],
-    keys: list[Any],
-    session: ClientSession | None,
-) -> dict[Any, Mapping[str, Any]]:
-    """The documents of ``target`` whose ``_id`` is one of ``keys``, by key (references
-    loaded)."""
-    wanted = [key for key in keys if key is not None]
-    if not wanted:
-        return {}
-    query = {"_id": {"$in": wanted}}
-    pipeline = find_pipeline(target, query, None, 0, None)
-    collection = gateway.collection(target)
-    if pipeline is None:
-        docs = list(collection.find(query, session=session))
-    else:
-        with collection.aggregate(pipeline, session=session) as cursor:
-            docs = list(cursor)
-    return {_hashable(found["_id"]): found for found in docs}
-
-
 def find_one_and_update(
     gateway: DatabaseGateway, spec: ModifySpec, session: ClientSession | None
 ) -> Any:
@@ -258,7 +196,7 @@ def find_one_and_update(
         )
     if doc is None:
         return None
-    instance = model.model_validate_doc(_with_references(gateway, model, doc, session))
+    instance = model.model_validate_doc(with_references(gateway, model, doc, session))
     note_loaded((instance,), session)
     return instance
 
@@ -274,7 +212,7 @@ def find_one_and_delete(
     )
     if doc is None:
         return None
-    instance = model.model_validate_doc(_with_references(gateway, model, doc, session))
+    instance = model.model_validate_doc(with_references(gateway, model, doc, session))
     record_durable_or_pending(instance, None, session)  # unsaved (at commit in a transaction)
     return instance
 

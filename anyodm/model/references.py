@@ -14,7 +14,13 @@ from weakref import WeakKeyDictionary
 
 from anyodm.model.reference_paths import Each, FieldStep, ReferencePath, reference_paths
 
-__all__ = ["check_loadable", "find_pipeline", "found_key", "has_lookups", "is_top_level_list"]
+__all__ = [
+    "check_loadable",
+    "find_pipeline",
+    "found_key",
+    "has_lookups",
+    "is_top_level_list",
+]
 
 
 #: the temporary field an embedded reference's looked-up documents are put in

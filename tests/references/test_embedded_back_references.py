@@ -130,3 +130,21 @@ def test_change_events_load_back_references(anyodm_sync_engine: SyncEngine) -> N
         change = next(changes)
     assert change.document is not None
     assert _titles(change.document.led) == ["p"]
+
+
+async def test_find_one_and_update_and_delete_load_back_references(engine: Any) -> None:
+    from anyodm import update
+
+    await _papers(engine)
+    updated = await engine.find_one_and_update(
+        Scholar, Scholar.name == "ann", update=update.set(Scholar.name, "anne")
+    )
+    assert (updated.name, _titles(updated.led), _titles(updated.reviewed)) == (
+        "anne",
+        ["p1", "p3"],
+        ["p2"],
+    )
+    assert [s.name for s in updated.led[0].reviews[0].by] == ["bob", "cid"]
+    deleted = await engine.find_one_and_delete(Scholar, Scholar.name == "cid")
+    assert _titles(deleted.reviewed) == ["p1"]
+    assert _titles(deleted.seconded) == []

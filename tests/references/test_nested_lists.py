@@ -177,3 +177,34 @@ def test_change_events_load_references_in_embedded_models(
         change = next(changes)
     assert change.document is not None
     assert _names(change.document) == EXPECTED
+
+
+async def test_find_one_and_update_and_delete_load_the_chain(engine: Any) -> None:
+    from anyodm import update
+
+    manual, _, _ = _manual()
+    await engine.save(manual)
+    updated = await engine.find_one_and_update(
+        Manual, Manual.title == "m", update=update.set(Manual.title, "u")
+    )
+    assert updated.title == "u"
+    assert _names(updated) == EXPECTED
+    assert changes_for_save(updated) == {}
+    deleted = await engine.find_one_and_delete(Manual)
+    assert _names(deleted) == EXPECTED
+    assert await engine.count(Manual) == 0
+
+
+async def test_find_one_and_update_loads_lists_of_lists_of_references(engine: Any) -> None:
+    from anyodm import update
+    from tests.references.models import Author, Book, Edition
+
+    a, b = Author(name="a"), Author(name="b")
+    await engine.save(
+        Edition(year=1, books=[Book(title="2", authors=[b, a]), Book(title="1", authors=[])])
+    )
+    updated = await engine.find_one_and_update(Edition, update=update.set(Edition.year, 2))
+    assert updated.year == 2
+    assert [book.title for book in updated.books] == ["2", "1"]
+    assert [author.name for author in updated.books[0].authors] == ["b", "a"]
+    assert changes_for_save(updated.books[0]) == {}
