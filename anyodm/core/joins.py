@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo.client_session import ClientSession
 
 from anyodm.core.gateway import DatabaseGateway
-from anyodm.model.reference_paths import Each, reference_paths
+from anyodm.model.reference_paths import Each, loaded_paths
 
 if TYPE_CHECKING:
     from anyodm.model import Model
@@ -66,16 +66,21 @@ def _joined(
     session: ClientSession | None,
     known: Known,
 ) -> list[Any]:
-    """``docs`` (of ``model``) with their eager references in place, however deep."""
+    """``docs`` (of ``model``, or of its subclasses) with their eager references in
+    place, however deep."""
     joined: list[Any] = docs
-    for path in reference_paths(model):
-        if path.lazy:
-            continue
+    family = getattr(model.__anyodm__, "family", None)
+    for path, only in loaded_paths(model):
         target = path.target
         collection = target.__anyodm__.collection
+
+        def applies(doc: Any, only: tuple[str, ...] | None = only) -> bool:
+            return only is None or (family is not None and doc.get(family.key) in only)
+
         keys = {
             _hashable(key): key
             for doc in joined
+            if applies(doc)
             for key in _keys_at(doc, path.steps)
             if key is not None
         }
@@ -87,7 +92,10 @@ def _joined(
             )
             for target_doc in _joined(gateway, target, fetched, session, known):
                 found[_hashable(target_doc["_id"])] = target_doc
-        joined = [_replaced(doc, path.steps, found, path.optional) for doc in joined]
+        joined = [
+            _replaced(doc, path.steps, found, path.optional) if applies(doc) else doc
+            for doc in joined
+        ]
     return joined
 
 

@@ -20,9 +20,11 @@ from anyodm.model.lazy import NotLoaded
 __all__ = [
     "Each",
     "FieldStep",
+    "LoadedPath",
     "ReferencePath",
     "compute_reference_paths",
     "direct_references",
+    "loaded_paths",
     "model_depth",
     "reference_paths",
     "referenced_instances",
@@ -138,6 +140,43 @@ def compute_reference_paths(cls: type[Any]) -> tuple[ReferencePath, ...]:
                 for sub in reference_paths(embedded)
             )
     return tuple(paths)
+
+
+class LoadedPath(NamedTuple):
+    """An eager reference a find loads, and the discriminators of the documents it is
+    in (None: every document)."""
+
+    path: ReferencePath
+    only: tuple[str, ...] | None = None
+
+
+def loaded_paths(cls: type[Any]) -> list[LoadedPath]:
+    """The eager references finds of ``cls`` load: its own, and for a polymorphic model
+    those only some of its subclasses have (loaded in their documents only, as the
+    subclasses' discriminators say). ``TypeError`` naming both classes if two of them
+    keep different references under one stored key."""
+    own = [LoadedPath(path) for path in reference_paths(cls) if not path.lazy]
+    family = getattr(cls.__anyodm__, "family", None)
+    if family is None:
+        return own
+    taken = {loaded.path.dotted for loaded in own}
+    extra: dict[str, tuple[ReferencePath, type[Any], list[str]]] = {}
+    for member in family.members_of(cls):
+        if member is cls:
+            continue
+        for path in reference_paths(member):
+            key = path.dotted
+            if path.lazy or key in taken:
+                continue
+            first = extra.setdefault(key, (path, member, []))
+            if first[0] != path:
+                raise TypeError(
+                    f"{first[1].__name__}.{key} and {member.__name__}.{key}: classes of the "
+                    f"{family.root.__name__} family keep different references under one "
+                    f"key, which finds of {cls.__name__} cannot load"
+                )
+            first[2].append(member.__anyodm__.discriminator)
+    return [*own, *(LoadedPath(path, tuple(only)) for path, _, only in extra.values())]
 
 
 def _values_at(value: Any, steps: tuple[Step, ...]) -> Iterator[Any]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from anyodm.model.reference_paths import Each, FieldStep, ReferencePath, reference_paths
+from anyodm.model.reference_paths import Each, FieldStep, ReferencePath, loaded_paths
 
 __all__ = [
     "check_loadable",
@@ -27,19 +27,24 @@ __all__ = [
 _FOUND = "__anyodm_found"
 
 
-#: The lookup stages of each model, with lists ordered by the server or by the client
-#: (they depend on nothing else): built once.
-_LOOKUPS: WeakKeyDictionary[type[Any], dict[bool, list[dict[str, Any]]]] = WeakKeyDictionary()
+#: The lookup stages of each model, with lists ordered by the server or by the client,
+#: for the number of classes its polymorphic family has (they depend on nothing else):
+#: built once.
+_LOOKUPS: WeakKeyDictionary[type[Any], dict[tuple[bool, int], list[dict[str, Any]]]] = (
+    WeakKeyDictionary()
+)
 
 
 def _model_lookups(model: type[Any], ordered_by_client: bool) -> list[dict[str, Any]]:
     per_model = _LOOKUPS.get(model)
     if per_model is None:
         per_model = _LOOKUPS[model] = {}
-    stages = per_model.get(ordered_by_client)
+    family = getattr(model.__anyodm__, "family", None)
+    version = (ordered_by_client, 0 if family is None else len(family.classes))
+    stages = per_model.get(version)
     if stages is None:
         stages = [*_lookups(model, (), ordered_by_client), *_back_reference_lookups(model)]
-        per_model[ordered_by_client] = stages
+        per_model[version] = stages
     return stages
 
 
@@ -58,9 +63,7 @@ def _lookups(
     model: type[Any], seen: tuple[type[Any], ...], ordered_by_client: bool = False
 ) -> list[dict[str, Any]]:
     stages: list[dict[str, Any]] = []
-    for path in reference_paths(model):
-        if path.lazy:
-            continue
+    for path, only in loaded_paths(model):
         target = path.target
         if target in seen or target is model:
             chain = " -> ".join(m.__name__ for m in (*seen, model, target))
@@ -68,7 +71,10 @@ def _lookups(
                 f"{model.__name__}.{path.dotted}: cyclic references cannot be loaded ({chain})"
             )
         nested = _lookups(target, (*seen, model))
-        if ordered_by_client and is_top_level_list(path):
+        if only is not None:
+            family_key = model.__anyodm__.family.key  # only a family's paths have `only`
+            stages.extend(_subclass_lookup(path, nested, family_key, only))
+        elif ordered_by_client and is_top_level_list(path):
             stages.append(_lookup_into(found_key(path.dotted), path, nested))
         elif len(path.steps) == 1:
             stages.extend(_top_level_lookup(path.dotted, target, nested, path.optional))
@@ -164,6 +170,32 @@ def _embedded_lookup(path: ReferencePath, nested: list[dict[str, Any]]) -> list[
     return [{"$lookup": lookup}, {"$set": {first.key: replaced}}, {"$unset": _FOUND}]
 
 
+def _subclass_lookup(
+    path: ReferencePath, nested: list[dict[str, Any]], family_key: str, only: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """Like :func:`_embedded_lookup`, for a reference only some subclasses of a
+    polymorphic model have: put in place only in their documents (by discriminator)."""
+    lookup = _lookup_into(_FOUND, path, nested)["$lookup"]
+    first = path.steps[0]
+    assert isinstance(first, FieldStep)
+    top = f"${first.key}"
+    if len(path.steps) > 1:
+        value = _replace_ids(top, path.steps[1:], 0, path.optional)
+    elif path.optional:
+        value = {"$ifNull": [_found(top), None]}
+    else:  # a missing target keeps its key, which parsing names
+        value = {"$ifNull": [_found(top), top]}
+    in_subclass = {"$in": [f"${family_key}", list(only)]}
+    replaced = {
+        "$cond": [
+            {"$eq": [{"$type": top}, "missing"]},
+            "$$REMOVE",
+            {"$cond": [in_subclass, value, top]},
+        ]
+    }
+    return [{"$lookup": lookup}, {"$set": {first.key: replaced}}, {"$unset": _FOUND}]
+
+
 def _found(key: str) -> dict[str, Any]:
     """An expression: the looked-up document whose ``_id`` is ``key`` (missing if none)."""
     matching = {
@@ -232,9 +264,7 @@ def _back_reference_lookups(model: type[Any]) -> list[dict[str, Any]]:
 def has_lookups(model: type[Any]) -> bool:
     """Whether loading ``model``'s documents needs lookups: an eager reference anywhere in
     them (embedded models included) or a back-reference."""
-    return any(not path.lazy for path in reference_paths(model)) or bool(
-        getattr(model.__anyodm__, "back_reference_names", ())
-    )
+    return bool(loaded_paths(model)) or bool(getattr(model.__anyodm__, "back_reference_names", ()))
 
 
 def _paths(query: Any) -> Iterable[str]:
@@ -275,8 +305,7 @@ def find_pipeline(
     """
     if not has_lookups(model):
         return None
-    paths = [path for path in reference_paths(model) if not path.lazy]
-    keys = [path.dotted for path in paths]
+    keys = [loaded.path.dotted for loaded in loaded_paths(model)]
     late = _needs_lookups_first(filter, keys) or _needs_lookups_first(sort, keys)
     # a top-level list of references is put in order by model_validate_doc (cheaper than
     # the server's $map), unless the filter or sort needs the documents in place
