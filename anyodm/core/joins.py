@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo.client_session import ClientSession
 
 from anyodm.core.gateway import DatabaseGateway
-from anyodm.model.reference_paths import Each, loaded_paths
+from anyodm.model.reference_paths import Each, loaded_back_references, loaded_paths
 
 if TYPE_CHECKING:
     from anyodm.model import Model
@@ -39,19 +39,24 @@ def with_references(
     ``None`` where the field allows it, so that parsing reports it as a find would."""
     info = model.__anyodm__
     joined: Mapping[str, Any] = _joined(gateway, model, [doc], session, {})[0]
-    back_references = getattr(info, "back_references", {})
+    family = getattr(info, "family", None)
+    back_references = [
+        loaded
+        for loaded in loaded_back_references(model)
+        if loaded.only is None or (family is not None and doc.get(family.key) in loaded.only)
+    ]
     if not back_references:
         return joined
     known: Known = {(info.collection, _hashable(doc.get("_id"))): joined}
     result = dict(joined)
-    for name, shape in back_references.items():
+    for _, key, shape, _ in back_references:
         source = shape.source
         query: dict[str, Any] = {shape.key: doc.get("_id")}
         family_filter = source.__anyodm__.family_filter()
         if family_filter is not None:
             query = {"$and": [family_filter, query]}
         found = list(gateway.collection(source).find(query, sort=[("_id", 1)], session=session))
-        result[info.key_names[name]] = _joined(gateway, source, found, session, known)
+        result[key] = _joined(gateway, source, found, session, known)
     return result
 
 

@@ -17,13 +17,18 @@ from weakref import WeakKeyDictionary
 
 from anyodm.model.lazy import NotLoaded
 
+if typing.TYPE_CHECKING:
+    from anyodm.model.reference_shapes import BackReferenceShape
+
 __all__ = [
     "Each",
     "FieldStep",
+    "LoadedBackReference",
     "LoadedPath",
     "ReferencePath",
     "compute_reference_paths",
     "direct_references",
+    "loaded_back_references",
     "loaded_paths",
     "model_depth",
     "reference_paths",
@@ -121,6 +126,8 @@ def reference_paths(cls: type[Any]) -> tuple[ReferencePath, ...]:
 
 def compute_reference_paths(cls: type[Any]) -> tuple[ReferencePath, ...]:
     """What :func:`reference_paths` returns, computed (``ShapeInfo`` caches it)."""
+    if not cls.__pydantic_complete__:  # resolve forward references first, if they can be
+        cls.model_rebuild(raise_errors=False)
     info = cls.__anyodm__
     paths: list[ReferencePath] = []
     for name, shape in info.reference_shapes.items():
@@ -150,11 +157,29 @@ class LoadedPath(NamedTuple):
     only: tuple[str, ...] | None = None
 
 
+_loaded_cache: WeakKeyDictionary[type, tuple[int, Any]] = WeakKeyDictionary()
+_loaded_back_cache: WeakKeyDictionary[type, tuple[int, Any]] = WeakKeyDictionary()
+
+
+def _family_size(cls: type[Any]) -> int:
+    family = getattr(cls.__anyodm__, "family", None)
+    return 0 if family is None else len(family.classes)
+
+
 def loaded_paths(cls: type[Any]) -> list[LoadedPath]:
     """The eager references finds of ``cls`` load: its own, and for a polymorphic model
     those only some of its subclasses have (loaded in their documents only, as the
     subclasses' discriminators say). ``TypeError`` naming both classes if two of them
-    keep different references under one stored key."""
+    keep different references under one stored key. Cached until the family grows."""
+    version = _family_size(cls)
+    cached = _loaded_cache.get(cls)
+    if cached is None or cached[0] != version:
+        cached = _loaded_cache[cls] = (version, _loaded_paths(cls))
+    paths: list[LoadedPath] = cached[1]
+    return paths
+
+
+def _loaded_paths(cls: type[Any]) -> list[LoadedPath]:
     own = [LoadedPath(path) for path in reference_paths(cls) if not path.lazy]
     family = getattr(cls.__anyodm__, "family", None)
     if family is None:
@@ -177,6 +202,65 @@ def loaded_paths(cls: type[Any]) -> list[LoadedPath]:
                 )
             first[2].append(member.__anyodm__.discriminator)
     return [*own, *(LoadedPath(path, tuple(only)) for path, _, only in extra.values())]
+
+
+class LoadedBackReference(NamedTuple):
+    """A back-reference a find loads: its field's name and stored key, what it loads,
+    and the discriminators of the documents it is in (None: every document)."""
+
+    name: str
+    key: str
+    shape: BackReferenceShape
+    only: tuple[str, ...] | None = None
+
+
+def loaded_back_references(cls: type[Any]) -> list[LoadedBackReference]:
+    """The back-references finds of ``cls`` load: its own, and for a polymorphic model
+    those only some of its subclasses have (in their documents only). ``TypeError``
+    naming both classes if two of them load different documents under one key. Cached
+    until the family grows."""
+    version = _family_size(cls)
+    cached = _loaded_back_cache.get(cls)
+    if cached is None or cached[0] != version:
+        cached = _loaded_back_cache[cls] = (version, _loaded_back_references(cls))
+    loaded: list[LoadedBackReference] = cached[1]
+    return loaded
+
+
+def _loaded_back_references(cls: type[Any]) -> list[LoadedBackReference]:
+    info = cls.__anyodm__
+    own = [
+        LoadedBackReference(name, info.key_names[name], shape)
+        for name, shape in getattr(info, "back_references", {}).items()
+    ]
+    family = getattr(info, "family", None)
+    if family is None:
+        return own
+    taken = {loaded.key for loaded in own}
+    extra: dict[str, tuple[str, BackReferenceShape, type[Any], list[str]]] = {}
+    for member in family.members_of(cls):
+        if member is cls:
+            continue
+        member_info = member.__anyodm__
+        for name, shape in member_info.back_references.items():
+            key = member_info.key_names[name]
+            if key in taken:
+                continue
+            first = extra.setdefault(key, (name, shape, member, []))
+            if first[1] != shape:
+                raise TypeError(
+                    f"{first[2].__name__}.{first[0]} and {member.__name__}.{name}: classes of "
+                    f"the {family.root.__name__} family keep different back-references "
+                    f"under one key, which finds of {cls.__name__} cannot load"
+                )
+            first[3].append(member_info.discriminator)
+    return [
+        *own,
+        *(
+            LoadedBackReference(name, key, shape, tuple(only))
+            for key, (name, shape, _, only) in extra.items()
+        ),
+    ]
 
 
 def _values_at(value: Any, steps: tuple[Step, ...]) -> Iterator[Any]:

@@ -56,10 +56,20 @@ def _is_model_class(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, Model)
 
 
+def _annotation(model: type[Any], name: str) -> Any:
+    """A field's annotation, its forward references resolved if they can be by now
+    (pydantic resolves them on first validation, which a find may precede)."""
+    annotation = model.model_fields[name].annotation
+    if unresolved(annotation) and not model.__pydantic_complete__:
+        model.model_rebuild(raise_errors=False)
+        annotation = model.model_fields[name].annotation
+    return annotation
+
+
 def reference_shape(model: type[Any], name: str) -> ReferenceShape:
     """What a reference field points to: ``M``, ``M | None``, ``list[M]`` or
     ``list[M | None]``; ``TypeError`` naming the field for anything else."""
-    annotation = model.model_fields[name].annotation
+    annotation = _annotation(model, name)
     options = odm_options(model.model_fields[name])
     lazy = options is not None and options.lazy
     parts, optional = _optional_parts(annotation)
@@ -108,7 +118,7 @@ def back_reference_shape(model: type[Any], name: str) -> BackReferenceShape:
     annotation is not ``list[M]`` or ``M`` has no reference at that path to ``model``."""
     from anyodm.model.reference_paths import FieldStep, reference_paths
 
-    annotation = model.model_fields[name].annotation
+    annotation = _annotation(model, name)
     options = odm_options(model.model_fields[name])
     assert options is not None
     assert options.back_reference is not None

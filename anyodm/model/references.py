@@ -12,7 +12,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from anyodm.model.reference_paths import Each, FieldStep, ReferencePath, loaded_paths
+from anyodm.model.reference_paths import (
+    Each,
+    FieldStep,
+    ReferencePath,
+    loaded_back_references,
+    loaded_paths,
+)
 
 __all__ = [
     "check_loadable",
@@ -239,10 +245,10 @@ def _replace_ids(base: str, steps: tuple[Any, ...], depth: int, optional: bool) 
 def _back_reference_lookups(model: type[Any]) -> list[dict[str, Any]]:
     """One ``$lookup`` per back-reference field: the documents whose foreign key (a
     reference, or a list of them, in the document or in its embedded models) holds this
-    document's ``_id``, in ``_id`` order, with their own references loaded."""
-    info = model.__anyodm__
+    document's ``_id``, in ``_id`` order, with their own references loaded (for one
+    only some subclasses of a polymorphic model have: in their documents only)."""
     stages: list[dict[str, Any]] = []
-    for name, shape in getattr(info, "back_references", {}).items():
+    for _, key, shape, only in loaded_back_references(model):
         source = shape.source
         keys = _all_keys("$$ROOT", shape.path.steps, 0)
         pipeline: list[dict[str, Any]] = [{"$match": {"$expr": {"$in": ["$$id", keys]}}}]
@@ -255,16 +261,22 @@ def _back_reference_lookups(model: type[Any]) -> list[dict[str, Any]]:
             "from": source.__anyodm__.collection,
             "let": {"id": "$_id"},
             "pipeline": pipeline,
-            "as": info.key_names[name],
+            "as": key if only is None else _FOUND,
         }
         stages.append({"$lookup": lookup})
+        if only is not None:
+            family_key = model.__anyodm__.family.key  # only a family's have `only`
+            kept = {"$cond": [{"$eq": [{"$type": f"${key}"}, "missing"]}, "$$REMOVE", f"${key}"]}
+            in_subclass = {"$in": [f"${family_key}", list(only)]}
+            stages.append({"$set": {key: {"$cond": [in_subclass, f"${_FOUND}", kept]}}})
+            stages.append({"$unset": _FOUND})
     return stages
 
 
 def has_lookups(model: type[Any]) -> bool:
     """Whether loading ``model``'s documents needs lookups: an eager reference anywhere in
     them (embedded models included) or a back-reference."""
-    return bool(loaded_paths(model)) or bool(getattr(model.__anyodm__, "back_reference_names", ()))
+    return bool(loaded_paths(model)) or bool(loaded_back_references(model))
 
 
 def _paths(query: Any) -> Iterable[str]:

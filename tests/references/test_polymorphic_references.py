@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from anyodm import EmbeddedModel, Engine, Field, Model, Reference, SyncEngine
+from anyodm import BackReference, EmbeddedModel, Engine, Field, Model, Reference, SyncEngine, update
 from anyodm.errors import DocumentParsingError
 from anyodm.model import ODMConfigDict
 from anyodm.model.tracking import changes_for_save
@@ -44,6 +44,12 @@ class Plain(Shape):
 class Gallery(Model):
     main: Shape = Reference()
     shapes: list[Shape] = Reference(default_factory=list)
+
+
+class Framed(Shape):
+    """A subclass with a back-reference: loaded by finds of the base too."""
+
+    galleries: list[Gallery] = BackReference("main")
 
 
 def _shapes() -> list[Shape]:
@@ -89,9 +95,24 @@ async def test_references_to_the_base_load_the_subclasses_references(engine: Any
     assert changes_for_save(gallery) == {}
 
 
-async def test_find_one_and_update_through_the_base(engine: Any) -> None:
-    from anyodm import update
+async def test_finds_of_the_base_load_the_subclasses_back_references(engine: Any) -> None:
+    framed, plain = Framed(name="framed"), Plain(name="plain")
+    await engine.save_all(
+        [Gallery(main=framed, shapes=[plain]), Gallery(main=framed), Gallery(main=plain)]
+    )
+    found = await engine.find(Shape, sort=Shape.name)
+    assert [type(shape) for shape in found] == [Framed, Plain]
+    assert [len(g.shapes) for g in found[0].galleries] == [1, 0]
+    assert found[0].galleries[0].shapes[0].name == "plain"
+    assert changes_for_save(found[0]) == {}
+    updated = await engine.find_one_and_update(
+        Shape, Shape.name == "framed", update=update.set(Shape.name, "f2")
+    )
+    assert [len(g.shapes) for g in updated.galleries] == [1, 0]
+    assert (await engine.find_one_and_delete(Shape, Shape.name == "plain")).artist == "unknown"
 
+
+async def test_find_one_and_update_through_the_base(engine: Any) -> None:
     await engine.save_all(_shapes())
     found = await engine.find_one_and_update(
         Shape, Shape.name == "c-sketch", update=update.set(Shape.name, "c2")
@@ -155,3 +176,30 @@ def test_siblings_with_different_references_under_one_key_are_refused() -> None:
 
         find_pipeline(Thing, {}, None, 0, None)
     assert find_pipeline(Boat, {}, None, 0, None)  # each on its own is fine
+
+
+class Venue(Model):
+    """Two subclasses loading different documents under one back-reference key."""
+
+    model_config = ODMConfigDict(polymorphic=True, collection="venues")
+
+
+class Hall(Venue):
+    shows: list[Show] = BackReference("hall")
+
+
+class Arena(Venue):
+    shows: list[Show] = BackReference("venue")
+
+
+class Show(Model):
+    hall: Hall = Reference()
+    venue: Venue = Reference()
+
+
+def test_siblings_with_different_back_references_under_one_key_are_refused() -> None:
+    from anyodm.model.references import find_pipeline
+
+    with pytest.raises(TypeError, match=r"Hall\.shows and Arena\.shows: classes of the Venue"):
+        find_pipeline(Venue, {}, None, 0, None)
+    assert find_pipeline(Hall, {}, None, 0, None)  # each on its own is fine
