@@ -30,6 +30,7 @@ from anyodm.model.field_codec import (
     resolve_field,
     resolve_name,
 )
+from anyodm.model.references import check_findable
 from anyodm.model.update import build_update
 
 if TYPE_CHECKING:
@@ -129,6 +130,7 @@ def make_modify_spec(
     upsert: Any,
 ) -> ModifySpec:
     spec = make_update_spec(model, queries, update, upsert, "find_one_and_update", sort)
+    check_findable(spec.find.model)  # the document it returns is loaded as a find would
     return ModifySpec(spec, _check_bool(return_updated, "return_updated", "find_one_and_update"))
 
 

@@ -21,6 +21,7 @@ from anyodm.model.reference_paths import (
 )
 
 __all__ = [
+    "check_findable",
     "check_loadable",
     "find_pipeline",
     "found_key",
@@ -98,6 +99,13 @@ def check_loadable(model: type[Any]) -> None:
     if model not in _loadable:
         _lookups(model, ())
         _loadable.add(model)
+
+
+def check_findable(model: type[Any]) -> None:
+    """Raise the ``TypeError`` naming the chain if ``model``'s references (its
+    back-references' included) form a cycle that finds could not load (checked before a
+    find-and-modify sends anything)."""
+    _model_lookups(model, ordered_by_client=False)
 
 
 def _top_level_lookup(

@@ -327,3 +327,12 @@ async def test_server_side_updates_of_a_list_of_references(engine: Any) -> None:
     found = await engine.find_one(Book)
     assert found.authors == [c]
     assert found.editor == b
+
+
+async def test_find_one_and_update_of_a_cycle_is_refused_before_sending(engine: Any) -> None:
+    from anyodm import update
+
+    engine.database["person"].insert_one({"name": "ann", "friends": []})
+    with pytest.raises(TypeError, match=r"Person\.friends: cyclic references"):
+        await engine.find_one_and_update(Person, update=update.set(Person.name, "x"))
+    assert engine.database["person"].find_one()["name"] == "ann"
