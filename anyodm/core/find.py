@@ -103,7 +103,7 @@ def make_find_spec(
     view = projection_for(checked, projection)  # type: ignore[arg-type]
     pipeline = None
     if view.needs_lookups:
-        pipeline = find_pipeline(checked, filter_, sort_, skip_n, limit_n or None)
+        pipeline = find_pipeline(checked, filter_, sort_, skip_n, limit_n or None, in_place=True)
         if pipeline is not None:
             pipeline.append({"$project": dict(view.keys)})
     return FindSpec(

@@ -25,6 +25,7 @@ from anyodm.model.field_codec import (
     resolve_name,
 )
 from anyodm.model.query import _elements, _is_array, _unwrap
+from anyodm.model.reference_paths import reference_paths
 
 if TYPE_CHECKING:
     from anyodm.model.model import Model
@@ -87,10 +88,11 @@ class Projection:
             self.keys[resolved.path] = 1
             if wants_instance:
                 self.needs_lookups = True
-                decode_doc: Decoder = target.model_validate_doc
-                return decode_doc
+                return _each_item(target.model_validate_doc)
             pk = target.model_fields[target.__anyodm__.primary_field]
-            return codec_for(pk.annotation, pk.metadata).decode
+            return _each_item(codec_for(pk.annotation, pk.metadata).decode)
+        if any(reference_paths(sub) for sub in embedded):
+            self.needs_lookups = True  # embedded models holding references: loaded
         if not partial:
             self.keys[resolved.path] = 1
             return field_codec(resolved).decode
@@ -133,6 +135,18 @@ class Projection:
                 (".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors(include_url=False)
             ]
             raise DocumentParsingError(self.view, errors, raw.get("_id")) from None
+
+
+def _each_item(decode: Decoder) -> Decoder:
+    """``decode`` for a reference, or for each item of a list of references (``None``
+    kept)."""
+
+    def decode_reference(raw: Any) -> Any:
+        if isinstance(raw, list):
+            return [None if item is None else decode(item) for item in raw]
+        return None if raw is None else decode(raw)
+
+    return decode_reference
 
 
 def _decode_fields(

@@ -314,6 +314,7 @@ def find_pipeline(
     sort: list[tuple[str, int]] | None,
     skip: int | None,
     limit: int | None,
+    in_place: bool = False,
 ) -> list[dict[str, Any]] | None:
     """The aggregation for a find on ``model``, or ``None`` when it has no references.
 
@@ -328,8 +329,9 @@ def find_pipeline(
     keys = [loaded.path.dotted for loaded in loaded_paths(model)]
     late = _needs_lookups_first(filter, keys) or _needs_lookups_first(sort, keys)
     # a top-level list of references is put in order by model_validate_doc (cheaper than
-    # the server's $map), unless the filter or sort needs the documents in place
-    lookups = _model_lookups(model, ordered_by_client=not late)
+    # the server's $map), unless the filter or sort needs the documents in place, or the
+    # caller does (``in_place``: a projection, which keeps only the fields it names)
+    lookups = _model_lookups(model, ordered_by_client=not (late or in_place))
     narrowing: list[dict[str, Any]] = []
     if filter:
         narrowing.append({"$match": dict(filter)})
