@@ -29,9 +29,9 @@ __all__ = [
 
 
 def own_documents_filter(model: type[Model]) -> dict[str, Any] | None:
-    """The part of an upsert's filter that matches only ``model``'s own documents (a
-    family's base also matches documents without a discriminator); None outside a family.
-    """
+    """The part of a save's filter (upsert or revision-checked update) that matches only
+    ``model``'s own documents (a family's base also matches documents without a
+    discriminator); None outside a family."""
     info = model.__anyodm__
     if info.family is None:
         return None
