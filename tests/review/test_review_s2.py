@@ -18,7 +18,19 @@ from anyodm import update
 from anyodm.errors import AnyODMError, DocumentParsingError
 from tests.references.conftest import engine
 from tests.references.family import Car, Garage, Vehicle
-from tests.references.models import Author, Book, Manual, Org, Part, Reviewer
+from tests.references.models import (
+    Author,
+    Book,
+    Manual,
+    Org,
+    Paper,
+    PaperMeta,
+    Part,
+    Publisher,
+    Review,
+    Reviewer,
+    Scholar,
+)
 
 __all__ = ["engine"]
 
@@ -93,7 +105,9 @@ async def test_an_update_refuses_a_reference_to_an_unsaved_instance(engine: Any)
 )
 async def test_an_update_refuses_unsaved_references_inside_embedded_models(engine: Any) -> None:
     org = Org(name="o")
-    await engine.save(Manual(title="m", parts=[Part(title="1", reviewers=[Reviewer(name="r", org=org)])]))
+    await engine.save(
+        Manual(title="m", parts=[Part(title="1", reviewers=[Reviewer(name="r", org=org)])])
+    )
     before = engine.database["manual"].find_one()
     fresh = Reviewer(name="fresh", org=org)
     with pytest.raises(AnyODMError, match=r"Manual\.parts"):
@@ -101,3 +115,67 @@ async def test_an_update_refuses_unsaved_references_inside_embedded_models(engin
             Manual, {}, update=update.push(Manual.parts, Part(title="2", reviewers=[fresh]))
         )
     assert engine.database["manual"].find_one() == before
+
+
+# -- a save never writes an instance of the wrong model through a reference -------------
+
+
+def _counts(engine: Any) -> dict[str, int]:
+    db = engine.database
+    return {name: db[name].count_documents({}) for name in db.list_collection_names()}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a Publisher appended to Book.authors (list mutation skips validation) is saved "
+    "into 'publisher' and its key stored as an Author reference: no error, the book no "
+    "longer loads; the cascade (referenced_instances/_values_at in "
+    "anyodm/model/reference_paths.py) and the dump never check the target type",
+)
+async def test_a_save_refuses_an_instance_of_another_model_in_a_list_of_references(
+    engine: Any,
+) -> None:
+    book = Book(title="t", authors=[Author(name="a")])
+    await engine.save(book)
+    before = _counts(engine), engine.database["book"].find_one()
+    book.authors.append(Publisher(name="p"))  # type: ignore[arg-type]
+    with pytest.raises((AnyODMError, ValueError), match=r"Book\.authors"):
+        await engine.save(book)
+    assert (_counts(engine), engine.database["book"].find_one()) == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an Author appended to Paper.reviews[0].by is saved into 'author' and stored "
+    "as a Scholar reference (same cause, inside an array of embedded models)",
+)
+async def test_a_save_refuses_another_model_in_references_inside_embedded_models(
+    engine: Any,
+) -> None:
+    ann = Scholar(name="ann")
+    paper = Paper(title="p", meta=PaperMeta(lead=ann), reviews=[Review(grade=1, by=[ann])])
+    await engine.save(paper)
+    before = _counts(engine), engine.database["paper"].find_one()
+    paper.reviews[0].by.append(Author(name="intruder"))  # type: ignore[arg-type]
+    with pytest.raises((AnyODMError, ValueError), match=r"Paper\.reviews"):
+        await engine.save(paper)
+    assert (_counts(engine), engine.database["paper"].find_one()) == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a non-model item in a list of embedded models holding references makes save "
+    "raise a bare AttributeError (\"'str' object has no attribute '__dict__'\") from "
+    "_values_at in anyodm/model/reference_paths.py, naming neither model nor field",
+)
+async def test_a_save_names_a_bad_item_in_a_list_of_embedded_models_with_references(
+    engine: Any,
+) -> None:
+    org = Org(name="o")
+    manual = Manual(title="m", parts=[Part(title="1", reviewers=[Reviewer(name="r", org=org)])])
+    await engine.save(manual)
+    before = _counts(engine), engine.database["manual"].find_one()
+    manual.parts.append("not a part")  # type: ignore[arg-type]
+    with pytest.raises((AnyODMError, ValueError), match=r"Manual\.parts"):
+        await engine.save(manual)
+    assert (_counts(engine), engine.database["manual"].find_one()) == before
