@@ -9,6 +9,7 @@ mark is removed.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -375,10 +376,8 @@ async def test_remove_through_a_reference_in_embedded_models_deletes_only_matche
     await _two_manuals(engine)
     query = Manual.parts.reviewers.name != "r1"
     assert [m.title for m in await engine.find(Manual, query)] == ["m2"]
-    try:
+    with contextlib.suppress(AnyODMError):  # refusing it, as for top-level references, is fine
         await engine.remove(Manual, query)
-    except AnyODMError:
-        pass  # refusing the query, as for top-level references, is fine too
     assert "m1" in [d["title"] for d in engine.database["manual"].find()]
 
 
