@@ -35,7 +35,7 @@ from typing import Any
 
 import bson
 
-from benchmarks.list_references import BOOKS, DB, _seed
+from benchmarks.list_references import BOOKS, DB, ROOT, _seed
 
 FOUND = "__anyodm_found_authors"  # anyodm's found_key("authors")
 
@@ -204,6 +204,18 @@ CURRENT_BIG = [
     }
 ]
 
+#: what Beanie's ``find_all(fetch_links=True)`` sends for ``list[Link[Author]]``
+BEANIE = [
+    {
+        "$lookup": {
+            "from": "authors",
+            "localField": "authors.$id",
+            "foreignField": "_id",
+            "as": "authors",
+        }
+    }
+]
+
 #: the old server-side ordering (each key replaced by its document with $map/$filter)
 SERVER_ORDER_MAP = [
     *CURRENT,
@@ -262,6 +274,11 @@ def _seed_big(db: Any) -> None:
     db["authors_big"].insert_many(filler[9_900:])
 
 
+def _beanie(db: Any) -> Docs:
+    """Beanie's own fetch_links pipeline for the same books (stored as DBRefs), raw."""
+    return list(db["books_beanie"].aggregate(BEANIE))
+
+
 def _books_only(db: Any) -> Docs:
     return list(db["books"].find({}))
 
@@ -279,6 +296,7 @@ SHAPES: dict[str, Callable[[Any], Docs]] = {
     "server_order_map": _aggregate(SERVER_ORDER_MAP),
     "two_queries": _two_queries,
     "union_distinct": _union_distinct,
+    "beanie_pipeline": _beanie,
     "books_only_find": _books_only,
     "current_big": _aggregate(CURRENT_BIG),
     "two_queries_big": _two_queries_big,
@@ -322,6 +340,23 @@ def _time(shape: Callable[[Any], Docs], db: Any, loads: int) -> float:
     return (time.perf_counter() - start) / (loads * BOOKS) * 1e6
 
 
+def _patched_python() -> str:
+    """A wrapper interpreter running the server with ``_lookup_fast_path`` applied."""
+    out = tempfile.mkdtemp(prefix="lookup-shapes-")
+    wrapper = os.path.join(out, "python")
+    boot = (
+        "import runpy, sys; "
+        f"sys.path.insert(0, {str(ROOT)!r}); "
+        "import benchmarks._lookup_fast_path as p; p.apply(); "
+        "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    Path(wrapper).write_text(
+        f'#!/bin/sh\nexec {sys.executable} -c "{boot}" "$@"\n', encoding="utf-8"
+    )
+    os.chmod(wrapper, 0o755)
+    return wrapper
+
+
 def _profiled_python() -> tuple[str, str]:
     """A wrapper interpreter running the server under cProfile, and where it writes."""
     out = tempfile.mkdtemp(prefix="lookup-shapes-")
@@ -339,6 +374,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--loads", type=int, default=3)
     parser.add_argument("--shapes", default=",".join(SHAPES))  # *_big ones need --big
+    parser.add_argument(
+        "--server-patch", action="store_true", help="run the server with _lookup_fast_path"
+    )
     parser.add_argument("--big", action="store_true", help="also a 20,000-author collection")
     parser.add_argument("--profile", help="cProfile the server while this shape loads")
     args = parser.parse_args()
@@ -348,6 +386,8 @@ def main() -> None:
     from anyodm.testing import MongoServer
 
     python, stats = _profiled_python() if args.profile else (None, "")
+    if args.server_patch:
+        python = _patched_python()
     with MongoServer(python=python) as server:
         client: MongoClient[Any] = MongoClient(server.uri)
         _seed(server.uri)
