@@ -74,17 +74,26 @@ def _load_sibling(filename: str, name: str) -> Any:
 
 
 def _apply_patch() -> dict[str, Any]:
-    """Load and apply the sibling patches (insert cost, change streams); report them."""
+    """Load and apply the sibling patches (insert cost, change streams, keyed $lookup)."""
     module = _load_sibling("_mongoeco_patch.py", "_anyodm_mongoeco_patch")
     if module is None:
-        return {"patched": False, "patch_note": "patch module not found", "change_streams": False}
+        return {
+            "patched": False,
+            "patch_note": "patch module not found",
+            "change_streams": False,
+            "keyed_lookup": False,
+        }
     note: str | None = module.apply()
     info: dict[str, Any] = {"patched": note is None, "patch_note": note}
-    streams = _load_sibling("_change_stream_patch.py", "_anyodm_change_stream_patch")
-    streams_note: str | None = "patch module not found" if streams is None else streams.apply()
-    info["change_streams"] = streams_note is None
-    if streams_note is not None:
-        info["change_streams_note"] = streams_note
+    for key, filename in (
+        ("change_streams", "_change_stream_patch.py"),
+        ("keyed_lookup", "_lookup_patch.py"),
+    ):
+        sibling = _load_sibling(filename, f"_anyodm{filename.removesuffix('.py')}")
+        sibling_note: str | None = "patch module not found" if sibling is None else sibling.apply()
+        info[key] = sibling_note is None
+        if sibling_note is not None:
+            info[f"{key}_note"] = sibling_note
     return info
 
 
@@ -92,7 +101,12 @@ async def _serve(host: str, port: int, parent_pid: int, patch: bool) -> int:
     from mongoeco.engines.memory import MemoryEngine
     from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
 
-    info: dict[str, Any] = {"patched": False, "patch_note": "disabled", "change_streams": False}
+    info: dict[str, Any] = {
+        "patched": False,
+        "patch_note": "disabled",
+        "change_streams": False,
+        "keyed_lookup": False,
+    }
     if patch:
         info = _apply_patch()
     proxy = AsyncMongoEcoProxyServer(
