@@ -18,7 +18,9 @@ pipeline anyodm sends today (``current``):
   order of its stored keys, which anyodm does in the client anyway.
 
 ``--profile SHAPE`` runs the server under cProfile while SHAPE is loaded and prints the
-server's top functions (where the server's time goes).
+server's top functions (where the server's time goes).  The server is anyodm.testing's,
+whose ``$lookup`` on ``_id`` is keyed (``anyodm/testing/_lookup_patch.py``);
+``--plain-server`` runs mongoeco as is, without any of anyodm.testing's patches.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Any
 
 import bson
 
-from benchmarks.list_references import BOOKS, DB, ROOT, _seed
+from benchmarks.list_references import BOOKS, DB, _seed
 
 FOUND = "__anyodm_found_authors"  # anyodm's found_key("authors")
 
@@ -340,23 +342,6 @@ def _time(shape: Callable[[Any], Docs], db: Any, loads: int) -> float:
     return (time.perf_counter() - start) / (loads * BOOKS) * 1e6
 
 
-def _patched_python() -> str:
-    """A wrapper interpreter running the server with ``_lookup_fast_path`` applied."""
-    out = tempfile.mkdtemp(prefix="lookup-shapes-")
-    wrapper = os.path.join(out, "python")
-    boot = (
-        "import runpy, sys; "
-        f"sys.path.insert(0, {str(ROOT)!r}); "
-        "import benchmarks._lookup_fast_path as p; p.apply(); "
-        "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
-    )
-    Path(wrapper).write_text(
-        f'#!/bin/sh\nexec {sys.executable} -c "{boot}" "$@"\n', encoding="utf-8"
-    )
-    os.chmod(wrapper, 0o755)
-    return wrapper
-
-
 def _profiled_python() -> tuple[str, str]:
     """A wrapper interpreter running the server under cProfile, and where it writes."""
     out = tempfile.mkdtemp(prefix="lookup-shapes-")
@@ -375,7 +360,9 @@ def main() -> None:
     parser.add_argument("--loads", type=int, default=3)
     parser.add_argument("--shapes", default=",".join(SHAPES))  # *_big ones need --big
     parser.add_argument(
-        "--server-patch", action="store_true", help="run the server with _lookup_fast_path"
+        "--plain-server",
+        action="store_true",
+        help="mongoeco as is: none of anyodm.testing's patches (no keyed $lookup on _id)",
     )
     parser.add_argument("--big", action="store_true", help="also a 20,000-author collection")
     parser.add_argument("--profile", help="cProfile the server while this shape loads")
@@ -386,9 +373,7 @@ def main() -> None:
     from anyodm.testing import MongoServer
 
     python, stats = _profiled_python() if args.profile else (None, "")
-    if args.server_patch:
-        python = _patched_python()
-    with MongoServer(python=python) as server:
+    with MongoServer(python=python, patch=not args.plain_server) as server:
         client: MongoClient[Any] = MongoClient(server.uri)
         _seed(server.uri)
         db = client[DB]
