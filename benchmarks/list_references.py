@@ -286,8 +286,12 @@ def _server(plain: bool) -> Iterator[tuple[str, str]]:
             yield uri, "MONGODB_URI"
         return
     with MongoServer(patch=not plain) as server:
-        keyed = "keyed" if server.info.get("keyed_lookup") else "mongoeco's own (not keyed)"
-        yield server.uri, f"embedded (anyodm.testing), $lookup on _id: {keyed}"
+        if plain:
+            yield server.uri, "embedded mongoeco without anyodm.testing's patches ($lookup as is)"
+        elif server.info.get("keyed_lookup"):
+            yield server.uri, "embedded (anyodm.testing), $lookup on _id keyed"
+        else:
+            yield server.uri, "embedded (anyodm.testing), keyed $lookup patch NOT applied"
 
 
 def main() -> None:

@@ -33,10 +33,13 @@ uses exactly that equality (ObjectId's ``==`` and ``hash`` compare the bytes).  
 ObjectIds on both sides the dict finds exactly the foreign documents mongoeco's
 comparison accepts, and the order and copies are those mongoeco produces.  A local
 document's joined result depends only on it and the foreign documents, so splitting
-the documents between the two paths changes nothing either.  Deadlines are checked as
-mongoeco checks them, per document.  ``tests/testing/test_lookup_patch.py`` compares both
-byte for byte.  Not patched: the ``$lookup`` of pipelines led by ``$search`` (mongoeco's
-separate runtime-state path).  Loaded by ``_child.py``; needs nothing of anyodm.
+the documents between the two paths changes nothing either.  When ``as`` cannot be set
+in a document (``as: "a.b"`` where ``a`` is a number or an array), the whole stage
+reruns in mongoeco's code, which fails on the first such document, as it would have.
+Deadlines are checked by mongoeco's own ``iter_with_deadline``, as in its loop.
+``tests/testing/test_lookup_patch.py`` compares both byte for byte.  Not patched: the
+``$lookup`` of pipelines led by ``$search`` (mongoeco's separate runtime-state path).
+Loaded by ``_child.py``; needs nothing of anyodm.
 """
 
 from __future__ import annotations
@@ -93,6 +96,7 @@ def _internals_changed(stages: Any) -> str | None:
         from mongoeco.core.filtering import QueryEngine
         from mongoeco.core.paths import set_document_value  # noqa: F401
         from mongoeco.core.work_control import iter_with_deadline  # noqa: F401
+        from mongoeco.errors import OperationFailure  # noqa: F401
     except ImportError as exc:
         return str(exc)
     if not callable(getattr(QueryEngine, "extract_values", None)):
@@ -108,6 +112,7 @@ def keyed_lookup(original: Lookup) -> Lookup:
     from mongoeco.core.filtering import QueryEngine
     from mongoeco.core.paths import set_document_value
     from mongoeco.core.work_control import iter_with_deadline
+    from mongoeco.errors import OperationFailure
 
     builtin_dialects = (MONGODB_DIALECT_70, MONGODB_DIALECT_80)
     extract_values = QueryEngine.extract_values
@@ -173,7 +178,10 @@ def keyed_lookup(original: Lookup) -> Lookup:
                 continue
             found = sorted({position[key] for key in keys if key in position})
             result = deepcopy(document)
-            set_document_value(result, lookup["as"], [deepcopy(foreign[i]) for i in found])
+            try:
+                set_document_value(result, lookup["as"], [deepcopy(foreign[i]) for i in found])
+            except OperationFailure:  # "as" cannot be set here: fail as mongoeco fails,
+                return mongoeco(documents)  # on the first document it cannot join
             joined.append(result)
         if others:
             for at, result in zip(others, mongoeco([documents[i] for i in others]), strict=True):

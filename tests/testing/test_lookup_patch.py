@@ -214,6 +214,14 @@ def test_mongoeco_joins_the_documents_without_object_id_keys_in_place(lookups: L
     assert lookups.compare(documents) == [7]  # n=1-5, 7, 8, in one call
 
 
+def test_an_as_that_cannot_be_set_fails_as_mongoeco_fails(lookups: Lookups) -> None:
+    spec = {**SPEC, "as": "meta.authors"}
+    documents: list[Any] = [{"authors": [A], "meta": [1]}]
+    assert lookups.compare(documents, spec) == [1]  # rerun in mongoeco's code
+    documents = [{"authors": "a", "meta": 5}, *documents]  # mongoeco fails on this one first
+    assert lookups.compare(documents, spec) == [2]
+
+
 def test_a_foreign_collection_with_other_ids_runs_mongoeco(lookups: Lookups) -> None:
     foreign = [*AUTHORS, {"_id": "b", "name": "str"}, {"_id": 1, "name": "int"}]
     documents = [{"authors": [A, "b", 1.0]}, {"authors": [B]}, {"authors": [1]}]
@@ -307,6 +315,7 @@ _documents = st.lists(
         optional={
             "authors": _values,
             "chapters": st.lists(st.fixed_dictionaries({}, optional={"by": _values}), max_size=3),
+            "meta": st.sampled_from([{"kept": 1}, None, 5, [1], [{"kept": 1}]]),
         },
     ),
     max_size=5,
@@ -321,14 +330,20 @@ _foreign = st.sets(st.sampled_from(range(len(AUTHORS)))).map(
     documents=_documents,
     foreign=_foreign,
     local=st.sampled_from(["authors", "chapters.by"]),
+    into=st.sampled_from(["found", "found", "authors", "meta.found"]),
     other_id=st.sampled_from([None, None, None, "a", 1]),
 )
 def test_any_documents_join_as_mongoeco_joins_them(
-    lookups: Lookups, documents: list[Any], foreign: list[Any], local: str, other_id: object
+    lookups: Lookups,
+    documents: list[Any],
+    foreign: list[Any],
+    local: str,
+    into: str,
+    other_id: object,
 ) -> None:
     if other_id is not None:
         foreign = [*foreign, {"_id": other_id, "name": "other"}]
-    lookups.compare(documents, {**SPEC, "localField": local}, foreign)
+    lookups.compare(documents, {**SPEC, "localField": local, "as": into}, foreign)
 
 
 # -- over the wire: a patched server answers like mongoeco as is -------------------------
