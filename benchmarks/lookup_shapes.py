@@ -218,6 +218,12 @@ BEANIE = [
     }
 ]
 
+#: what Beanie 2 sends for ``find_all(fetch_links=True)``: the lookup and a $project
+BEANIE_WITH_PROJECT = [
+    *BEANIE,
+    {"$project": {"_id": 1, "revision_id": 1, "title": 1, "pages": 1, "authors": 1}},
+]
+
 #: the old server-side ordering (each key replaced by its document with $map/$filter)
 SERVER_ORDER_MAP = [
     *CURRENT,
@@ -281,6 +287,11 @@ def _beanie(db: Any) -> Docs:
     return list(db["books_beanie"].aggregate(BEANIE))
 
 
+def _beanie_with_project(db: Any) -> Docs:
+    """Beanie's whole fetch_links pipeline (with its $project), raw."""
+    return list(db["books_beanie"].aggregate(BEANIE_WITH_PROJECT))
+
+
 def _books_only(db: Any) -> Docs:
     return list(db["books"].find({}))
 
@@ -299,6 +310,7 @@ SHAPES: dict[str, Callable[[Any], Docs]] = {
     "two_queries": _two_queries,
     "union_distinct": _union_distinct,
     "beanie_pipeline": _beanie,
+    "beanie_with_project": _beanie_with_project,
     "books_only_find": _books_only,
     "current_big": _aggregate(CURRENT_BIG),
     "two_queries_big": _two_queries_big,
