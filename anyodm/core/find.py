@@ -17,10 +17,11 @@ from anyodm.core.batches import decode_into
 from anyodm.core.decoding import into_decoder
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.core.pending import note_loaded
+from anyodm.errors import InvalidFieldError
 from anyodm.model.pipeline import build_pipeline
 from anyodm.model.projection import projection_for
 from anyodm.model.query import build_filter, build_sort
-from anyodm.model.references import find_pipeline
+from anyodm.model.references import find_pipeline, path_into_references
 
 if TYPE_CHECKING:
     from anyodm.model import Model
@@ -34,6 +35,7 @@ __all__ = [
     "make_first_spec",
     "open_cursor",
     "read_all",
+    "refuse_paths_into_references",
 ]
 
 M = TypeVar("M")
@@ -92,11 +94,17 @@ def make_find_spec(
     operation: str,
     projection: type[Any] | None = None,
 ) -> FindSpec[Any]:
-    """Validate and build a find; raises before anything is sent on bad input."""
+    """Validate and build a find; raises before anything is sent on bad input.
+
+    For an operation other than a find (``find_one_and_delete``, an update with
+    ``sort=``), which sends the filter and sort on the stored documents, a key reaching
+    into a referenced document is refused (:func:`refuse_paths_into_references`)."""
     checked = check_model_class(model, operation)
     skip_n, limit_n = check_skip_limit(skip, limit, operation)
     filter_ = build_filter(checked, *queries)
     sort_ = None if sort is None else build_sort(checked, sort)
+    if operation not in _FINDS:
+        refuse_paths_into_references(checked, filter_, sort_, operation)
     if projection is None:
         pipeline = find_pipeline(checked, filter_, sort_, skip_n, limit_n or None)
         return FindSpec(checked, filter_, sort_, skip_n, limit_n, pipeline)
@@ -125,9 +133,41 @@ def make_first_spec(
 
 
 def make_filter_spec(model: type[Any], queries: tuple[Any, ...], operation: str) -> FindSpec[Any]:
-    """Only the filter, for ``count``/``remove`` (no sort, no window, no lookups)."""
+    """Only the filter, for ``count``/``remove``/updates/``distinct`` (no sort, no
+    window, no lookups). A raw filter reaching into a referenced document
+    (``{"authors.name": ...}``), which a find matches after loading the references,
+    gets a count the same pipeline as the find (ending in ``$count``); any other
+    operation refuses it before anything is sent (it would mean something else on the
+    stored documents, which hold only the referenced keys)."""
     checked = check_model_class(model, operation)
-    return FindSpec(checked, build_filter(checked, *queries), None, 0, 0, None)
+    filter_ = build_filter(checked, *queries)
+    if operation == "count" and path_into_references(checked, filter_) is not None:
+        pipeline = find_pipeline(checked, filter_, None, 0, None)
+        assert pipeline is not None  # a model with references to reach into
+        return FindSpec(checked, filter_, None, 0, 0, [*pipeline, {"$count": "n"}])
+    refuse_paths_into_references(checked, filter_, None, operation)
+    return FindSpec(checked, filter_, None, 0, 0, None)
+
+
+#: the operations whose filter and sort are matched as finds match them (after the
+#: references are loaded)
+_FINDS = frozenset({"find", "find_one", "watch"})
+
+
+def refuse_paths_into_references(model: type[Any], filter_: Any, sort: Any, operation: str) -> None:
+    """``InvalidFieldError`` naming the model and the key if ``filter_`` or ``sort``
+    reaches into a referenced document: ``operation`` would send it on the stored
+    documents, where it cannot mean what it means to a find."""
+    key = path_into_references(model, filter_, sort)
+    if key is not None:
+        raise InvalidFieldError(
+            model,
+            f"{model.__name__}.{key}",
+            f"{operation}() cannot filter or sort on a field of a referenced document "
+            f"({key!r}): it sends its filter on the stored documents, which hold only the "
+            "referenced keys (finds match it after loading the references); filter on "
+            "the reference's keys instead, e.g. the ids of a find on the referenced model",
+        )
 
 
 def make_aggregate_spec(model: type[Any], pipeline: Any, into: type[Any] | None) -> FindSpec[Any]:

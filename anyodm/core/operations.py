@@ -110,8 +110,14 @@ def find_one(
 
 
 def count(gateway: DatabaseGateway, spec: FindSpec[Any], session: ClientSession | None) -> int:
-    """How many documents match."""
-    return gateway.collection(spec.model).count_documents(spec.filter, session=session)
+    """How many documents match (through the find's pipeline when the filter reaches
+    into referenced documents)."""
+    collection = gateway.collection(spec.model)
+    if spec.pipeline is None:
+        return collection.count_documents(spec.filter, session=session)
+    with collection.aggregate(spec.pipeline, session=session) as cursor:
+        counted = next(cursor, None)
+    return 0 if counted is None else int(counted["n"])
 
 
 # -- writes ------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ class Index:
         pairs: list[tuple[str, Any]] = []
         for key in self.keys:
             if isinstance(key, FieldProxy):
+                key._check_stored("an index")
                 pairs.extend(_checked(model, key.asc()).items())
             elif isinstance(key, Mapping):
                 pairs.extend(_checked(model, key).items())
@@ -143,8 +144,8 @@ def _limited_to_class(model: type[Any], index: IndexModel) -> IndexModel:
     keys = list(options.pop("key").items())
     name = options.pop("name")
     values = family.values_of(model)
-    partial = dict(options.pop("partialFilterExpression", None) or {})
-    partial.setdefault(family.key, values[0] if len(values) == 1 else {"$in": values})
+    conditions = [{family.key: values[0] if len(values) == 1 else {"$in": values}}]
+    own = dict(options.pop("partialFilterExpression", None) or {})
     if options.pop("sparse", False):  # the server refuses sparse with a partial filter
         if len(keys) != 1:
             raise TypeError(
@@ -152,7 +153,31 @@ def _limited_to_class(model: type[Any], index: IndexModel) -> IndexModel:
                 "its documents (a partial filter), which cannot be combined with "
                 "sparse=True on several keys: give it a partialFilterExpression instead"
             )
-        partial.setdefault(keys[0][0], {"$exists": True})
+        own.setdefault(keys[0][0], {"$exists": True})
+    if own:
+        conditions.append(own)
     if name == _default_name(keys):
         name = f"{name}_{info.discriminator}"
-    return IndexModel(keys, name=name, partialFilterExpression=partial, **options)
+    return IndexModel(keys, name=name, partialFilterExpression=_all_of(conditions), **options)
+
+
+def _all_of(conditions: list[dict[str, Any]]) -> dict[str, Any]:
+    """One partial filter meeting every condition: merged into one document where their
+    keys differ, else one top-level ``$and`` of them (partial filters allow ``$and``
+    only at the top level, so a condition's own ``$and`` is flattened into it)."""
+    merged: dict[str, Any] = {}
+    for condition in conditions:
+        if "$and" in condition or merged.keys() & condition.keys():
+            return {"$and": [part for c in conditions for part in _and_parts(c)]}
+        merged.update(condition)
+    return merged
+
+
+def _and_parts(condition: dict[str, Any]) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    for key, value in condition.items():
+        if key == "$and":
+            parts.extend(dict(part) for part in value)
+        else:
+            parts.append({key: value})
+    return parts

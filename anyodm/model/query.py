@@ -22,6 +22,7 @@ import bson.decimal128
 import bson.regex
 from pydantic import BaseModel
 
+from anyodm.errors import InvalidFieldError
 from anyodm.model.bson_types import regex_flags
 
 __all__ = [
@@ -181,20 +182,34 @@ def _values(op: str, values: Any) -> list[Any]:
 class FieldProxy:
     """``Book.title``: a field of a model, used to build queries, sorts and indexes."""
 
-    __slots__ = ("_annotation", "_model", "_models", "_name", "_path")
+    __slots__ = ("_annotation", "_kind", "_model", "_models", "_name", "_path", "_target")
 
-    def __init__(self, model: type[Any], path: str, name: str, annotation: Any) -> None:
+    def __init__(
+        self,
+        model: type[Any],
+        path: str,
+        name: str,
+        annotation: Any,
+        kind: str = "",
+        target: type[Any] | None = None,
+    ) -> None:
         self._model = model
         self._models = frozenset((model,))  # what every expression of it is about
         self._path = path
         self._name = name
         self._annotation = annotation
+        #: "reference" (stores the target's key), "back-reference" (never stored) or ""
+        self._kind = kind
+        #: the referenced model of a reference field
+        self._target = target
 
     @classmethod
     def for_field(cls, model: type[Any], name: str) -> FieldProxy:
         """The proxy of a top-level field of ``model``."""
         info = model.__anyodm__
-        return cls(model, info.key_names[name], name, model.__pydantic_fields__[name].annotation)
+        kind, target = _field_kind(info, name)
+        annotation = model.__pydantic_fields__[name].annotation
+        return cls(model, info.key_names[name], name, annotation, kind, target)
 
     def __repr__(self) -> str:
         return f"FieldProxy({self._model.__name__}.{self._name} -> {self._path!r})"
@@ -208,10 +223,13 @@ class FieldProxy:
     def __getattr__(self, name: str) -> FieldProxy:
         if name.startswith("_"):
             raise AttributeError(name)
-        info = self._model.__anyodm__
-        if self._path.split(".", 1)[0] in getattr(info, "reference_targets", {}):
+        self._check_stored("a query")
+        if self._kind == "reference":
+            what = self._target.__name__ if self._target is not None else "another model"
             raise AttributeError(
-                f"{self._where}: queries cannot go through a reference to {name!r}"
+                f"{self._where} is a reference to {what}: queries cannot go through a "
+                f"reference to {name!r} (only its key is stored in {self._model.__name__} "
+                f"documents; find the {what} documents first and query by their keys)"
             )
         for alt in self._alternatives():
             for candidate in [alt, *(_elements(alt) if _is_array(alt) else [])]:
@@ -220,10 +238,21 @@ class FieldProxy:
                     sub_info = getattr(sub, "__anyodm__", None)
                     key = sub_info.key_names[name] if sub_info is not None else name
                     annotation = sub.model_fields[name].annotation
+                    kind, target = _field_kind(sub_info, name)
                     return FieldProxy(
-                        self._model, f"{self._path}.{key}", f"{self._name}.{name}", annotation
+                        self._model,
+                        f"{self._path}.{key}",
+                        f"{self._name}.{name}",
+                        annotation,
+                        kind,
+                        target,
                     )
         raise AttributeError(f"{self._where} has no sub-field {name!r}")
+
+    def _check_stored(self, what: str) -> None:
+        """Refuse a back-reference (never stored) in a query, sort or index."""
+        if self._kind == "back-reference":
+            raise _back_reference_error(self._model, self._where, what)
 
     @property
     def _where(self) -> str:
@@ -233,10 +262,12 @@ class FieldProxy:
         return _unwrap(self._annotation)
 
     def _expr(self, op: str, value: Any) -> QueryExpression:
+        self._check_stored("a query")
         return QueryExpression({self._path: {op: value}}, self._models)
 
     def _value(self, value: Any) -> Any:
         """A compared value as stored; a string for an ObjectId field must be one."""
+        self._check_stored("a query")
         if isinstance(value, str) and self._is_object_id_field():
             if not bson.ObjectId.is_valid(value):
                 raise ValueError(
@@ -305,6 +336,7 @@ class FieldProxy:
 
     def match(self, pattern: str | re.Pattern[str] | bson.regex.Regex[Any]) -> QueryExpression:
         """A regular expression match; only for string fields (or arrays of strings)."""
+        self._check_stored("a query")
         alts = self._alternatives()
         if not any(
             _is_stringy(alt) or (_is_array(alt) and any(map(_is_stringy, _elements(alt))))
@@ -332,6 +364,7 @@ class FieldProxy:
 
     # array operators
     def _array_only(self, op: str) -> None:
+        self._check_stored("a query")
         if not any(_is_array(alt) or _is_any(alt) for alt in self._alternatives()):
             raise TypeError(f"{self._where}: {op}() needs an array field, not {self._annotation!r}")
 
@@ -390,10 +423,33 @@ class FieldProxy:
 
     # sorting
     def asc(self) -> SortExpression:
+        self._check_stored("a sort")
         return SortExpression({self._path: 1}, self._models)
 
     def desc(self) -> SortExpression:
+        self._check_stored("a sort")
         return SortExpression({self._path: -1}, self._models)
+
+
+def _back_reference_error(model: type[Any], where: str, what: str) -> InvalidFieldError:
+    return InvalidFieldError(
+        model,
+        where,
+        f"{what} cannot use a back-reference: it is read-only and never stored "
+        "(query the documents that reference this one instead)",
+    )
+
+
+def _field_kind(info: Any, name: str) -> tuple[str, type[Any] | None]:
+    """Whether field ``name`` of a (embedded) model is a reference (and to what) or a
+    back-reference, from its ``__anyodm__`` shape (``None`` for a plain pydantic model)."""
+    if info is None:
+        return "", None
+    if name in getattr(info, "back_reference_names", ()):
+        return "back-reference", None
+    if name in getattr(info, "reference_names", ()):
+        return "reference", info.references[name]
+    return "", None
 
 
 def _is_base(model: type[Any], element: Any) -> bool:
@@ -558,7 +614,7 @@ def build_filter(model: type[Any], *queries: Any) -> dict[str, Any]:
 def _sort_items(model: type[Any], item: Any) -> list[tuple[str, Any]]:
     if isinstance(item, FieldProxy):
         _check_models(model, (item._model,), "sort")
-        return [(item._path, 1)]
+        return list(item.asc().items())
     if isinstance(item, Mapping):
         _check_models(model, getattr(item, "models", ()), "sort")
         result = []
@@ -569,10 +625,13 @@ def _sort_items(model: type[Any], item: Any) -> list[tuple[str, Any]]:
                 isinstance(direction, Mapping) and "$meta" in direction
             ):
                 raise ValueError(f"sort direction for {key!r} must be 1 or -1, not {direction!r}")
+            _check_sort_key(model, key)
             result.append((key, direction))
         return result
     if isinstance(item, str):
-        return [(_sort_key(model, item), 1)]
+        key = _sort_key(model, item)
+        _check_sort_key(model, key)
+        return [(key, 1)]
     if (
         isinstance(item, tuple)
         and len(item) == 2
@@ -591,6 +650,18 @@ def _sort_key(model: type[Any], name: str) -> str:
     if name.split(".", 1)[0] in key_names.values():
         return name
     raise ValueError(f"cannot sort {model.__name__} by {name!r}: no such field")
+
+
+def _check_sort_key(model: type[Any], key: str) -> None:
+    """Refuse a stored key path starting at a back-reference (never stored)."""
+    info = getattr(model, "__anyodm__", None)
+    names = getattr(info, "back_reference_names", ())
+    if info is None or not names:
+        return
+    first = key.split(".", 1)[0]
+    for name in names:
+        if info.key_names[name] == first:
+            raise _back_reference_error(model, f"{model.__name__}.{name}", "a sort")
 
 
 def build_sort(model: type[Any], sort: Any) -> list[tuple[str, int]] | None:

@@ -27,6 +27,7 @@ __all__ = [
     "found_key",
     "has_lookups",
     "is_top_level_list",
+    "path_into_references",
 ]
 
 
@@ -304,8 +305,24 @@ def _paths(query: Any) -> Iterable[str]:
 
 
 def _needs_lookups_first(query: Any, reference_keys: Iterable[str]) -> bool:
+    return _first_path_into(query, reference_keys) is not None
+
+
+def _first_path_into(query: Any, reference_keys: Iterable[str]) -> str | None:
     prefixes = tuple(f"{key}." for key in reference_keys)
-    return any(path.startswith(prefixes) for path in _paths(query))
+    return next((path for path in _paths(query) if path.startswith(prefixes)), None)
+
+
+def path_into_references(model: type[Any], filter: Any, sort: Any = None) -> str | None:
+    """The first key of a (raw) filter or sort that reaches into a referenced document
+    (``"authors.name"``), which finds match after loading the references; ``None`` if
+    none does (the filter then means the same on the stored documents)."""
+    if not filter and not sort:
+        return None
+    keys = [loaded.path.dotted for loaded in loaded_paths(model)]
+    if not keys:
+        return None
+    return _first_path_into(filter, keys) or _first_path_into(sort, keys)
 
 
 def find_pipeline(
