@@ -223,7 +223,11 @@ class FieldProxy:
     def __getattr__(self, name: str) -> FieldProxy:
         if name.startswith("_"):
             raise AttributeError(name)
-        self._check_stored("a query")
+        if self._kind == "back-reference":
+            raise AttributeError(
+                f"{self._where} is a back-reference: queries cannot go through it to "
+                f"{name!r} (it is read-only and never stored)"
+            )
         if self._kind == "reference":
             what = self._target.__name__ if self._target is not None else "another model"
             raise AttributeError(
