@@ -452,7 +452,10 @@ def _field_kind(info: Any, name: str) -> tuple[str, type[Any] | None]:
     if name in getattr(info, "back_reference_names", ()):
         return "back-reference", None
     if name in getattr(info, "reference_names", ()):
-        return "reference", info.references[name]
+        try:
+            return "reference", info.references[name]
+        except TypeError:  # e.g. a generic embedded model's ``T = Reference()``: its
+            return "reference", None  # parametrized classes resolve it; uses report it
     return "", None
 
 
