@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo.client_session import ClientSession
 
 from anyodm.core.lifecycle import TransactionPhase
-from anyodm.model.reference_paths import referenced_instances
+from anyodm.model.reference_paths import linked_instances
 from anyodm.model.tracking import (
     MAYBE_STORED,
     SavedState,
@@ -199,12 +199,13 @@ def writes_in_flight(instances: Iterable[Model]) -> Iterator[Callable[[Model], b
 
 def note_loaded(items: Iterable[Any], session: ClientSession | None) -> None:
     """Instances just decoded from documents read on ``session``: inside a transaction
-    their loaded state (and their loaded references') is pending like a write's."""
+    their loaded state (and that of the references and back-referenced documents loaded
+    with them) is pending like a write's."""
     in_tx, ledger = _ledger_of(session)
     if not in_tx:
         return
     loaded = [item for item in items if is_persisted(item)]
-    for instance in [*loaded, *referenced_instances(loaded)]:
+    for instance in [*loaded, *linked_instances(loaded)]:
         if not is_persisted(instance):
             continue
         if ledger is None:  # a transaction anyodm does not manage: its outcome is unseen

@@ -30,6 +30,7 @@ from anyodm.model.field_codec import (
     resolve_field,
     resolve_name,
 )
+from anyodm.model.reference_paths import linked_instances
 from anyodm.model.references import check_findable
 from anyodm.model.update import build_update
 
@@ -215,8 +216,26 @@ def find_one_and_delete(
     if doc is None:
         return None
     instance = model.model_validate_doc(with_references(gateway, model, doc, session))
-    record_durable_or_pending(instance, None, session)  # unsaved (at commit in a transaction)
+    note_loaded((instance,), session)  # what it loaded with it is pending in a transaction
+    for copy in _copies_of(instance):  # unsaved (at commit in a transaction)
+        record_durable_or_pending(copy, None, session)
     return instance
+
+
+def _copies_of(instance: Any) -> list[Any]:
+    """``instance`` and the copies of its document standing in for references to it in
+    what was loaded with it (a back-referenced document's reference to it)."""
+    collection = type(instance).__anyodm__.collection
+    key = instance.__anyodm_stored_pk__
+    return [
+        instance,
+        *(
+            other
+            for other in linked_instances([instance])
+            if getattr(type(other).__anyodm__, "collection", None) == collection
+            and other.__anyodm_stored_pk__ == key
+        ),
+    ]
 
 
 def distinct(

@@ -28,6 +28,7 @@ __all__ = [
     "ReferencePath",
     "compute_reference_paths",
     "direct_references",
+    "linked_instances",
     "loaded_back_references",
     "loaded_paths",
     "model_depth",
@@ -303,6 +304,30 @@ def referenced_instances(roots: list[Any]) -> list[Any]:
 
     for root in roots:
         visit(root)
+    return found
+
+
+def _back_referenced(instance: Any) -> Iterator[Any]:
+    """The instances loaded into the back-reference fields of ``instance``."""
+    for name in getattr(type(instance).__anyodm__, "back_reference_names", ()):
+        value = instance.__dict__.get(name)
+        if isinstance(value, list):
+            yield from (item for item in value if item is not None)
+
+
+def linked_instances(roots: list[Any]) -> list[Any]:
+    """Every instance reachable from ``roots`` through references and loaded
+    back-references (what a load put in place), each once, the roots excluded."""
+    seen = {id(root) for root in roots}
+    found: list[Any] = []
+    stack = list(roots)
+    while stack:
+        instance = stack.pop()
+        for linked in (*direct_references(instance), *_back_referenced(instance)):
+            if id(linked) not in seen and not isinstance(linked, NotLoaded):
+                seen.add(id(linked))
+                found.append(linked)
+                stack.append(linked)
     return found
 
 

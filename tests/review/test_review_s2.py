@@ -201,13 +201,6 @@ async def test_a_query_or_sort_on_a_back_reference_is_refused(engine: Any) -> No
 # -- what a transaction loaded is saved state only at its commit (S8) -------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="find_one_and_delete in a transaction records the references it loaded as "
-    "saved at once (find_one/find_one_and_update note them as pending): after the abort "
-    "the author claims to be stored and a save sends nothing; "
-    "anyodm/core/server_operations.py find_one_and_delete lacks note_loaded",
-)
 async def test_references_loaded_by_find_one_and_delete_in_an_aborted_transaction(
     anyodm_engine: Engine,
 ) -> None:
@@ -223,13 +216,7 @@ async def test_references_loaded_by_find_one_and_delete_in_an_aborted_transactio
     assert await anyodm_engine.count(Author) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="documents a back-reference loaded inside a transaction are recorded as saved at "
-    "once (note_loaded in anyodm/core/pending.py walks references only, not "
-    "back-references): after the abort a save of one sends nothing",
-)
-@pytest.mark.parametrize("read", ["find_one", "find_one_and_update", "find_one_and_delete"])
+@pytest.mark.parametrize("read", ["find", "find_one", "find_one_and_update", "find_one_and_delete"])
 async def test_back_referenced_documents_loaded_in_an_aborted_transaction(
     anyodm_engine: Engine, read: str
 ) -> None:
@@ -237,7 +224,9 @@ async def test_back_referenced_documents_loaded_in_an_aborted_transaction(
     with pytest.raises(RuntimeError, match="abort"):
         async with anyodm_engine.transaction() as tx:
             await tx.save(Essay(title="e", writer=Writer(name="w")))
-            if read == "find_one":
+            if read == "find":
+                writer = (await tx.find(Writer))[0]
+            elif read == "find_one":
                 writer = await tx.find_one(Writer)
             elif read == "find_one_and_update":
                 writer = await tx.find_one_and_update(
@@ -252,13 +241,6 @@ async def test_back_referenced_documents_loaded_in_an_aborted_transaction(
     assert await anyodm_engine.count(Essay) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="find_one_and_delete(Writer): the copies of the deleted writer standing in for "
-    "references in its back-referenced essays (core/joins.py 'known') are recorded as "
-    "saved, so saving one (or an essay) sends nothing and the writer stays gone; only the "
-    "returned instance is made unsaved (core/server_operations.py find_one_and_delete)",
-)
 async def test_the_deleted_document_is_unsaved_wherever_find_one_and_delete_returns_it(
     engine: Any,
 ) -> None:
