@@ -264,27 +264,66 @@ def _loaded_back_references(cls: type[Any]) -> list[LoadedBackReference]:
     ]
 
 
-def _values_at(value: Any, steps: tuple[Step, ...]) -> Iterator[Any]:
-    """The values found by following ``steps`` from a python object."""
+class _BadItem(Exception):
+    """A value on a reference path that is not what the path's field holds."""
+
+    def __init__(self, where: tuple[str, ...], value: Any, expected: str) -> None:
+        super().__init__()
+        self.where = where
+        self.value = value
+        self.expected = expected
+
+
+def _values_at(
+    value: Any, steps: tuple[Step, ...], target: type[Any], where: tuple[str, ...] = ()
+) -> Iterator[Any]:
+    """The values found by following ``steps`` from a python object; :class:`_BadItem`
+    (with the path to it) for a value that is not what its field holds: not an embedded
+    model on the way, not a ``target`` instance (nor ``None``/``NotLoaded``) at the end
+    (a list mutation, ``book.authors.append(...)``, is not validated by pydantic)."""
     if not steps:
+        if value is not None and not isinstance(value, (target, NotLoaded)):
+            raise _BadItem(where, value, f"an instance of {target.__name__}")
         yield value
         return
     step, rest = steps[0], steps[1:]
     if isinstance(step, Each):
         if isinstance(value, (list, tuple, set, frozenset)):
-            for item in value:
-                yield from _values_at(item, rest)
+            for index, item in enumerate(value):
+                yield from _values_at(item, rest, target, (*where, str(index)))
         return
-    if value is not None:
-        found = value.__dict__.get(step.name)
-        if found is not None:
-            yield from _values_at(found, rest)
+    if value is None:
+        return
+    if not isinstance(getattr(value, "__dict__", None), dict) or step.name not in getattr(
+        type(value), "model_fields", ()
+    ):
+        raise _BadItem(where, value, f"a model with the field {step.name!r}")
+    found = value.__dict__.get(step.name)
+    if found is not None:
+        yield from _values_at(found, rest, target, (*where, step.name))
 
 
 def direct_references(instance: Any) -> Iterator[Any]:
-    """The instances ``instance`` references, in its fields and its embedded models."""
-    for path in reference_paths(type(instance)):
-        for value in _values_at(instance, path.steps):
+    """The instances ``instance`` references, in its fields and its embedded models.
+
+    ``InvalidValueError`` naming the model, the field path and the bad item if one of
+    them holds something else than the field's model (raised before anything is sent).
+    """
+    from anyodm.errors import InvalidValueError
+
+    model = type(instance)
+    for path in reference_paths(model):
+        try:
+            values = list(_values_at(instance, path.steps, path.target))
+        except _BadItem as bad:
+            field = ".".join((model.__name__, *bad.where))
+            raise InvalidValueError(
+                model,
+                field,
+                f"holds {bad.value!r:.80} (of type {type(bad.value).__name__}) instead of "
+                f"{bad.expected}",
+            ) from None
+        for value in values:
             if value is not None and not isinstance(value, NotLoaded):
                 yield value
 

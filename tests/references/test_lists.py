@@ -9,9 +9,17 @@ import pytest
 from pymongo import MongoClient, monitoring
 
 from anyodm import Engine, Model, Reference, SyncEngine, query
-from anyodm.errors import DocumentParsingError
+from anyodm.errors import DocumentParsingError, InvalidValueError
 from anyodm.model.tracking import changes_for_save
-from tests.references.models import Anthology, Author, Book, Chapter, Edition, Volume
+from tests.references.models import (
+    Anthology,
+    Author,
+    Book,
+    Chapter,
+    Edition,
+    Publisher,
+    Volume,
+)
 
 
 async def test_a_list_of_references_is_stored_as_keys_and_loaded_in_order(engine: Any) -> None:
@@ -146,6 +154,20 @@ async def test_find_one_and_update_loads_lists_of_references(engine: Any) -> Non
     )
     assert updated.title == "u"
     assert updated.authors == [b, a]
+
+
+async def test_save_all_refuses_a_wrong_item_before_writing_anything(engine: Any) -> None:
+    fine = Book(title="fine", authors=[Author(name="a")])
+    bad = Book(title="bad", authors=[Author(name="b")])
+    bad.authors.append(Publisher(name="p"))  # type: ignore[arg-type]
+    with pytest.raises(
+        InvalidValueError, match=r"Book\.authors\.1: .*instead of an instance of Author"
+    ):
+        await engine.save_all([fine, bad])
+    assert engine.database.list_collection_names() == []  # not even the fine book
+    bad.authors.pop()
+    await engine.save_all([fine, bad])
+    assert await engine.count(Book) == 2
 
 
 def test_reference_annotations_that_are_refused() -> None:
