@@ -8,6 +8,7 @@ hop) and returns decoded results.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,10 +20,10 @@ from anyodm.core.arguments import check_model_class
 from anyodm.core.find import FindSpec, make_filter_spec, make_find_spec
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.core.joins import with_references
-from anyodm.core.pending import note_loaded, record_durable_or_pending
+from anyodm.core.pending import note_loaded, record_durable_or_pending, state_for_save
 from anyodm.core.revisions import uses_revisions, with_revision_increment
 from anyodm.core.write_errors import duplicate_keys_as_anyodm_errors
-from anyodm.errors import DocumentParsingError
+from anyodm.errors import DocumentParsingError, InvalidValueError
 from anyodm.model.field_codec import (
     codec_for,
     element_annotation,
@@ -32,7 +33,7 @@ from anyodm.model.field_codec import (
 )
 from anyodm.model.reference_paths import linked_instances
 from anyodm.model.references import check_findable
-from anyodm.model.update import build_update
+from anyodm.model.update import build_update, referenced_by
 
 if TYPE_CHECKING:
     pass
@@ -72,12 +73,34 @@ class UpdateResult:
 class UpdateSpec:
     """A validated ``update_one``/``update_many``/``find_one_and_update``."""
 
-    __slots__ = ("find", "update", "upsert")
+    __slots__ = ("find", "references", "update", "upsert")
 
-    def __init__(self, find: FindSpec[Any], update: dict[str, Any], upsert: bool) -> None:
+    def __init__(
+        self,
+        find: FindSpec[Any],
+        update: dict[str, Any],
+        upsert: bool,
+        references: list[tuple[str, Any]] | None = None,
+    ) -> None:
         self.find = find
         self.update = update
         self.upsert = upsert
+        #: ``(field, instance)``: the instances whose keys the update stores
+        self.references = references or []
+
+    def check_references_saved(self, session: ClientSession | None) -> None:
+        """Refuse, before sending, an update storing the key of an instance not known to
+        be saved (on ``session``: one saved in its transaction counts): an update cannot
+        save it as a save's cascade would, and the stored key would point at nothing."""
+        for where, instance in self.references:
+            if not isinstance(state_for_save(instance, session), Mapping):
+                model = type(instance).__name__
+                raise InvalidValueError(
+                    self.find.model,
+                    where,
+                    f"the update references a {model} instance that is not saved "
+                    f"(primary key {instance.__anyodm_pk_value__!r}); save it first",
+                )
 
 
 def _check_bool(value: Any, name: str, operation: str) -> bool:
@@ -109,7 +132,7 @@ def make_update_spec(
         # an upserted document of a polymorphic family records its class
         inserted = {**document.get("$setOnInsert", {}), info.family.key: info.discriminator}
         document = {**document, "$setOnInsert": inserted}
-    return UpdateSpec(find, document, upserting)
+    return UpdateSpec(find, document, upserting, referenced_by(update))
 
 
 class ModifySpec:
@@ -173,6 +196,7 @@ def update(
 ) -> UpdateResult:
     """Apply the update to the first (``update_one``) or every matching document."""
     model = spec.find.model
+    spec.check_references_saved(session)
     collection = gateway.collection(model)
     write = collection.update_many if many else collection.update_one
     with duplicate_keys_as_anyodm_errors(model):
@@ -187,6 +211,7 @@ def find_one_and_update(
     or before it, as an instance; ``None`` if nothing matched (and nothing was upserted)."""
     find = spec.update.find
     model = find.model
+    spec.update.check_references_saved(session)
     after = ReturnDocument.AFTER if spec.return_updated else ReturnDocument.BEFORE
     with duplicate_keys_as_anyodm_errors(model):
         doc = gateway.collection(model).find_one_and_update(

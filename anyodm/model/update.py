@@ -8,6 +8,7 @@ operation that fails here.
 
 from __future__ import annotations
 
+import builtins
 import collections.abc
 import datetime
 import decimal
@@ -35,6 +36,7 @@ __all__ = [
     "UpdateOperation",
     "add_to_set",
     "build_update",
+    "referenced_by",
     "current_date",
     "inc",
     "max",
@@ -71,13 +73,21 @@ _UPDATE_OPERATORS = frozenset(
 class UpdateOperation:
     """One operator on one field, value already encoded: ``{operator: {path: value}}``."""
 
-    __slots__ = ("field", "operator", "path", "value")
+    __slots__ = ("field", "operator", "path", "references", "value")
 
-    def __init__(self, operator: str, field: ResolvedField, value: Any) -> None:
+    def __init__(
+        self,
+        operator: str,
+        field: ResolvedField,
+        value: Any,
+        references: tuple[Model, ...] = (),
+    ) -> None:
         self.operator = operator
         self.field = field
         self.path = field.path
         self.value = value
+        #: the instances whose keys ``value`` stores: they must be saved when it is sent
+        self.references = references
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
         """The raw MongoDB update document of this operation alone."""
@@ -194,6 +204,23 @@ def _reference_item(field: ResolvedField, operation: str, value: Any) -> Any:
     return _encode(field, operation, pk_info.annotation, value, pk_info.metadata)
 
 
+def _instances_in(value: Any) -> tuple[Model, ...]:
+    """The model instances whose keys ``value`` (a reference, an embedded model, or a
+    list/tuple/set/dict of them) stores."""
+    from anyodm.model.model import EmbeddedModel, Model
+    from anyodm.model.reference_paths import direct_references
+
+    if isinstance(value, Model):
+        return (value,)
+    if isinstance(value, EmbeddedModel):
+        return tuple(direct_references(value))
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, (list, tuple, builtins.set, frozenset)):
+        return tuple(instance for item in value for instance in _instances_in(item))
+    return ()
+
+
 def _amount(field: ResolvedField, operation: str, amount: Any) -> Any:
     """An increment/factor: a number checked against the field's type (not its bounds)."""
     if amount is None or isinstance(amount, bool) or not isinstance(amount, _NUMBERS):
@@ -216,7 +243,8 @@ def _amount(field: ResolvedField, operation: str, amount: Any) -> Any:
 def set(field: Any, value: Any) -> UpdateOperation:
     """``$set``: the field becomes ``value`` (validated and stored as ``save`` would)."""
     target = _target(field, "set")
-    return UpdateOperation("$set", target, _field_value(target, "set", value))
+    encoded = _field_value(target, "set", value)
+    return UpdateOperation("$set", target, encoded, _instances_in(value))
 
 
 def unset(field: Any) -> UpdateOperation:
@@ -265,17 +293,26 @@ def min(field: Any, value: Any) -> UpdateOperation:
     """``$min``: the field becomes ``value`` if ``value`` is smaller."""
     target = _target(field, "min")
     _comparable(target, "min")
-    return UpdateOperation("$min", target, _field_value(target, "min", value))
+    encoded = _field_value(target, "min", value)
+    return UpdateOperation("$min", target, encoded, _instances_in(value))
 
 
 def max(field: Any, value: Any) -> UpdateOperation:
     """``$max``: the field becomes ``value`` if ``value`` is larger."""
     target = _target(field, "max")
     _comparable(target, "max")
-    return UpdateOperation("$max", target, _field_value(target, "max", value))
+    encoded = _field_value(target, "max", value)
+    return UpdateOperation("$max", target, encoded, _instances_in(value))
 
 
 _NO_VALUE: Any = object()
+
+
+def _listed(each: Any) -> Any:
+    """``each=`` as a list (a generator is read once), or as given if it is no list."""
+    if each is None or isinstance(each, (str, bytes, Mapping)) or not isinstance(each, Iterable):
+        return each
+    return list(each)
 
 
 def _each(
@@ -308,6 +345,7 @@ def push(
     ``position``, ``slice`` and ``sort`` modifiers), to an array field."""
     target = _target(field, "push")
     element = _array(target, "push")
+    each = _listed(each)
     if any(_is_set_type(a) for a in _alternatives(target)):
         raise target.usage_error("update.push(): use add_to_set() on a set field")
     encoded = _each(target, "push", element, value, each)
@@ -319,10 +357,11 @@ def push(
             modifiers[name] = given
     if sort is not None:
         modifiers["$sort"] = _push_sort(target, sort)
+    references = _instances_in(value if each is None else each)
     if each is None and not modifiers:
-        return UpdateOperation("$push", target, encoded)
+        return UpdateOperation("$push", target, encoded, references)
     items = encoded if each is not None else [encoded]
-    return UpdateOperation("$push", target, {"$each": items, **modifiers})
+    return UpdateOperation("$push", target, {"$each": items, **modifiers}, references)
 
 
 def _is_set_type(annotation: Any) -> bool:
@@ -344,10 +383,12 @@ def add_to_set(
     """``$addToSet``: add ``value`` (or each of ``each``) to an array unless present."""
     target = _target(field, "add_to_set")
     element = _array(target, "add_to_set")
+    each = _listed(each)
     encoded = _each(target, "add_to_set", element, value, each)
+    references = _instances_in(value if each is None else each)
     if each is not None:
-        return UpdateOperation("$addToSet", target, {"$each": encoded})
-    return UpdateOperation("$addToSet", target, encoded)
+        return UpdateOperation("$addToSet", target, {"$each": encoded}, references)
+    return UpdateOperation("$addToSet", target, encoded, references)
 
 
 def pull(field: Any, condition: Any) -> UpdateOperation:
@@ -434,6 +475,18 @@ def build_update(model: type[Model], update: Any, operation: str) -> dict[str, A
     if not result:
         raise TypeError(f"{operation}() on {model.__name__}: update= is empty")
     return result
+
+
+def referenced_by(update: Any) -> list[tuple[str, Model]]:
+    """``(field, instance)`` for each instance whose key the operations of ``update``
+    (what :func:`build_update` takes) store."""
+    parts = list(update) if isinstance(update, (list, tuple)) else [update]
+    return [
+        (part.field.where, instance)
+        for part in parts
+        if isinstance(part, UpdateOperation)
+        for instance in part.references
+    ]
 
 
 def _merge_raw(

@@ -85,12 +85,6 @@ async def test_a_projection_names_the_reference_whose_target_is_missing(engine: 
 # -- updates never store a reference to an instance that was never saved ----------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="update.push/set with an unsaved instance stores its fresh key: the document "
-    "then fails every find (referenced Author document not found); "
-    "anyodm/model/update.py _reference_item takes __anyodm_stored_pk__ unchecked",
-)
 async def test_an_update_refuses_a_reference_to_an_unsaved_instance(engine: Any) -> None:
     a = Author(name="a")
     await engine.save(Book(title="t", authors=[a]))
@@ -101,11 +95,6 @@ async def test_an_update_refuses_a_reference_to_an_unsaved_instance(engine: Any)
     assert [x.name for x in (await engine.find_one(Book)).authors] == ["a"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an embedded model pushed by an update may hold unsaved references: their keys "
-    "are stored dangling (anyodm/model/update.py encodes the embedded model as is)",
-)
 async def test_an_update_refuses_unsaved_references_inside_embedded_models(engine: Any) -> None:
     org = Org(name="o")
     await engine.save(

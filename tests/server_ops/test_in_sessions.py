@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from anyodm import Engine, SessionStateError, SyncEngine, pipeline, update
 from anyodm.aio.session import Session, Transaction
 from anyodm.core.session import SyncSession, SyncTransaction
+from anyodm.errors import InvalidValueError
 from tests.server_ops.models import Book, Counter, Item, ItemName, Publisher
 
 SERVER_OPERATIONS = (
@@ -191,3 +192,25 @@ async def test_a_deadline_reaches_the_server_operations(
     with pytest.raises(TimeoutError), anyio.fail_after(0.3):
         await calls[command]()
     assert anyio.current_time() - started < 2.5
+
+
+async def test_an_update_may_reference_an_instance_saved_in_its_transaction(
+    anyodm_engine: Engine,
+) -> None:
+    await _seed(anyodm_engine)
+    fresh = Publisher(name="fresh")
+    async with anyodm_engine.transaction() as tx:
+        await tx.save(fresh)  # saved at commit only, but its key is stored in this transaction
+        await tx.update_one(Book, update=update.set(Book.publisher, fresh))
+    assert (await anyodm_engine.find_one(Book)).publisher.name == "fresh"
+
+
+async def test_an_update_refuses_a_reference_to_an_instance_deleted_in_its_transaction(
+    anyodm_engine: Engine,
+) -> None:
+    publisher = await _seed(anyodm_engine)
+    with pytest.raises(InvalidValueError, match=r"Book\.publisher: .*not saved"):
+        async with anyodm_engine.transaction() as tx:
+            await tx.delete(publisher)
+            await tx.update_one(Book, update=update.set(Book.publisher, publisher))
+    assert (await anyodm_engine.find_one(Book)).publisher.name == "p"
