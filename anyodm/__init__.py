@@ -24,6 +24,7 @@ from anyodm.errors import (
     InvalidValueError,
     RevisionConflictError,
     SessionStateError,
+    WrittenDocumentParsingError,
 )
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ __all__ = [
     "TransactionPhase",
     "UpdateResult",
     "WithBsonSerializer",
+    "WrittenDocumentParsingError",
     "pipeline",
     "query",
     "update",

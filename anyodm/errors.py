@@ -11,6 +11,7 @@ __all__ = [
     "DocumentNotFoundError",
     "DocumentParsingError",
     "DuplicateKeyError",
+    "WrittenDocumentParsingError",
     "InvalidFieldError",
     "InvalidValueError",
     "RevisionConflictError",
@@ -63,6 +64,34 @@ class DocumentParsingError(AnyODMError, ValueError):
         super().__init__(
             f"document{where} does not fit model {model.__name__}: "
             f"{len(self.errors)} failing field(s): {details}"
+        )
+
+
+class WrittenDocumentParsingError(DocumentParsingError):
+    """``find_one_and_update``/``find_one_and_delete`` applied their write, then could
+    not load the document the server returned (it does not fit the model, or a
+    reference target is missing).
+
+    The write is done: do not retry it (an ``$inc`` would be applied twice).
+    ``document`` is the raw document the server returned (stored key names, references
+    as keys; before or after the update as ``return_updated`` asked): after
+    ``find_one_and_delete`` it is the only copy left, which
+    ``engine.get_collection(Model).insert_one(error.document)`` stores back.
+    ``operation`` names the operation; ``errors``/``model`` are as in
+    :class:`DocumentParsingError`.
+    """
+
+    #: the write was applied (always True; for ``except DocumentParsingError`` handlers)
+    applied = True
+
+    def __init__(self, operation: str, document: Mapping[str, Any], error: DocumentParsingError):
+        self.operation = operation
+        self.document = document
+        super().__init__(error.model, error.errors, document.get("_id"))
+        done = "deleted" if operation == "find_one_and_delete" else "updated"
+        self.args = (
+            f"{operation}(): the document was {done} (do not retry), but it cannot be "
+            f"loaded; its raw document is in this error's .document: {self.args[0]}",
         )
 
 

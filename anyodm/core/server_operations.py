@@ -23,7 +23,7 @@ from anyodm.core.joins import with_references
 from anyodm.core.pending import note_loaded, record_durable_or_pending, state_for_save
 from anyodm.core.revisions import uses_revisions, with_revision_increment
 from anyodm.core.write_errors import duplicate_keys_as_anyodm_errors
-from anyodm.errors import DocumentParsingError, InvalidValueError
+from anyodm.errors import DocumentParsingError, InvalidValueError, WrittenDocumentParsingError
 from anyodm.model.field_codec import (
     codec_for,
     element_annotation,
@@ -224,7 +224,7 @@ def find_one_and_update(
         )
     if doc is None:
         return None
-    instance = model.model_validate_doc(with_references(gateway, model, doc, session))
+    instance = _load_written(gateway, model, doc, session, "find_one_and_update")
     note_loaded((instance,), session)
     return instance
 
@@ -240,11 +240,26 @@ def find_one_and_delete(
     )
     if doc is None:
         return None
-    instance = model.model_validate_doc(with_references(gateway, model, doc, session))
+    instance = _load_written(gateway, model, doc, session, "find_one_and_delete")
     note_loaded((instance,), session)  # what it loaded with it is pending in a transaction
     for copy in _copies_of(instance):  # unsaved (at commit in a transaction)
         record_durable_or_pending(copy, None, session)
     return instance
+
+
+def _load_written(
+    gateway: DatabaseGateway,
+    model: type[Any],
+    doc: Mapping[str, Any],
+    session: ClientSession | None,
+    operation: str,
+) -> Any:
+    """The instance of a document a write returned; a failure to load it says that the
+    write was applied and carries the raw document (never lost, never retried)."""
+    try:
+        return model.model_validate_doc(with_references(gateway, model, doc, session))
+    except DocumentParsingError as exc:
+        raise WrittenDocumentParsingError(operation, doc, exc) from exc
 
 
 def _copies_of(instance: Any) -> list[Any]:

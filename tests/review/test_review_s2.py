@@ -15,7 +15,12 @@ import pytest
 from pydantic import BaseModel
 
 from anyodm import Engine, Index, Model, update
-from anyodm.errors import AnyODMError, DocumentParsingError, InvalidFieldError
+from anyodm.errors import (
+    AnyODMError,
+    DocumentParsingError,
+    InvalidFieldError,
+    WrittenDocumentParsingError,
+)
 from anyodm.model import ODMConfigDict
 from tests.references.conftest import engine
 from tests.references.family import Car, Garage, Vehicle
@@ -227,34 +232,49 @@ async def test_the_deleted_document_is_unsaved_wherever_find_one_and_delete_retu
 # -- find_one_and_* that cannot load what they changed ---------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="find_one_and_delete of a document whose reference target is missing deletes it, "
-    "then raises DocumentParsingError (with its _id only): the document is gone and "
-    "nothing returns it (core/server_operations.py parses after the delete; the error "
-    "could at least carry the raw document, or the delete be refused before sending)",
-)
 async def test_find_one_and_delete_never_loses_a_document_it_cannot_load(engine: Any) -> None:
+    # the design (docs/queries-and-updates.md): the error says the delete was applied
+    # and carries the raw document, which the caller can store back
     a, b = Author(name="a"), Author(name="b")
     await engine.save(Book(title="t", authors=[a, b]))
     engine.database["author"].delete_one({"_id": b.id})
-    with pytest.raises(DocumentParsingError, match=r"authors\.1"):
+    with pytest.raises(DocumentParsingError, match=r"authors\.1") as caught:
         await engine.find_one_and_delete(Book)
+    error = caught.value
+    assert isinstance(error, WrittenDocumentParsingError)
+    assert error.applied
+    assert error.operation == "find_one_and_delete"
+    assert "was deleted (do not retry)" in str(error)
+    assert error.document["title"] == "t"
+    assert error.document["authors"] == [a.id, b.id]
+    assert engine.database["book"].count_documents({}) == 0
+    engine.database["book"].insert_one(error.document)  # nothing is lost
     assert engine.database["book"].count_documents({}) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="find_one_and_update of such a document applies the update, then raises: a "
-    "caller that retries applies an $inc twice (same cause)",
-)
 async def test_find_one_and_update_does_not_report_failure_after_writing(engine: Any) -> None:
+    # the design: the error says the update was applied (a caller must not retry it) and
+    # carries the raw document returned (after or before the update, as asked)
     a, b = Author(name="a"), Author(name="b")
     await engine.save(Book(title="t", authors=[a, b]))
     engine.database["author"].delete_one({"_id": b.id})
-    with pytest.raises(DocumentParsingError, match=r"authors\.1"):
+    with pytest.raises(DocumentParsingError, match=r"authors\.1") as caught:
         await engine.find_one_and_update(Book, {}, update=update.set(Book.title, "changed"))
-    assert engine.database["book"].find_one()["title"] == "t"
+    error = caught.value
+    assert isinstance(error, WrittenDocumentParsingError)
+    assert error.applied
+    assert error.operation == "find_one_and_update"
+    assert "was updated (do not retry)" in str(error)
+    assert error.document["title"] == "changed"
+    assert error.document["authors"] == [a.id, b.id]
+    assert engine.database["book"].find_one()["title"] == "changed"
+
+    with pytest.raises(WrittenDocumentParsingError) as caught:
+        await engine.find_one_and_update(
+            Book, {}, update=update.set(Book.title, "again"), return_updated=False
+        )
+    assert caught.value.document["title"] == "changed"  # before the update
+    assert engine.database["book"].find_one()["title"] == "again"
 
 
 # -- a subclass's own index covers only its documents ----------------------------------
