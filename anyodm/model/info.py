@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -124,9 +124,17 @@ class ShapeInfo:
 
     def parsing_error(self, exc: ValidationError, doc: Mapping[str, Any]) -> DocumentParsingError:
         """A ``DocumentParsingError`` naming every failing stored path."""
-        errors = []
-        for err in exc.errors(include_url=False):
-            loc = err["loc"]
+        errors = self.described(exc.errors(include_url=False))
+        doc_id = doc.get("_id") if isinstance(doc, Mapping) else None
+        return DocumentParsingError(self.model, errors, doc_id)
+
+    def described(self, errors: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
+        """``(stored path, message)`` of pydantic errors located in this model's
+        documents (``loc``: stored keys and list positions), a missing reference target
+        named as such."""
+        described = []
+        for err in errors:
+            loc = tuple(err["loc"])
             path = ".".join(str(part) for part in loc)
             msg = err["msg"]
             if err["type"] == "missing":
@@ -138,9 +146,8 @@ class ShapeInfo:
                 target = _target_at(self.model, loc)
                 what = target.__name__ if target is not None else "a"
                 msg = f"referenced {what} document {err['input']!r} not found"
-            errors.append((path, msg))
-        doc_id = doc.get("_id") if isinstance(doc, Mapping) else None
-        return DocumentParsingError(self.model, errors, doc_id)
+            described.append((path, msg))
+        return described
 
     @cached_property
     def reference_shapes(self) -> dict[str, ReferenceShape]:

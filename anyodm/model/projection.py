@@ -47,7 +47,7 @@ def _view_models(annotation: Any) -> list[type[BaseModel]]:
 class Projection:
     """What to request for ``view`` and how to decode each returned document."""
 
-    __slots__ = ("_fields", "keys", "model", "needs_lookups", "view")
+    __slots__ = ("_fields", "_references", "keys", "model", "needs_lookups", "view")
 
     def __init__(self, model: type[Model], view: type[BaseModel]) -> None:
         if not (isinstance(view, type) and issubclass(view, BaseModel)):
@@ -61,6 +61,8 @@ class Projection:
         #: stored paths to request
         self.keys: dict[str, int] = {}
         self._fields: list[tuple[str, str, Decoder]] = []  # (view name, stored key, decode)
+        #: python dotted name -> stored dotted path of each reference loaded
+        self._references: dict[str, str] = {}
         self._collect(model, view)
         if "_id" not in self.keys:
             self.keys["_id"] = 0
@@ -88,7 +90,8 @@ class Projection:
             self.keys[resolved.path] = 1
             if wants_instance:
                 self.needs_lookups = True
-                return _each_item(target.model_validate_doc)
+                self._references[dotted] = resolved.path
+                return _each_item(_loaded(target))
             pk = target.model_fields[target.__anyodm__.primary_field]
             return _each_item(codec_for(pk.annotation, pk.metadata).decode)
         if any(reference_paths(sub) for sub in embedded):
@@ -118,7 +121,7 @@ class Projection:
 
         def decode_nested(raw: Any) -> Any:
             if isinstance(raw, list):
-                return [decode_nested(item) for item in raw]
+                return [_at(index, decode_nested, item) for index, item in enumerate(raw)]
             if isinstance(raw, Mapping):
                 return _decode_fields(inner, raw)
             return raw
@@ -127,14 +130,70 @@ class Projection:
 
     def decode(self, raw: Mapping[str, Any]) -> BaseModel:
         """A view instance from a projected document; ``DocumentParsingError`` if it does
-        not fit."""
+        not fit: a stored value that does not fit the model's field, or a reference
+        whose target is missing, is named with its stored path on the model, as a find
+        names it; a view that does not fit the values, on the view."""
         try:
-            return self.view.model_validate(_decode_fields(self._fields, raw))
+            values = _decode_fields(self._fields, raw)
+        except _Unfit as unfit:
+            errors = self.model.__anyodm__.described(unfit.errors)
+            raise DocumentParsingError(self.model, errors, raw.get("_id")) from None
+        try:
+            return self.view.model_validate(values)
         except ValidationError as exc:
-            errors = [
-                (".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors(include_url=False)
-            ]
+            found = exc.errors(include_url=False)
+            missing = [self._missing_reference(e) for e in found]
+            if all(path is not None for path in missing):
+                errors = self.model.__anyodm__.described(
+                    {"loc": path, "type": "missing", "msg": "", "input": None} for path in missing
+                )
+                raise DocumentParsingError(self.model, errors, raw.get("_id")) from None
+            errors = [(".".join(map(str, e["loc"])), e["msg"]) for e in found]
             raise DocumentParsingError(self.view, errors, raw.get("_id")) from None
+
+    def _missing_reference(self, error: Any) -> tuple[str | int, ...] | None:
+        """The stored location of a required reference the lookups found no document for
+        (and so left out), from the view's error; None for any other error."""
+        loc = error["loc"]
+        names = [part for part in loc if isinstance(part, str)]
+        loaded = self._references.get(".".join(names))
+        if error["type"] != "missing" or loaded is None:
+            return None
+        stored = iter(loaded.split("."))
+        return tuple(part if isinstance(part, int) else next(stored) for part in loc)
+
+
+class _Unfit(Exception):
+    """Stored values that do not fit the model's fields (pydantic error dicts whose
+    ``loc`` grows as the exception leaves each key and list position)."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.errors = errors
+
+
+def _at(step: str | int, decode: Decoder, raw: Any) -> Any:
+    """``decode(raw)``; what does not fit gets ``step`` in front of its location."""
+    try:
+        return decode(raw)
+    except ValidationError as exc:
+        errors: list[dict[str, Any]] = [dict(e) for e in exc.errors(include_url=False)]
+        raise _Unfit([{**e, "loc": (step, *e["loc"])} for e in errors]) from None
+    except _Unfit as unfit:
+        unfit.errors = [{**e, "loc": (step, *e["loc"])} for e in unfit.errors]
+        raise
+
+
+def _loaded(target: type[Any]) -> Decoder:
+    """A looked-up document of ``target`` as an instance; a key left in its place (its
+    document is missing) does not fit (:class:`_Unfit`)."""
+
+    def decode(raw: Any) -> Any:
+        if not isinstance(raw, Mapping):
+            raise _Unfit([{"loc": (), "type": "model_type", "msg": "not found", "input": raw}])
+        return target.model_validate_doc(raw)
+
+    return decode
 
 
 def _each_item(decode: Decoder) -> Decoder:
@@ -143,7 +202,9 @@ def _each_item(decode: Decoder) -> Decoder:
 
     def decode_reference(raw: Any) -> Any:
         if isinstance(raw, list):
-            return [None if item is None else decode(item) for item in raw]
+            return [
+                None if item is None else _at(index, decode, item) for index, item in enumerate(raw)
+            ]
         return None if raw is None else decode(raw)
 
     return decode_reference
@@ -155,7 +216,7 @@ def _decode_fields(
     values: dict[str, Any] = {}
     for name, key, decode in fields:
         if key in raw:
-            values[name] = decode(raw[key])
+            values[name] = _at(key, decode, raw[key])
     return values
 
 

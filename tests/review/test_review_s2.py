@@ -55,12 +55,6 @@ class GarageMain(BaseModel):
 # -- projections name the reference whose target is missing, as finds do ---------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a projection's missing list target is reported as 'model Author: <document>: "
-    "referenced a document ... not found' (no model, no field path): "
-    "Projection._decoder/_each_item in anyodm/model/projection.py",
-)
 async def test_a_projection_names_the_list_item_whose_target_is_missing(engine: Any) -> None:
     a, b = Author(name="a"), Author(name="b")
     await engine.save(Book(title="t", authors=[b, a]))
@@ -71,12 +65,6 @@ async def test_a_projection_names_the_list_item_whose_target_is_missing(engine: 
         await engine.find_one(Book, projection=BookAuthors)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a projection's missing single target is reported as 'main: Field required': "
-    "the lookup drops the field and the view validates without it "
-    "(anyodm/model/projection.py, Projection.decode)",
-)
 async def test_a_projection_names_the_reference_whose_target_is_missing(engine: Any) -> None:
     car = Car(name="c")
     await engine.save(Garage(main=car))
