@@ -115,6 +115,11 @@ class ThreadSlots:
 
     # -- taking and giving back ----------------------------------------------------------
 
+    def try_acquire(self, *, cleanup: bool = False) -> Slot | None:
+        """A slot if one is free for this request right now (no waiting), else None."""
+        with self._lock:
+            return self._take_now(cleanup)
+
     async def acquire(self, *, cleanup: bool = False) -> Slot:
         """Take a slot, waiting (cancellably) until one is free."""
         with self._lock:

@@ -30,6 +30,7 @@ import asyncio
 import math
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
@@ -68,8 +69,8 @@ DEFAULT_CLEANUP_THREADS = 4
 #: anyio's own thread limiter must never be what makes a call wait: the engine's slots
 #: already bound the calls, so each asyncio event loop gets one limiter that never runs
 #: out (on trio, :data:`_UNLIMITED`).
-_OPEN_LIMITER: anyio.lowlevel.RunVar[anyio.CapacityLimiter] = anyio.lowlevel.RunVar(
-    "anyodm_open_limiter"
+_OPEN_LIMITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
 )
 
 
@@ -83,12 +84,11 @@ def remaining_seconds() -> float:
 
 
 def _open_limiter() -> anyio.CapacityLimiter:
-    try:
-        return _OPEN_LIMITER.get()
-    except LookupError:
-        limiter = anyio.CapacityLimiter(math.inf)
-        _OPEN_LIMITER.set(limiter)
-        return limiter
+    loop = asyncio.get_running_loop()
+    limiter = _OPEN_LIMITERS.get(loop)
+    if limiter is None:
+        limiter = _OPEN_LIMITERS[loop] = anyio.CapacityLimiter(math.inf)
+    return limiter
 
 
 class ThreadHooks(Protocol):
@@ -265,7 +265,7 @@ class WorkerRunner:
         if remaining <= 0:
             # The deadline has passed but its scope has not fired yet: let it fire.
             await wait_for_deadline_cancellation()
-        slot = await self.slots.acquire(cleanup=cleanup)
+        slot = self.slots.try_acquire(cleanup=cleanup) or await self.slots.acquire(cleanup=cleanup)
         try:
             if slot.waited and remaining != math.inf:
                 remaining = remaining_seconds()
