@@ -38,11 +38,10 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 import pymongo
-import sniffio
 from pymongo.errors import PyMongoError
 from typing_extensions import TypeVarTuple, Unpack
 
-from anyodm.aio.completion import run_to_completion
+from anyodm.aio.completion import on_asyncio, run_to_completion
 from anyodm.aio.slots import Slot, ThreadSlots
 
 if TYPE_CHECKING:
@@ -221,7 +220,7 @@ async def _in_worker_thread(call: _ThreadCall) -> Any:
     call, so a started call is then waited for here (rarely: the common path pays no
     extra task) and one that had not started never will.
     """
-    if sniffio.current_async_library() == "trio":
+    if not on_asyncio():
         import trio
 
         limiter = cast("trio.CapacityLimiter", _UNLIMITED)

@@ -141,12 +141,14 @@ def make_filter_spec(model: type[Any], queries: tuple[Any, ...], operation: str)
     stored documents, which hold only the referenced keys)."""
     checked = check_model_class(model, operation)
     filter_ = build_filter(checked, *queries)
-    if operation == "count" and path_into_references(checked, filter_) is not None:
-        pipeline = find_pipeline(checked, filter_, None, 0, None)
-        assert pipeline is not None  # a model with references to reach into
-        return FindSpec(checked, filter_, None, 0, 0, [*pipeline, {"$count": "n"}])
-    refuse_paths_into_references(checked, filter_, None, operation)
-    return FindSpec(checked, filter_, None, 0, 0, None)
+    key = path_into_references(checked, filter_)
+    if key is None:
+        return FindSpec(checked, filter_, None, 0, 0, None)
+    if operation != "count":
+        raise _into_references_refused(checked, key, operation)
+    pipeline = find_pipeline(checked, filter_, None, 0, None)
+    assert pipeline is not None  # a model with references to reach into
+    return FindSpec(checked, filter_, None, 0, 0, [*pipeline, {"$count": "n"}])
 
 
 #: the operations whose filter and sort are matched as finds match them (after the
@@ -160,14 +162,18 @@ def refuse_paths_into_references(model: type[Any], filter_: Any, sort: Any, oper
     documents, where it cannot mean what it means to a find."""
     key = path_into_references(model, filter_, sort)
     if key is not None:
-        raise InvalidFieldError(
-            model,
-            f"{model.__name__}.{key}",
-            f"{operation}() cannot filter or sort on a field of a referenced document "
-            f"({key!r}): it sends its filter on the stored documents, which hold only the "
-            "referenced keys (finds match it after loading the references); filter on "
-            "the reference's keys instead, e.g. the ids of a find on the referenced model",
-        )
+        raise _into_references_refused(model, key, operation)
+
+
+def _into_references_refused(model: type[Any], key: str, operation: str) -> InvalidFieldError:
+    return InvalidFieldError(
+        model,
+        f"{model.__name__}.{key}",
+        f"{operation}() cannot filter or sort on a field of a referenced document "
+        f"({key!r}): it sends its filter on the stored documents, which hold only the "
+        "referenced keys (finds match it after loading the references); filter on "
+        "the reference's keys instead, e.g. the ids of a find on the referenced model",
+    )
 
 
 def make_aggregate_spec(model: type[Any], pipeline: Any, into: type[Any] | None) -> FindSpec[Any]:
