@@ -9,6 +9,7 @@ from pymongo.client_session import ClientSession
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.errors import DocumentNotFoundError, InvalidFieldError
 from anyodm.model.lazy import NotLoaded
+from anyodm.model.reference_shapes import hashable_key
 from anyodm.model.references import find_pipeline
 
 if TYPE_CHECKING:
@@ -39,10 +40,6 @@ def _key_of(value: Any) -> Any:
     return None if value is None else value.__anyodm_stored_pk__
 
 
-def _hashable(key: Any) -> Any:
-    return repr(key) if isinstance(key, (dict, list)) else key
-
-
 def fetch(
     gateway: DatabaseGateway, instance: Model, field: str, session: ClientSession | None
 ) -> Any:
@@ -71,10 +68,10 @@ def fetch(
         else:
             with collection.aggregate(pipeline, session=session) as cursor:
                 docs = list(cursor)
-        loaded = {_hashable(doc["_id"]): target.model_validate_doc(doc) for doc in docs}
+        loaded = {hashable_key(doc["_id"]): target.model_validate_doc(doc) for doc in docs}
     result: list[Any] = []
     for key in keys:
-        found = None if key is None else loaded.get(_hashable(key))
+        found = None if key is None else loaded.get(hashable_key(key))
         if found is None and key is not None and not shape.optional:
             raise DocumentNotFoundError(
                 instance,

@@ -17,6 +17,7 @@ from pymongo.client_session import ClientSession
 
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.model.reference_paths import Each, loaded_back_references, loaded_paths
+from anyodm.model.reference_shapes import hashable_key
 
 if TYPE_CHECKING:
     from anyodm.model import Model
@@ -47,7 +48,7 @@ def with_references(
     ]
     if not back_references:
         return joined
-    known: Known = {(info.collection, _hashable(doc.get("_id"))): joined}
+    known: Known = {(info.collection, hashable_key(doc.get("_id"))): joined}
     result = dict(joined)
     for _, key, shape, _ in back_references:
         source = shape.source
@@ -58,10 +59,6 @@ def with_references(
         found = list(gateway.collection(source).find(query, sort=[("_id", 1)], session=session))
         result[key] = _joined(gateway, source, found, session, known)
     return result
-
-
-def _hashable(key: Any) -> Any:
-    return repr(key) if isinstance(key, (dict, list)) else key
 
 
 def _joined(
@@ -83,7 +80,7 @@ def _joined(
             return only is None or (family is not None and doc.get(family.key) in only)
 
         keys = {
-            _hashable(key): key
+            hashable_key(key): key
             for doc in joined
             if applies(doc)
             for key in _keys_at(doc, path.steps)
@@ -96,7 +93,7 @@ def _joined(
                 gateway.collection(target).find({"_id": {"$in": wanted}}, session=session)
             )
             for target_doc in _joined(gateway, target, fetched, session, known):
-                found[_hashable(target_doc["_id"])] = target_doc
+                found[hashable_key(target_doc["_id"])] = target_doc
         joined = [
             _replaced(doc, path.steps, found, path.optional) if applies(doc) else doc
             for doc in joined
@@ -128,7 +125,7 @@ def _replaced(
         if rest:
             return [_replaced(item, rest, found, optional) for item in value]
         return [
-            None if key is None else found.get(_hashable(key), None if optional else key)
+            None if key is None else found.get(hashable_key(key), None if optional else key)
             for key in value
         ]
     if not isinstance(value, Mapping) or step.key not in value:
@@ -138,7 +135,7 @@ def _replaced(
         out[step.key] = _replaced(value[step.key], rest, found, optional)
         return out
     key = value[step.key]
-    target = None if key is None else found.get(_hashable(key))
+    target = None if key is None else found.get(hashable_key(key))
     if target is not None:
         out[step.key] = target
     elif optional:

@@ -25,6 +25,7 @@ from anyodm.model.reference_shapes import (
     BackReferenceShape,
     ReferenceShape,
     back_reference_shape,
+    hashable_key,
     reference_shape,
     unresolved,
 )
@@ -593,18 +594,14 @@ def _lists_in_order(
     for key, found, optional in lists:
         if found not in doc:
             continue
-        by_id = {_hashable_key(item.get("_id")): item for item in doc.pop(found)}
+        by_id = {hashable_key(item.get("_id")): item for item in doc.pop(found)}
         keys = doc.get(key)
         if isinstance(keys, list):
             doc[key] = [
-                by_id.get(_hashable_key(k), None if optional else k) if k is not None else None
+                by_id.get(hashable_key(k), None if optional else k) if k is not None else None
                 for k in keys
             ]
     return doc
-
-
-def _hashable_key(key: Any) -> Any:
-    return repr(key) if isinstance(key, (dict, list)) else key
 
 
 def _class_of_document(cls: type[Any], family: Family, raw_doc: Mapping[str, Any]) -> type[Any]:

@@ -18,6 +18,7 @@ __all__ = [
     "BackReferenceShape",
     "ReferenceShape",
     "back_reference_shape",
+    "hashable_key",
     "reference_shape",
     "unresolved",
 ]
@@ -148,3 +149,9 @@ def unresolved(annotation: Any) -> bool:
     if isinstance(annotation, (str, typing.ForwardRef, typing.TypeVar)):
         return True
     return any(unresolved(arg) for arg in get_args(annotation))
+
+
+def hashable_key(key: Any) -> Any:
+    """A stored reference key as a dict key (keys of any BSON type: a document or an
+    array key is compared by its ``repr``)."""
+    return repr(key) if isinstance(key, (dict, list)) else key
