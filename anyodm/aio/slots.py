@@ -64,7 +64,8 @@ class Slot:
 
     def release(self) -> None:
         """Give the slot back (to a waiting task, cleanup first)."""
-        self._owner._release(self)
+        if not self._released:  # read without the lock: it is rechecked under it
+            self._owner._release(self)
 
 
 class ThreadSlots:
@@ -118,6 +119,9 @@ class ThreadSlots:
     def try_acquire(self, *, cleanup: bool = False) -> Slot | None:
         """A slot if one is free for this request right now (no waiting), else None."""
         with self._lock:
+            if not cleanup and not self._waiting and self._busy < self._total:
+                self._busy += 1  # the common case of _take_now, inline (the hot path)
+                return Slot(self, reserved=False)
             return self._take_now(cleanup)
 
     async def acquire(self, *, cleanup: bool = False) -> Slot:
@@ -166,7 +170,8 @@ class ThreadSlots:
             if slot._released:
                 return
             self._give_back(slot)
-            self._hand_out()
+            if self._waiting or self._cleanup_waiting:
+                self._hand_out()
 
     def _give_back(self, slot: Slot) -> None:
         slot._released = True

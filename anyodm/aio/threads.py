@@ -30,8 +30,7 @@ import asyncio
 import math
 import threading
 import time
-import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import anyio
@@ -65,13 +64,6 @@ _DEADLINE_SLACK = 0.25
 #: Worker slots kept for cleanup (abort, end session, close cursor) by default.
 DEFAULT_CLEANUP_THREADS = 4
 
-#: anyio's own thread limiter must never be what makes a call wait: the engine's slots
-#: already bound the calls, so each asyncio event loop gets one limiter that never runs
-#: out (on trio, :data:`_UNLIMITED`).
-_OPEN_LIMITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
-    weakref.WeakKeyDictionary()
-)
-
 
 def remaining_seconds() -> float:
     """Seconds until the current task's effective anyio deadline (``inf`` if none;
@@ -80,14 +72,6 @@ def remaining_seconds() -> float:
     if deadline == math.inf:
         return math.inf
     return deadline - anyio.current_time()
-
-
-def _open_limiter() -> anyio.CapacityLimiter:
-    loop = asyncio.get_running_loop()
-    limiter = _OPEN_LIMITERS.get(loop)
-    if limiter is None:
-        limiter = _OPEN_LIMITERS[loop] = anyio.CapacityLimiter(math.inf)
-    return limiter
 
 
 class ThreadHooks(Protocol):
@@ -193,20 +177,78 @@ def _set_if_pending(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-class _Unlimited:
-    """A trio thread limiter that never makes a call wait (the engine's slots bound the
-    calls); the "CapacityLimiter-like object" ``trio.to_thread.run_sync`` accepts."""
+class _OpenLimiter(anyio.CapacityLimiter):
+    """The thread limiter handed to anyio (asyncio) and to trio: it never makes a call
+    wait, and costs nothing.
+
+    The engine's slots already bound the calls, so a limiter could only add a second,
+    smaller bound and the shielded checkpoint a real one takes on every call (an extra
+    pass of the event loop).  It holds no state, so one instance serves every event loop;
+    it is also the "CapacityLimiter-like object" ``trio.to_thread.run_sync`` accepts.
+    """
 
     __slots__ = ()
 
+    def __new__(cls) -> _OpenLimiter:
+        return object.__new__(cls)
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+    @property
+    def total_tokens(self) -> float:
+        return math.inf
+
+    @total_tokens.setter
+    def total_tokens(self, value: float) -> None:
+        raise TypeError("not adjustable: the engine bounds its calls with Engine.thread_limiter")
+
+    @property
+    def borrowed_tokens(self) -> int:
+        return 0
+
+    @property
+    def available_tokens(self) -> float:
+        return math.inf
+
+    def acquire_nowait(self) -> None:
+        return None
+
+    def acquire_on_behalf_of_nowait(self, borrower: object) -> None:
+        return None
+
+    async def acquire(self) -> None:
+        return None
+
     async def acquire_on_behalf_of(self, borrower: object) -> None:
+        return None
+
+    def release(self) -> None:
         return None
 
     def release_on_behalf_of(self, borrower: object) -> None:
         return None
 
+    def statistics(self) -> anyio.CapacityLimiterStatistics:
+        return anyio.CapacityLimiterStatistics(0, math.inf, (), 0)
 
-_UNLIMITED = _Unlimited()
+
+_OPEN_LIMITER = _OpenLimiter()
+_TRIO_OPEN_LIMITER = cast("trio.CapacityLimiter", _OPEN_LIMITER)
+
+#: ``trio.to_thread.run_sync``, imported on first use (asyncio users need no trio)
+_trio_run_sync: Callable[..., Awaitable[Any]] | None = None
+
+
+def _load_trio_run_sync() -> Callable[..., Awaitable[Any]]:
+    global _trio_run_sync
+    import trio
+
+    _trio_run_sync = trio.to_thread.run_sync
+    return _trio_run_sync
 
 
 async def _in_worker_thread(call: _ThreadCall) -> Any:
@@ -221,14 +263,10 @@ async def _in_worker_thread(call: _ThreadCall) -> Any:
     extra task) and one that had not started never will.
     """
     if not on_asyncio():
-        import trio
-
-        limiter = cast("trio.CapacityLimiter", _UNLIMITED)
-        return await trio.to_thread.run_sync(call, abandon_on_cancel=False, limiter=limiter)
+        run_sync = _trio_run_sync or _load_trio_run_sync()
+        return await run_sync(call, abandon_on_cancel=False, limiter=_TRIO_OPEN_LIMITER)
     try:
-        return await anyio.to_thread.run_sync(
-            call, abandon_on_cancel=False, limiter=_open_limiter()
-        )
+        return await anyio.to_thread.run_sync(call, abandon_on_cancel=False, limiter=_OPEN_LIMITER)
     except asyncio.CancelledError:
         if call.abandon():
             await run_to_completion(call.finished)
@@ -259,10 +297,10 @@ class WorkerRunner:
         """Run ``func(*args)`` in a worker thread under the caller's deadline (see the
         module docs).  ``cleanup=True``: on the capacity reserved for cleanup.
         ``hooks``: called in the thread before and after, outside the deadline."""
-        await anyio.lowlevel.checkpoint_if_cancelled()
-        remaining = remaining_seconds()
+        remaining = remaining_seconds()  # -inf when the scope is already cancelled
         if remaining <= 0:
-            # The deadline has passed but its scope has not fired yet: let it fire.
+            # Cancelled, or the deadline has passed but its scope has not fired yet: let
+            # the cancellation be delivered (its checkpoint raises it) before any slot.
             await wait_for_deadline_cancellation()
         slot = self.slots.try_acquire(cleanup=cleanup) or await self.slots.acquire(cleanup=cleanup)
         try:

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple, Union, get_args, get_origin
 from weakref import WeakKeyDictionary
 
+from anyodm.errors import InvalidValueError
 from anyodm.model.lazy import NotLoaded
 
 if typing.TYPE_CHECKING:
@@ -309,8 +310,6 @@ def direct_references(instance: Any) -> Iterator[Any]:
     ``InvalidValueError`` naming the model, the field path and the bad item if one of
     them holds something else than the field's model (raised before anything is sent).
     """
-    from anyodm.errors import InvalidValueError
-
     model = type(instance)
     for path in reference_paths(model):
         try:

@@ -49,6 +49,10 @@ __all__ = [
 ]
 
 _NUMBERS = (int, float, decimal.Decimal, bson.decimal128.Decimal128)
+#: value types that can hold no model instance (what most updates store)
+_HOLDS_NO_INSTANCES = frozenset(
+    {int, float, bool, str, bytes, type(None), decimal.Decimal, datetime.datetime}
+)
 _UPDATE_OPERATORS = frozenset(
     {
         "$set",
@@ -207,6 +211,8 @@ def _reference_item(field: ResolvedField, operation: str, value: Any) -> Any:
 def _instances_in(value: Any) -> tuple[Model, ...]:
     """The model instances whose keys ``value`` (a reference, an embedded model, or a
     list/tuple/set/dict of them) stores."""
+    if type(value) in _HOLDS_NO_INSTANCES:
+        return ()
     from anyodm.model.model import EmbeddedModel, Model
     from anyodm.model.reference_paths import direct_references
 

@@ -173,6 +173,45 @@ async def test_a_native_cancel_before_the_thread_starts_runs_nothing(
     assert_engine_idle(anyodm_engine)
 
 
+async def test_an_already_cancelled_caller_takes_no_slot_and_sends_nothing(
+    anyodm_engine: Engine, players: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held = HeldCalls(monkeypatch, "insert_one")
+    held.release()
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await anyodm_engine.save(Player(name="never", game="g"))
+    assert scope.cancelled_caught
+    with anyio.move_on_after(-1) as past:  # a deadline already passed
+        await anyodm_engine.save(Player(name="never", game="g"))
+    assert past.cancelled_caught
+    assert held.calls == 0
+    assert players.count_documents({}) == 0
+    assert_engine_idle(anyodm_engine)
+
+
+async def test_engine_calls_neither_take_nor_wait_for_anyios_default_thread_limiter(
+    anyodm_engine: Engine, players: Any
+) -> None:
+    # The engine bounds its calls with its own slots: a program that uses up anyio's
+    # default limiter for its own threads does not stall the engine, nor the reverse.
+    default = anyio.to_thread.current_default_thread_limiter()
+    saved_total = default.total_tokens
+    default.total_tokens = 1
+    try:
+        await default.acquire()
+        try:
+            with anyio.fail_after(10):
+                await anyodm_engine.save(Player(name="runs", game="g"))
+                assert await anyodm_engine.count(Player) == 1
+            assert default.borrowed_tokens == 1  # only ours
+        finally:
+            default.release()
+    finally:
+        default.total_tokens = saved_total
+    assert_engine_idle(anyodm_engine)
+
+
 def test_a_thread_call_given_up_before_it_started_never_runs() -> None:
     from anyodm.aio.slots import ThreadSlots
     from anyodm.aio.threads import _ThreadCall
