@@ -39,6 +39,7 @@ class ResolvedField:
     """What an operation needs to know about the field a proxy names."""
 
     __slots__ = (
+        "_codec",
         "annotation",
         "info",
         "model",
@@ -76,6 +77,7 @@ class ResolvedField:
         self.reference = reference
         #: the path goes through an array of embedded models
         self.through_array = through_array
+        self._codec: FieldCodec | None = None  # see field_codec()
 
     def usage_error(self, reason: str) -> InvalidFieldError:
         return InvalidFieldError(self.model, self.where, reason)
@@ -266,12 +268,17 @@ def _field_codec(owner: type[BaseModel], name: str) -> FieldCodec:
 
 def field_codec(field: ResolvedField) -> FieldCodec:
     """The codec of a resolved field: its own schema in its model (constraints, field
-    validators and serializers included), or its annotation if that cannot be found."""
-    name = field.where.rsplit(".", 1)[-1]
-    try:
-        return _field_codec(field.owner, name)
-    except (LookupError, TypeError):
-        return codec_for(field.annotation, field.info.metadata)
+    validators and serializers included), or its annotation if that cannot be found.
+    Kept on the field (resolved fields are cached, and updates use it on every call)."""
+    codec = field._codec
+    if codec is None:
+        name = field.where.rsplit(".", 1)[-1]
+        try:
+            codec = _field_codec(field.owner, name)
+        except (LookupError, TypeError):
+            codec = codec_for(field.annotation, field.info.metadata)
+        field._codec = codec
+    return codec
 
 
 def _annotated(annotation: Any, metadata: Iterable[Any]) -> Any:

@@ -573,7 +573,7 @@ def nor_(*queries: Mapping[str, Any]) -> QueryExpression:
 
 def _check_models(model: type[Any], used: Iterable[type[Any]], what: str) -> None:
     for other in used:
-        if not issubclass(model, other):
+        if other is not model and not issubclass(model, other):
             raise TypeError(
                 f"{what} uses a field of {other.__name__}, but the operation is on {model.__name__}"
             )

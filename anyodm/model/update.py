@@ -24,7 +24,7 @@ from anyodm.model.field_codec import (
     codec_for,
     element_annotation,
     field_codec,
-    resolve_field,
+    resolve_name,
     validation_reason,
 )
 from anyodm.model.query import FieldProxy, QueryExpression, _is_any, _is_array, _unwrap
@@ -116,7 +116,9 @@ def _target(field: Any, operation: str) -> ResolvedField:
         raise TypeError(
             f"update.{operation}() needs a model field such as Book.title first, not {field!r:.80}"
         )
-    resolved = resolve_field(field._model, field, f"update.{operation}")
+    # a proxy names a field of its own model: resolve_field's model check is moot here
+    model: type[Model] = field._model
+    resolved = resolve_name(model, field._name, f"update.{operation}")
     if resolved.primary:
         raise resolved.usage_error(f"update.{operation}(): the primary key cannot be updated")
     if resolved.through_array:
@@ -447,6 +449,8 @@ def _overlap(a: str, b: str) -> bool:
 def build_update(model: type[Model], update: Any, operation: str) -> dict[str, Any]:
     """One operation, a list of them, or a raw dict of ``$``-operators, as one update
     document; ``TypeError``/``InvalidFieldError`` before anything is sent."""
+    if type(update) is UpdateOperation and update.field.model is model:  # the common case
+        return {update.operator: {update.path: update.value}}
     parts = list(update) if isinstance(update, (list, tuple)) else [update]
     if not parts:
         raise TypeError(f"{operation}() on {model.__name__}: update= is empty")
@@ -486,6 +490,8 @@ def build_update(model: type[Model], update: Any, operation: str) -> dict[str, A
 def referenced_by(update: Any) -> list[tuple[str, Model]]:
     """``(field, instance)`` for each instance whose key the operations of ``update``
     (what :func:`build_update` takes) store."""
+    if type(update) is UpdateOperation:
+        return [(update.field.where, instance) for instance in update.references]
     parts = list(update) if isinstance(update, (list, tuple)) else [update]
     return [
         (part.field.where, instance)
