@@ -149,9 +149,11 @@ async def test_many_native_cancels_never_exceed_max_threads(
                 await asyncio.sleep(0)
         await asyncio.gather(*tasks, return_exceptions=True)
         late = [asyncio.ensure_future(engine.count(Player)) for _ in range(10)]
-        with pytest.raises(TimeoutError):
+        try:  # usually expires mid-way; a fast machine may finish first
             async with asyncio.timeout(0.002 * round_):
                 await asyncio.gather(*late)
+        except TimeoutError:
+            pass
         await asyncio.wait(late)  # gather does not wait for its children once cancelled
     assert probe.most <= 1
     assert_engine_idle(engine)
