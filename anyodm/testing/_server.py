@@ -72,6 +72,14 @@ def _read_line(stream: IO[bytes], deadline: float) -> tuple[bytes, bool]:
     return data.split(b"\n", 1)[0], False
 
 
+#: MongoServer.patches' names -> (flag, note): the keys the server process reports under
+_PATCH_KEYS = {
+    "insert_cost": ("patched", "patch_note"),
+    "change_streams": ("change_streams", "change_streams_note"),
+    "keyed_lookup": ("keyed_lookup", "keyed_lookup_note"),
+}
+
+
 class MongoServer:
     """mongoeco's MongoDB-wire server, in its own process, on a loopback port.
 
@@ -112,9 +120,25 @@ class MongoServer:
         return None if self._process is None else self._process.pid
 
     @property
+    def patches(self) -> dict[str, bool]:
+        """Which of anyodm's mongoeco patches the server runs with: ``insert_cost``
+        (inserts into large collections stay cheap), ``change_streams`` (``$changeStream``
+        served over the wire) and ``keyed_lookup`` (``$lookup`` on ``_id`` by key, as a
+        real server's ``_id`` index does)."""
+        return {name: bool(self.info.get(flag)) for name, (flag, _) in _PATCH_KEYS.items()}
+
+    @property
     def patched(self) -> bool:
-        """Whether the server runs with anyodm's mongoeco insert-cost patch."""
-        return bool(self.info.get("patched"))
+        """Whether the server runs with every one of :attr:`patches`."""
+        return all(self.patches.values())
+
+    def _patch_notes(self) -> str:
+        """Why the patches that did not apply did not (``insert_cost: disabled``)."""
+        return "; ".join(
+            f"{name}: {self.info.get(note) or 'not applied'}"
+            for name, (flag, note) in _PATCH_KEYS.items()
+            if not self.info.get(flag)
+        )
 
     def start(self) -> str:
         """Start the server, wait until it answers ``hello``, return its URI."""
@@ -177,8 +201,8 @@ class MongoServer:
         self.info = json.loads(payload)
         if self.patch and not self.patched:
             warnings.warn(
-                f"anyodm.testing: mongoeco runs unpatched ({self.info.get('patch_note')}); "
-                "inserts into large collections will be slow",
+                f"anyodm.testing: mongoeco runs without some of anyodm's patches "
+                f"({self._patch_notes()}); see MongoServer.patches",
                 RuntimeWarning,
                 stacklevel=3,
             )

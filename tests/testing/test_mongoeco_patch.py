@@ -49,6 +49,13 @@ def test_the_patch_applies_to_the_pinned_mongoeco(servers: dict[str, MongoServer
     assert not servers["plain"].patched
 
 
+def test_the_server_says_which_patches_it_runs_with(servers: dict[str, MongoServer]) -> None:
+    every = {"insert_cost": True, "change_streams": True, "keyed_lookup": True}
+    assert servers["patched"].patches == every
+    assert servers["plain"].patches == dict.fromkeys(every, False)
+    assert "insert_cost: disabled" in servers["plain"]._patch_notes()
+
+
 def test_another_mongoeco_version_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importlib.metadata, "version", lambda name: "9.9.9")
     note = _mongoeco_patch.apply()
