@@ -119,9 +119,6 @@ class ThreadSlots:
     def try_acquire(self, *, cleanup: bool = False) -> Slot | None:
         """A slot if one is free for this request right now (no waiting), else None."""
         with self._lock:
-            if not cleanup and not self._waiting and self._busy < self._total:
-                self._busy += 1  # the common case of _take_now, inline (the hot path)
-                return Slot(self, reserved=False)
             return self._take_now(cleanup)
 
     async def acquire(self, *, cleanup: bool = False) -> Slot:
@@ -170,8 +167,7 @@ class ThreadSlots:
             if slot._released:
                 return
             self._give_back(slot)
-            if self._waiting or self._cleanup_waiting:
-                self._hand_out()
+            self._hand_out()
 
     def _give_back(self, slot: Slot) -> None:
         slot._released = True
