@@ -449,8 +449,6 @@ def _overlap(a: str, b: str) -> bool:
 def build_update(model: type[Model], update: Any, operation: str) -> dict[str, Any]:
     """One operation, a list of them, or a raw dict of ``$``-operators, as one update
     document; ``TypeError``/``InvalidFieldError`` before anything is sent."""
-    if type(update) is UpdateOperation and update.field.model is model:  # the common case
-        return {update.operator: {update.path: update.value}}
     parts = list(update) if isinstance(update, (list, tuple)) else [update]
     if not parts:
         raise TypeError(f"{operation}() on {model.__name__}: update= is empty")
@@ -459,7 +457,7 @@ def build_update(model: type[Model], update: Any, operation: str) -> dict[str, A
     for part in parts:
         if isinstance(part, UpdateOperation):
             field = part.field
-            if not issubclass(model, field.model):
+            if field.model is not model and not issubclass(model, field.model):
                 raise InvalidFieldError(
                     model,
                     field.where,
@@ -490,8 +488,6 @@ def build_update(model: type[Model], update: Any, operation: str) -> dict[str, A
 def referenced_by(update: Any) -> list[tuple[str, Model]]:
     """``(field, instance)`` for each instance whose key the operations of ``update``
     (what :func:`build_update` takes) store."""
-    if type(update) is UpdateOperation:
-        return [(update.field.where, instance) for instance in update.references]
     parts = list(update) if isinstance(update, (list, tuple)) else [update]
     return [
         (part.field.where, instance)
