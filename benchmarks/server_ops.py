@@ -35,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -306,38 +307,50 @@ def _worker(client: str, uri: str, updates: int, aggregates: int) -> dict[str, A
     return result
 
 
-def _cpu_per_op(sample: dict[str, Any], workload: str) -> float:
-    run = sample[workload]
+#: the anyodm clients whose aggregation is compared with Beanie's (issue 12's target)
+AGGREGATION_CLIENTS = ("anyodm_asyncio", "anyodm_trio")
+
+
+def _cpu_per_op(run: dict[str, Any]) -> float:
+    """µs of client CPU per operation (or per document) of one measured run."""
     return float(run["cpu"] / run["ops"] * 1e6)
 
 
-def _docs_per_s(sample: dict[str, Any], workload: str) -> float:
-    run = sample[workload]
+def _per_s(run: dict[str, Any]) -> float:
+    """Operations (or documents) per second of wall time of one measured run."""
     return float(run["ops"] / run["wall"])
+
+
+def _per_round(
+    mine: list[dict[str, Any]],
+    theirs: list[dict[str, Any]],
+    workload: str,
+    measure: Callable[[dict[str, Any]], float],
+) -> list[float] | None:
+    """``measure`` of each of my rounds over theirs (None unless both ran every round)."""
+    if not mine or len(mine) != len(theirs):
+        return None
+    return [measure(a[workload]) / measure(b[workload]) for a, b in zip(mine, theirs, strict=True)]
 
 
 def _add_paired_ratios(
     results: dict[str, dict[str, Any]], samples: dict[str, list[dict[str, Any]]]
 ) -> None:
-    """Per round, each anyodm client's update CPU over its floor's and its aggregation
+    """Per round, each anyodm client's update CPU over its floor's, and its aggregation
     docs/s over Beanie's (runs that were neighbours in time); their medians are what
     the report quotes."""
     for client, floor in UPDATE_FLOORS.items():
-        mine, theirs = samples.get(client, []), samples.get(floor, [])
-        if not mine or len(mine) != len(theirs):
-            continue
-        ratios = [
-            _cpu_per_op(a, "update_one_field") / _cpu_per_op(b, "update_one_field")
-            for a, b in zip(mine, theirs, strict=True)
-        ]
-        results[client]["update_one_field"]["paired_ratios"] = ratios
-        results[client]["update_one_field"]["paired_ratio"] = statistics.median(ratios)
-        beanie = samples.get("beanie", [])
-        if len(beanie) == len(mine):
-            speedups = [
-                _docs_per_s(a, "aggregate_into_models") / _docs_per_s(b, "aggregate_into_models")
-                for a, b in zip(mine, beanie, strict=True)
-            ]
+        ratios = _per_round(
+            samples.get(client, []), samples.get(floor, []), "update_one_field", _cpu_per_op
+        )
+        if ratios is not None:
+            results[client]["update_one_field"]["paired_ratios"] = ratios
+            results[client]["update_one_field"]["paired_ratio"] = statistics.median(ratios)
+    for client in AGGREGATION_CLIENTS:
+        speedups = _per_round(
+            samples.get(client, []), samples.get("beanie", []), "aggregate_into_models", _per_s
+        )
+        if speedups is not None:
             results[client]["aggregate_into_models"]["paired_speedups"] = speedups
             results[client]["aggregate_into_models"]["paired_speedup"] = statistics.median(speedups)
 
@@ -379,8 +392,9 @@ def _report(results: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
                 f"- {client}: update CPU per op = {update['paired_ratio']:.2f}x {floor}"
                 f"{target}; rounds: {spread}"
             )
+    for client in AGGREGATION_CLIENTS:
         aggregate = results.get(client, {}).get("aggregate_into_models", {})
-        if "paired_speedup" in aggregate and client != "anyodm_sync":
+        if "paired_speedup" in aggregate:
             spread = ", ".join(f"{r:.2f}" for r in sorted(aggregate["paired_speedups"]))
             lines.append(
                 f"- {client}: aggregation docs/s = {aggregate['paired_speedup']:.2f}x Beanie's "
@@ -430,9 +444,9 @@ def main() -> None:
         for workload in ("update_one_field", "aggregate_into_models"):
             runs = [s[workload] for s in samples[client]]
             row[workload] = {
-                "cpu_us": statistics.median(r["cpu"] / r["ops"] * 1e6 for r in runs),
+                "cpu_us": statistics.median(_cpu_per_op(r) for r in runs),
                 "wall_us": statistics.median(r["wall"] / r["ops"] * 1e6 for r in runs),
-                "ops_s": statistics.median(r["ops"] / r["wall"] for r in runs),
+                "ops_s": statistics.median(_per_s(r) for r in runs),
                 "runs": runs,
             }
         results[client] = row
