@@ -90,13 +90,13 @@ def decode_into(
     out: list[T],
     raw_docs: Sequence[RawBSONDocument],
     codec_options: CodecOptions[Any],
-    validate: Callable[[Mapping[str, Any]], T],
+    load: Callable[[Mapping[str, Any], bytes | memoryview], T],
 ) -> None:
-    """Append ``validate(decoded doc)`` for each raw document, in order, slice by slice,
-    handing the GIL over between slices when it is due."""
+    """Append ``load(decoded doc, its bytes)`` for each raw document, in order, slice by
+    slice, handing the GIL over between slices when it is due."""
     append = out.append
     for start in range(0, len(raw_docs), SLICE):
-        data = b"".join([doc.raw for doc in raw_docs[start : start + SLICE]])
-        for doc in decode_all(data, codec_options):
-            append(validate(doc))
+        chunk = [doc.raw for doc in raw_docs[start : start + SLICE]]
+        for doc, raw in zip(decode_all(b"".join(chunk), codec_options), chunk, strict=True):
+            append(load(doc, raw))
         _hand_over_if_due()

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from anyodm.errors import DocumentParsingError
+from anyodm.model.tracking import MAYBE_STORED, set_saved_state
 
 __all__ = ["into_decoder"]
 
@@ -26,8 +27,18 @@ def into_decoder(into: type[Any] | None) -> Callable[[Mapping[str, Any]], Any]:
         raise TypeError(f"aggregate(into=...) needs a pydantic model class, not {into!r:.80}")
     validate_doc = getattr(into, "model_validate_doc", None)
     if validate_doc is not None:
-        decode: Callable[[Mapping[str, Any]], Any] = validate_doc
-        return decode
+        if getattr(into, "__anyodm_kind__", None) != "document":
+            decode: Callable[[Mapping[str, Any]], Any] = validate_doc
+            return decode
+
+        def from_pipeline(doc: Mapping[str, Any]) -> Any:
+            # what a pipeline returns is not known to be what is stored: a save of the
+            # instance sends it whole (an upsert), never only what differs from it
+            instance = validate_doc(doc)
+            set_saved_state(instance, MAYBE_STORED)
+            return instance
+
+        return from_pipeline
 
     def validate(doc: Mapping[str, Any]) -> Any:
         try:

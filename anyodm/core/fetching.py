@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo.client_session import ClientSession
 
 from anyodm.core.gateway import DatabaseGateway
+from anyodm.core.pending import note_loaded
 from anyodm.errors import DocumentNotFoundError, InvalidFieldError
 from anyodm.model.lazy import NotLoaded
 from anyodm.model.reference_shapes import hashable_key
@@ -69,6 +70,7 @@ def fetch(
             with collection.aggregate(pipeline, session=session) as cursor:
                 docs = list(cursor)
         loaded = {hashable_key(doc["_id"]): target.model_validate_doc(doc) for doc in docs}
+        note_loaded(loaded.values(), session)
     result: list[Any] = []
     for key in keys:
         found = None if key is None else loaded.get(hashable_key(key))

@@ -60,7 +60,17 @@ class FindSpec(Generic[M]):
     result (``model.model_validate_doc`` unless a projection or ``into=`` says otherwise).
     """
 
-    __slots__ = ("decode", "filter", "limit", "model", "pipeline", "projection", "skip", "sort")
+    __slots__ = (
+        "decode",
+        "filter",
+        "limit",
+        "load",
+        "model",
+        "pipeline",
+        "projection",
+        "skip",
+        "sort",
+    )
 
     def __init__(
         self,
@@ -79,10 +89,24 @@ class FindSpec(Generic[M]):
         self.skip = skip
         self.limit = limit
         self.pipeline = pipeline
-        self.decode: Callable[[Mapping[str, Any]], M] = (
-            decode if decode is not None else model.model_validate_doc  # type: ignore[assignment]
-        )
+        if decode is None:
+            self.decode: Callable[[Mapping[str, Any]], M] = model.model_validate_doc  # type: ignore[assignment]
+            #: ``decode`` of a document read from the server with its bytes (the instance's
+            #: saved state, kept as they are)
+            self.load: Callable[[Mapping[str, Any], bytes | memoryview], M] = model.__anyodm_load__  # type: ignore[assignment]
+        else:
+            self.decode = decode
+            self.load = _without_bytes(decode)
         self.projection = projection
+
+
+def _without_bytes(
+    decode: Callable[[Mapping[str, Any]], M],
+) -> Callable[[Mapping[str, Any], bytes | memoryview], M]:
+    def load(doc: Mapping[str, Any], raw: bytes | memoryview) -> M:
+        return decode(doc)
+
+    return load
 
 
 def make_find_spec(
@@ -210,7 +234,7 @@ def open_cursor(
 def read_all(
     cursor: RawCursor,
     codec_options: CodecOptions[Any],
-    decode: Callable[[Mapping[str, Any]], M],
+    load: Callable[[Mapping[str, Any], bytes | memoryview], M],
 ) -> list[M]:
     """Every remaining document of ``cursor``, decoded and validated in slices.
 
@@ -219,7 +243,7 @@ def read_all(
     """
     found: list[M] = []
     while raw := cursor.to_list(READ_CHUNK):
-        decode_into(found, raw, codec_options, decode)
+        decode_into(found, raw, codec_options, load)
     return found
 
 
@@ -253,7 +277,7 @@ class BatchReader(Generic[M]):
         self._session = session
         self._batch_size = batch_size
         self._cursor: RawCursor | None = None
-        self._validate: Callable[[Mapping[str, Any]], M] = spec.decode
+        self._validate: Callable[[Mapping[str, Any], bytes | memoryview], M] = spec.load
         self._codec = gateway.codec_options(spec.model)
         self.done = False
 

@@ -18,6 +18,7 @@ from pymongo.client_session import ClientSession
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.model.reference_paths import Each, loaded_back_references, loaded_paths
 from anyodm.model.reference_shapes import hashable_key
+from anyodm.model.references import missing_target
 
 if TYPE_CHECKING:
     from anyodm.model import Model
@@ -125,7 +126,9 @@ def _replaced(
         if rest:
             return [_replaced(item, rest, found, optional) for item in value]
         return [
-            None if key is None else found.get(hashable_key(key), None if optional else key)
+            None
+            if key is None
+            else found.get(hashable_key(key), missing_target(key) if optional else key)
             for key in value
         ]
     if not isinstance(value, Mapping) or step.key not in value:
@@ -139,7 +142,7 @@ def _replaced(
     if target is not None:
         out[step.key] = target
     elif optional:
-        out[step.key] = None
+        out[step.key] = missing_target(key)
     else:
         del out[step.key]
     return out

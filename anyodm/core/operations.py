@@ -7,9 +7,10 @@ and returns ready model instances (decoding happens here, in the caller's thread
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
+import bson
 from pymongo import IndexModel, InsertOne, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
@@ -21,6 +22,7 @@ from pymongo.errors import (
     WriteConcernError,
     WTimeoutError,
 )
+from pymongo.results import BulkWriteResult
 
 from anyodm.core.arguments import check_model_class
 from anyodm.core.find import FindSpec, open_cursor, read_all
@@ -52,7 +54,7 @@ from anyodm.errors import (
     DuplicateKeyError,
     RevisionConflictError,
 )
-from anyodm.model.tracking import MAYBE_STORED, SavedState, changes_for_save, plan_save
+from anyodm.model.tracking import MAYBE_STORED, SavedState, StoredDocument, plan_save
 
 if TYPE_CHECKING:
     from anyodm.model import Model
@@ -86,7 +88,7 @@ def find_all(gateway: DatabaseGateway, spec: FindSpec[T], session: ClientSession
     stall the event loop's thread (S1).
     """
     with open_cursor(gateway, spec, session) as cursor:
-        found = read_all(cursor, gateway.codec_options(spec.model), spec.decode)
+        found = read_all(cursor, gateway.codec_options(spec.model), spec.load)
     note_loaded(found, session)
     return found
 
@@ -95,16 +97,18 @@ def find_one(
     gateway: DatabaseGateway, spec: FindSpec[T], session: ClientSession | None
 ) -> T | None:
     """The first matching document, decoded, or None."""
+    collection = gateway.raw_collection(spec.model)
     if spec.pipeline is None:
-        doc = gateway.collection(spec.model).find_one(
+        doc = collection.find_one(
             spec.filter, spec.projection, sort=spec.sort, skip=spec.skip, session=session
         )
     else:
-        with gateway.collection(spec.model).aggregate(spec.pipeline, session=session) as cursor:
+        with collection.aggregate(spec.pipeline, session=session) as cursor:
             doc = next(cursor, None)
     if doc is None:
         return None
-    found = spec.decode(doc)
+    raw = doc.raw
+    found = spec.load(bson.decode(raw, gateway.codec_options(spec.model)), raw)
     note_loaded((found,), session)
     return found
 
@@ -123,24 +127,30 @@ def count(gateway: DatabaseGateway, spec: FindSpec[Any], session: ClientSession 
 # -- writes ------------------------------------------------------------------------------
 
 
-def _unsaved_references(instances: list[M]) -> list[Model]:
+def _unsaved_references(instances: list[M], session: ClientSession | None) -> list[Model]:
     """Every instance reachable from ``instances`` through references (in their fields
-    and their embedded models, however deep) that has changes to save: each once, the
+    and their embedded models, however deep) that has changes to save on ``session``
+    (compared with the transaction's pending state inside one): each once, the
     ``instances`` themselves excluded, ordered so that a model's instances come after
     those of every model it references (children first)."""
     from anyodm.model.reference_paths import model_depth, referenced_instances
 
     reachable = referenced_instances(list(instances))
-    unsaved = [ref for ref in reachable if changes_for_save(ref)]
+    unsaved = [ref for ref in reachable if _has_changes(ref, session)]
     unsaved.sort(key=lambda ref: model_depth(type(ref)))  # stable: children first kept
     return unsaved
 
 
-def _saving_order(instances: list[M]) -> list[Model]:
+def _has_changes(instance: Model, session: ClientSession | None) -> bool:
+    plan = plan_save(instance, state_for_save(instance, session), use_own=False)
+    return bool(plan.changes or plan.unset)
+
+
+def _saving_order(instances: list[M], session: ClientSession | None) -> list[Model]:
     """``instances`` and their unsaved references, each once, children first."""
     from anyodm.model.reference_paths import model_depth
 
-    ordered: list[Model] = [*_unsaved_references(instances)]
+    ordered: list[Model] = [*_unsaved_references(instances, session)]
     seen = {id(ref) for ref in ordered}
     for instance in instances:
         if id(instance) not in seen:
@@ -156,23 +166,28 @@ def _has_generated_key(instance: Model) -> bool:
 
 
 class _Write(NamedTuple):
-    """How one instance is saved: an insert of ``update``, or an upsert of ``filter``.
+    """How one instance is saved: an insert of ``update``, or an update of ``filter``.
 
-    ``sent`` is the instance's whole document as dumped for this write: its saved state
-    once the write is durable.
+    ``sent`` is the stored form of the instance's whole document as encoded for this
+    write: its saved state once the write is durable.
     """
 
     update: dict[str, Any]
     filter: dict[str, Any] | None  # None: insert
-    sent: dict[str, Any]
-    #: the filter holds the revision the instance knows (optimistic concurrency): no
-    #: upsert, and a write that matches nothing is a conflict
+    sent: StoredDocument
+    #: the document may not exist yet: the update creates it
+    upsert: bool = False
+    #: the filter holds the revision the instance knows (optimistic concurrency): a
+    #: write that matches nothing is a conflict
     guarded: bool = False
+    #: the whole document, stored again if the update of a stored document matched
+    #: nothing (it was deleted meanwhile)
+    whole: dict[str, Any] | None = None
 
     def bulk_op(self) -> InsertOne[Any] | UpdateOne:
         if self.filter is None:
             return InsertOne(self.update)
-        return UpdateOne(self.filter, self.update, upsert=not self.guarded)
+        return UpdateOne(self.filter, self.update, upsert=self.upsert)
 
     def run(self, collection: Collection[Any], session: ClientSession | None) -> bool:
         """Send the write; False if a guarded write matched nothing (a conflict)."""
@@ -180,59 +195,71 @@ class _Write(NamedTuple):
             collection.insert_one(self.update, session=session)
             return True
         result = collection.update_one(
-            self.filter, self.update, upsert=not self.guarded, session=session
+            self.filter, self.update, upsert=self.upsert, session=session
         )
-        return not self.guarded or result.matched_count > 0
+        if result.matched_count or self.upsert:
+            return True
+        if self.guarded:
+            return False
+        self.recreate(collection, session)
+        return True
+
+    def recreate(self, collection: Collection[Any], session: ClientSession | None) -> None:
+        """The stored document is gone: store the whole document again."""
+        if self.filter is not None and self.whole is not None:
+            collection.replace_one(self.filter, self.whole, upsert=True, session=session)
 
 
 def _write_of(instance: Model, session: ClientSession | None) -> _Write | None:
     """The write that saves ``instance``'s changes (revision-checked for a model with
-    optimistic concurrency), or None if there are none."""
+    optimistic concurrency), or None if there are none.
+
+    A stored document gets the fields whose encoding changed (``$set``) and the extra
+    fields that disappeared (``$unset``), and nothing else; if the update matches
+    nothing (the document was deleted elsewhere), the whole document is stored again,
+    never a partial one.  A fresh instance whose primary key was generated (a new
+    ObjectId) cannot exist in the database yet, so it is inserted.  Anything else (a
+    chosen key, an unknown outcome, a copy under another key) is an upsert of every
+    field.
+    """
+    model = type(instance)
     state = state_for_save(instance, session)
-    write = _unchecked_write_of(instance, state)
-    if write is None or not uses_revisions(type(instance)):
+    plan = plan_save(instance, state, use_own=False)
+    doc = plan.doc
+    pk_filter: dict[str, Any] = {"_id": doc["_id"]}
+    family_guard = own_documents_filter(model)
+    if family_guard is not None:
+        pk_filter.update(family_guard)
+    base: SavedState = state if plan.stored else None
+    if not plan.stored:
+        if type(state) is StoredDocument:  # a copy under another key: a new document
+            state = None
+        if state is None and _has_generated_key(instance):
+            write = _Write(doc, None, plan.sent)
+        else:
+            fields = {key: value for key, value in doc.items() if key != "_id"}
+            update = {"$set": fields} if fields else {"$setOnInsert": {"_id": doc["_id"]}}
+            write = _Write(update, pk_filter, plan.sent, upsert=True)
+            base = state
+    else:
+        if not plan.changes and not plan.unset:
+            return None
+        update = {}
+        if plan.changes:
+            update["$set"] = plan.changes
+        if plan.unset:
+            update["$unset"] = dict.fromkeys(plan.unset, "")
+        write = _Write(update, pk_filter, plan.sent, whole=doc)
+    if not uses_revisions(model):
         return write
-    sent = {**write.sent, REVISION_KEY: next_revision(state)}
+    sent = plan.sent.with_element(REVISION_KEY, next_revision(base))
     if write.filter is None:  # a new ObjectId: cannot conflict
         return _Write({**write.update, REVISION_KEY: 1}, None, sent)
-    revised = guarded_filter(write.filter["_id"], state)
-    family_guard = own_documents_filter(type(instance))
+    revised = guarded_filter(doc["_id"], base)
     if family_guard is not None:
         revised.update(family_guard)
     update = with_revision_increment(write.update)
-    return _Write(update, revised, sent, guarded=isinstance(state, Mapping))
-
-
-def _unchecked_write_of(instance: Model, state: SavedState) -> _Write | None:
-    """The write that saves ``instance``'s changes, or None if there are none.
-
-    A fresh instance whose primary key was generated (a new ObjectId) cannot exist in
-    the database yet, so it is inserted: same result as the upsert, at a fraction of
-    the server's cost.  Everything else is an upsert by primary key that ``$set``s the
-    modified fields and ``$setOnInsert``s the rest, so that if the document is gone
-    (deleted elsewhere), the upsert stores it whole, never a partial document.
-    """
-    plan = plan_save(instance, state, use_own=False)
-    doc = plan.doc
-    pk_filter = {"_id": doc["_id"]}
-    family_guard = own_documents_filter(type(instance))
-    if family_guard is not None:
-        pk_filter.update(family_guard)
-    if not plan.stored:
-        if state is None and _has_generated_key(instance):
-            return _Write(doc, None, doc)
-        fields = {key: value for key, value in doc.items() if key != "_id"}
-        if not fields:  # a model with nothing but its primary key
-            return _Write({"$setOnInsert": {"_id": doc["_id"]}}, pk_filter, doc)
-        return _Write({"$set": fields}, pk_filter, doc)
-    changes = plan.changes
-    if not changes:
-        return None
-    rest = {key: value for key, value in doc.items() if key != "_id" and key not in changes}
-    update: dict[str, Any] = {"$set": changes}
-    if rest:
-        update["$setOnInsert"] = rest
-    return _Write(update, pk_filter, doc)
+    return _Write(update, revised, sent, upsert=not plan.stored, guarded=plan.stored)
 
 
 def _outcome_unknown(exc: BaseException) -> bool:
@@ -257,7 +284,7 @@ def _check_loadable(instances: Iterable[Model]) -> None:
 
 def save(gateway: DatabaseGateway, instance: M, session: ClientSession | None) -> M:
     """Save the referenced instances, then upsert ``instance``'s modified fields."""
-    refs = _unsaved_references([instance])
+    refs = _unsaved_references([instance], session)
     _check_loadable([instance, *refs])
     if refs:
         _write_grouped(gateway, refs, session)
@@ -287,7 +314,8 @@ def _send_one(
         if sibling is not None:
             raise sibling from exc
         # the upsert of an instance believed fresh met an existing revised document
-        revised = write.filter is not None and REVISION_KEY in write.filter
+        # (a guarded update that clashes is a unique key of another index)
+        revised = write.upsert and write.filter is not None and REVISION_KEY in write.filter
         if revised and collection.count_documents(
             {**(write.filter or {}), REVISION_KEY: {"$exists": True}}, limit=1, session=session
         ):
@@ -326,7 +354,7 @@ def save_all(
     are not written, and every instance's saved state says which.  Run it in a
     transaction for all or nothing.
     """
-    ordered = _saving_order(instances)
+    ordered = _saving_order(instances, session)
     _check_loadable(ordered)
     _write_grouped(gateway, ordered, session)
     return instances
@@ -351,11 +379,13 @@ def _write_grouped(
                 for done, write in pending:
                     _send_one(gateway, done, write, session, overlapped)
                 continue
+            collection = gateway.collection(model)
             try:
                 with duplicate_keys_as_anyodm_errors(model, [done for done, _ in pending]):
-                    gateway.collection(model).bulk_write(
+                    result = collection.bulk_write(
                         [write.bulk_op() for _, write in pending], ordered=True, session=session
                     )
+                    _recreate_missing(collection, [w for _, w in pending], result, session)
             except DuplicateKeyError as exc:
                 failed = _first_failed_index(exc)
                 for done, write in pending[:failed]:
@@ -367,15 +397,42 @@ def _write_grouped(
                     raise sibling from exc
                 raise
             except BaseException as exc:
-                if _outcome_unknown(exc):
+                applied = None if _outcome_unknown(exc) else _applied_before(exc)
+                if applied is None:  # some of them may have been applied
                     for done, _ in pending:
                         record_unknown(done, session)
                 else:
-                    for done, write in pending[: _first_failed_index(exc)]:
+                    for done, write in pending[:applied]:
                         _record(done, write.sent, session, overlapped)
                 raise
             for done, write in pending:
                 _record(done, write.sent, session, overlapped)
+
+
+def _recreate_missing(
+    collection: Collection[Any],
+    writes: list[_Write],
+    result: BulkWriteResult,
+    session: ClientSession | None,
+) -> None:
+    """Store again, whole, the documents whose update matched nothing (deleted
+    meanwhile): only looked for when the bulk write matched fewer than it updated."""
+    updates = [write for write in writes if write.whole is not None]
+    if not updates or result.matched_count >= len(updates):
+        return
+    for write in updates:
+        assert write.filter is not None
+        if not collection.count_documents(write.filter, limit=1, session=session):
+            write.recreate(collection, session)
+
+
+def _applied_before(exc: BaseException) -> int | None:
+    """How many writes of an ordered bulk write were applied before ``exc``; None if it
+    can't be told (a command failed after others were applied, or before any was)."""
+    cause = exc if isinstance(exc, BulkWriteError) else exc.__cause__
+    if isinstance(cause, BulkWriteError):
+        return _first_failed_index(exc)
+    return None
 
 
 def _first_failed_index(exc: BaseException) -> int:
@@ -402,7 +459,7 @@ def delete(gateway: DatabaseGateway, instance: Model, session: ClientSession | N
     guarded = False
     if uses_revisions(model):
         state = state_for_save(instance, session)
-        if isinstance(state, Mapping):
+        if isinstance(state, StoredDocument):
             doc_filter, guarded = guarded_filter(doc_filter["_id"], state), True
     family_guard = family_documents_filter(model)
     if family_guard is not None:

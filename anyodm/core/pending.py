@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
 from pymongo.client_session import ClientSession
 
 from anyodm.core.lifecycle import TransactionPhase
@@ -204,7 +205,7 @@ def note_loaded(items: Iterable[Any], session: ClientSession | None) -> None:
     in_tx, ledger = _ledger_of(session)
     if not in_tx:
         return
-    loaded = [item for item in items if is_persisted(item)]
+    loaded = [model for item in items for model in _models_in(item) if is_persisted(model)]
     for instance in [*loaded, *linked_instances(loaded)]:
         if not is_persisted(instance):
             continue
@@ -212,6 +213,18 @@ def note_loaded(items: Iterable[Any], session: ClientSession | None) -> None:
             set_saved_state(instance, MAYBE_STORED)
         else:
             ledger.loaded(instance)
+
+
+def _models_in(item: Any) -> Iterator[Any]:
+    """``item`` if it is a document instance; for a projection's view (a plain pydantic
+    model), the document instances its fields hold (referenced documents)."""
+    if getattr(type(item), "__anyodm_kind__", None) == "document":
+        yield item
+    elif isinstance(item, BaseModel):
+        for value in item.__dict__.values():
+            for candidate in value if isinstance(value, list) else (value,):
+                if getattr(type(candidate), "__anyodm_kind__", None) == "document":
+                    yield candidate
 
 
 def record_unknown(instance: Model, session: ClientSession | None) -> None:

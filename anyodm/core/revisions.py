@@ -23,6 +23,7 @@ from pymongo.collection import Collection
 
 from anyodm.errors import DocumentNotFoundError, RevisionConflictError
 from anyodm.model.info import REVISION_KEY
+from anyodm.model.tracking import StoredDocument
 
 if TYPE_CHECKING:
     from anyodm.model import Model
@@ -45,7 +46,7 @@ def uses_revisions(model: type[Any]) -> bool:
 
 def revision_of(state: Any) -> int | None:
     """The revision a saved state records (None: a document stored without one)."""
-    if isinstance(state, Mapping):
+    if isinstance(state, StoredDocument):
         rev = state.get(REVISION_KEY)
         return int(rev) if isinstance(rev, int) and not isinstance(rev, bool) else None
     return None

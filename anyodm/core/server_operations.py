@@ -33,6 +33,7 @@ from anyodm.model.field_codec import (
 )
 from anyodm.model.reference_paths import linked_instances
 from anyodm.model.references import check_findable
+from anyodm.model.tracking import MAYBE_STORED, StoredDocument, set_saved_state
 from anyodm.model.update import build_update, referenced_by
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ class UpdateSpec:
         be saved (on ``session``: one saved in its transaction counts): an update cannot
         save it as a save's cascade would, and the stored key would point at nothing."""
         for where, instance in self.references:
-            if not isinstance(state_for_save(instance, session), Mapping):
+            if not isinstance(state_for_save(instance, session), StoredDocument):
                 model = type(instance).__name__
                 raise InvalidValueError(
                     self.find.model,
@@ -225,6 +226,8 @@ def find_one_and_update(
     if doc is None:
         return None
     instance = _load_written(gateway, model, doc, session, "find_one_and_update")
+    if not spec.return_updated:  # a before-image: what is stored now is not known
+        set_saved_state(instance, MAYBE_STORED)
     note_loaded((instance,), session)
     return instance
 

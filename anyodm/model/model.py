@@ -22,14 +22,18 @@ from anyodm.model.info import REVISION_KEY, Family, ModelInfo, ShapeInfo
 from anyodm.model.naming import collection_name
 from anyodm.model.reference_paths import Each
 from anyodm.model.reference_shapes import (
+    MISSING_TARGET,
     BackReferenceShape,
     ReferenceShape,
     back_reference_shape,
     hashable_key,
+    is_missing_target,
+    missing_target,
     reference_shape,
     unresolved,
 )
 from anyodm.model.schema import adapt_own_schema
+from anyodm.model.tracking import MAYBE_STORED, SavedState, StoredDocument
 
 __all__ = [
     "BackReferenceShape",
@@ -417,12 +421,18 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
 
         Raises ``DocumentParsingError`` naming every failing field path.
         """
+        return cls.__anyodm_load__(raw_doc, None)
+
+    @classmethod
+    def __anyodm_load__(cls, raw_doc: Mapping[str, Any], raw: bytes | memoryview | None) -> Self:
+        """:meth:`model_validate_doc` of a document read from the server, whose BSON
+        bytes (``raw``, when known) become the instance's saved state as they are."""
         info = cls.__anyodm__
         family = getattr(info, "family", None)
         if family is not None:
             own = _class_of_document(cls, family, raw_doc)
             if own is not cls:
-                return cast(Self, own.model_validate_doc(raw_doc))
+                return cast(Self, own.__anyodm_load__(raw_doc, raw))
         validator = info.doc_validator
         if validator is None:
             info.build()
@@ -430,14 +440,19 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
             assert validator is not None
         if info.client_ordered_lists:
             raw_doc = _lists_in_order(raw_doc, info.client_ordered_lists)
+        values = raw_doc
+        for path in info.reference_paths:
+            if path.optional:  # a missing target's stand-in is None to the model
+                values = _missing_as_none(values, path.steps)
         try:
-            instance: Self = validator.validate_python(raw_doc, by_alias=True, by_name=False)
+            instance: Self = validator.validate_python(values, by_alias=True, by_name=False)
         except ValidationError as exc:
-            raise info.parsing_error(exc, raw_doc) from exc
-        if info.reference_paths:
+            raise info.parsing_error(exc, values) from exc
+        if info.reference_paths or getattr(info, "back_reference_names", ()):
             _mark_loaded_references(instance, raw_doc)
-        else:
-            object.__setattr__(instance, _STATE, raw_doc)
+        elif cls.__anyodm_kind__ == "document":
+            state = StoredDocument(bytes(raw)) if raw is not None else _stored_form(raw_doc)
+            object.__setattr__(instance, _STATE, state)
         for name in getattr(info, "back_reference_names", ()):
             loaded = raw_doc.get(info.key_names[name])
             if isinstance(loaded, list):
@@ -535,7 +550,10 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
         """
         copied = super().model_copy(deep=deep)
         state = getattr(self, _STATE, None)
-        if state is not None:
+        primary: str = getattr(type(self).__anyodm__, "primary_field", "")
+        if state is not None and not (
+            update and primary in update and update[primary] != self.__dict__[primary]
+        ):  # the same document (a copy under another key is a new one)
             object.__setattr__(copied, _STATE, state)
         if update:
             fields = type(self).__pydantic_fields__
@@ -598,7 +616,9 @@ def _lists_in_order(
         keys = doc.get(key)
         if isinstance(keys, list):
             doc[key] = [
-                by_id.get(hashable_key(k), None if optional else k) if k is not None else None
+                by_id.get(hashable_key(k), missing_target(k) if optional else k)
+                if k is not None
+                else None
                 for k in keys
             ]
     return doc
@@ -638,14 +658,24 @@ def _deprecated(cls: type[Any], old: str, new: str) -> None:
     )
 
 
+def _stored_form(doc: Mapping[str, Any]) -> SavedState:
+    """The saved state of a document given as a mapping (encoded once; unknown if it
+    is not a document BSON can encode)."""
+    try:
+        return StoredDocument.of(doc)
+    except Exception:
+        return MAYBE_STORED
+
+
 def _mark_loaded_references(instance: Any, raw_doc: Mapping[str, Any]) -> None:
     """``instance`` and the referenced instances loaded with it by ``$lookup`` count as
-    persisted, each with its part of the document as its saved state."""
+    persisted, each with its part of the document (as stored) as its saved state."""
     for path in type(instance).__anyodm__.reference_paths:
         for target, sub_doc in _pairs(instance, raw_doc, path.steps):
             if isinstance(sub_doc, Mapping) and isinstance(target, Model):
                 _mark_loaded_references(target, sub_doc)
-    object.__setattr__(instance, _STATE, _baseline(type(instance), raw_doc))
+    if type(instance).__anyodm_kind__ == "document":
+        object.__setattr__(instance, _STATE, _stored_form(_baseline(type(instance), raw_doc)))
 
 
 def _pairs(value: Any, doc: Any, steps: tuple[Any, ...]) -> Iterable[tuple[Any, Any]]:
@@ -664,23 +694,42 @@ def _pairs(value: Any, doc: Any, steps: tuple[Any, ...]) -> Iterable[tuple[Any, 
 
 
 def _baseline(model: type[Any], raw_doc: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The saved state to keep: the document, with the looked-up documents of references
-    inside embedded models replaced by their ids (as a save stores them). Top-level
-    references are compared by id where changes are computed."""
-    nested = [path for path in model.__anyodm__.reference_paths if len(path.steps) > 1]
-    if not nested:
-        return raw_doc
+    """The document as stored: the looked-up documents of references (in the document
+    or its embedded models) replaced by their ids, loaded back-references left out."""
+    info = model.__anyodm__
     doc = dict(raw_doc)
-    for path in nested:
+    for path in info.reference_paths:
         key = path.steps[0].key
         if key in doc:
             doc[key] = _ids_in_place(doc[key], path.steps[1:])
+    for name in getattr(info, "back_reference_names", ()):
+        doc.pop(info.key_names[name], None)
     return doc
 
 
+def _missing_as_none(doc: Any, steps: tuple[Any, ...]) -> Any:
+    """``doc`` with the missing targets' stand-ins at the end of ``steps`` replaced by
+    ``None`` (``doc`` itself, not a copy, where there is none)."""
+    if not steps:
+        return None if is_missing_target(doc) else doc
+    step, rest = steps[0], steps[1:]
+    if isinstance(step, Each):
+        if not isinstance(doc, list):
+            return doc
+        items = [_missing_as_none(item, rest) for item in doc]
+        return doc if all(a is b for a, b in zip(items, doc, strict=True)) else items
+    if not isinstance(doc, Mapping) or step.key not in doc:
+        return doc
+    old = doc[step.key]
+    new = _missing_as_none(old, rest)
+    return doc if new is old else {**doc, step.key: new}
+
+
 def _ids_in_place(doc: Any, steps: tuple[Any, ...]) -> Any:
-    if not steps:  # a looked-up document (or a missing target's key, or None)
-        return doc.get("_id") if isinstance(doc, Mapping) else doc
+    if not steps:  # a looked-up document, a missing target's stand-in, a key, or None
+        if isinstance(doc, Mapping):
+            return doc[MISSING_TARGET] if MISSING_TARGET in doc else doc.get("_id")
+        return doc
     step, rest = steps[0], steps[1:]
     if isinstance(step, Each):
         return [_ids_in_place(item, rest) for item in doc] if isinstance(doc, list) else doc

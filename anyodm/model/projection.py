@@ -26,6 +26,7 @@ from anyodm.model.field_codec import (
 )
 from anyodm.model.query import _elements, _is_array, _unwrap
 from anyodm.model.reference_paths import reference_paths
+from anyodm.model.reference_shapes import is_missing_target
 
 if TYPE_CHECKING:
     from anyodm.model.model import Model
@@ -203,9 +204,10 @@ def _each_item(decode: Decoder) -> Decoder:
     def decode_reference(raw: Any) -> Any:
         if isinstance(raw, list):
             return [
-                None if item is None else _at(index, decode, item) for index, item in enumerate(raw)
+                None if item is None or is_missing_target(item) else _at(index, decode, item)
+                for index, item in enumerate(raw)
             ]
-        return None if raw is None else decode(raw)
+        return None if raw is None or is_missing_target(raw) else decode(raw)
 
     return decode_reference
 

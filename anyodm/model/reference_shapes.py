@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 
 from anyodm.model.fields import odm_options
@@ -15,10 +16,13 @@ if TYPE_CHECKING:
     from anyodm.model.reference_paths import ReferencePath
 
 __all__ = [
+    "MISSING_TARGET",
     "BackReferenceShape",
     "ReferenceShape",
     "back_reference_shape",
     "hashable_key",
+    "is_missing_target",
+    "missing_target",
     "reference_shape",
     "unresolved",
 ]
@@ -155,3 +159,19 @@ def hashable_key(key: Any) -> Any:
     """A stored reference key as a dict key (keys of any BSON type: a document or an
     array key is compared by its ``repr``)."""
     return repr(key) if isinstance(key, (dict, list)) else key
+
+
+#: what stands in place of an optional reference whose target is missing: its stored key
+#: under this name (parsed as ``None``; the saved state keeps the key, so that assigning
+#: ``None`` and saving clears it)
+MISSING_TARGET = "__anyodm_missing__"
+
+
+def missing_target(key: Any) -> Any:
+    """The stand-in of an optional reference whose target is missing (``None`` for no key)."""
+    return None if key is None else {MISSING_TARGET: key}
+
+
+def is_missing_target(value: Any) -> bool:
+    """Whether ``value`` is :func:`missing_target`'s stand-in."""
+    return isinstance(value, Mapping) and MISSING_TARGET in value

@@ -19,20 +19,28 @@ from anyodm.model.reference_paths import (
     loaded_back_references,
     loaded_paths,
 )
+from anyodm.model.reference_shapes import MISSING_TARGET, missing_target
 
 __all__ = [
+    "MISSING_TARGET",
     "check_findable",
     "check_loadable",
     "find_pipeline",
     "found_key",
     "has_lookups",
     "is_top_level_list",
+    "missing_target",
     "path_into_references",
 ]
 
 
 #: the temporary field an embedded reference's looked-up documents are put in
 _FOUND = "__anyodm_found"
+
+
+def _missing_or_null(key: Any) -> dict[str, Any]:
+    """An expression: ``missing_target`` of a stored key expression."""
+    return {"$cond": [{"$eq": [{"$ifNull": [key, None]}, None]}, None, {MISSING_TARGET: key}]}
 
 
 #: The lookup stages of each model, with lists ordered by the server or by the client,
@@ -122,13 +130,15 @@ def _top_level_lookup(
         }
     else:
         lookup = {"from": collection, "localField": key, "foreignField": "_id", "as": key}
-    stages: list[dict[str, Any]] = [
+    if optional:  # no target: None if none is stored, else the missing target's stand-in
+        lookup["as"] = _FOUND
+        found = {"$arrayElemAt": [f"${_FOUND}", 0]}
+        value = {"$ifNull": [found, _missing_or_null(f"${key}")]}
+        return [{"$lookup": lookup}, {"$set": {key: value}}, {"$unset": _FOUND}]
+    return [
         {"$lookup": lookup},
         {"$unwind": {"path": f"${key}", "preserveNullAndEmptyArrays": True}},
     ]
-    if optional:  # no target (stored null, or gone): None
-        stages.append({"$set": {key: {"$ifNull": [f"${key}", None]}}})
-    return stages
 
 
 def _lookup_into(into: str, path: ReferencePath, nested: list[dict[str, Any]]) -> dict[str, Any]:
@@ -197,7 +207,7 @@ def _subclass_lookup(
     if len(path.steps) > 1:
         value = _replace_ids(top, path.steps[1:], 0, path.optional)
     elif path.optional:
-        value = {"$ifNull": [_found(top), None]}
+        value = {"$ifNull": [_found(top), _missing_or_null(top)]}
     else:  # a missing target keeps its key, which parsing names
         value = {"$ifNull": [_found(top), top]}
     in_subclass = {"$in": [f"${family_key}", list(only)]}
@@ -230,7 +240,7 @@ def _replace_ids(base: str, steps: tuple[Any, ...], depth: int, optional: bool) 
         if rest:
             each = _replace_ids(f"$${item}", rest, depth + 1, optional)
         elif optional:
-            each = _found(f"$${item}")
+            each = {"$ifNull": [_found(f"$${item}"), _missing_or_null(f"$${item}")]}
         else:
             each = {"$ifNull": [_found(f"$${item}"), f"$${item}"]}
         mapped = {"$map": {"input": base, "as": item, "in": each}}
@@ -239,7 +249,7 @@ def _replace_ids(base: str, steps: tuple[Any, ...], depth: int, optional: bool) 
     if rest:
         inner = _replace_ids(value, rest, depth + 1, optional)
     elif optional:
-        inner = {"$ifNull": [_found(value), None]}
+        inner = {"$ifNull": [_found(value), _missing_or_null(value)]}
     else:
         inner = _found(value)
     applies = {

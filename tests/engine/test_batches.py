@@ -126,7 +126,7 @@ def test_decoding_in_slices_keeps_every_document_in_order(
     out: list[int] = []
     monkeypatch.setattr(batches, "HAND_OVER_EVERY", 0.0)  # due at every check
     monkeypatch.setattr(batches, "_hand_over", lambda: hand_overs.append(len(out)))
-    batches.decode_into(out, raw, DEFAULT_CODEC_OPTIONS, lambda doc: doc["n"])
+    batches.decode_into(out, raw, DEFAULT_CODEC_OPTIONS, lambda doc, raw: doc["n"])
     assert out == list(range(count))
     # The GIL is handed over after every slice, never after more than SLICE documents.
     assert len(hand_overs) == -(-count // batches.SLICE)
@@ -151,7 +151,7 @@ def test_hand_overs_are_paced_by_time(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(batches, "_hand_over", lambda: hand_overs.append(None))
     batches._hand_over_if_due()  # due: the first hand-over of this thread (or long ago)
     out: list[int] = []
-    batches.decode_into(out, _raw_docs(10 * batches.SLICE), DEFAULT_CODEC_OPTIONS, len)
+    batches.decode_into(out, _raw_docs(10 * batches.SLICE), DEFAULT_CODEC_OPTIONS, lambda doc, raw: len(doc))
     assert len(out) == 10 * batches.SLICE
     assert len(hand_overs) <= 1
 
