@@ -58,8 +58,6 @@ _CODEC: Final[CodecOptions[dict[str, Any]]] = CodecOptions(
     uuid_representation=UuidRepresentation.STANDARD, tz_aware=True
 )
 
-_INT32 = struct.Struct("<i")
-
 
 class _MaybeStored:
     __slots__ = ()
@@ -72,96 +70,104 @@ class _MaybeStored:
 MAYBE_STORED: Final = _MaybeStored()
 
 
-def _element_sizes() -> dict[int, int]:
-    """Value sizes of the BSON types of fixed size (by type byte)."""
-    fixed = {0x01: 8, 0x06: 0, 0x07: 12, 0x08: 1, 0x09: 8, 0x0A: 0, 0x10: 4, 0x11: 8}
-    fixed.update({0x12: 8, 0x13: 16, 0x7F: 0, 0xFF: 0})
-    return fixed
+_FLOAT = struct.Struct("<d")
+#: types whose equal values of the same type always have the same encoding
+_PLAIN: Final = frozenset({str, int, bool, type(None), bson.ObjectId, bytes})
 
 
-_FIXED: Final = _element_sizes()
-_LENGTH_PREFIXED: Final = frozenset({0x02, 0x0D, 0x0E})  # string, code, symbol
-_SELF_SIZED: Final = frozenset({0x03, 0x04, 0x0F})  # document, array, code with scope
+def _same_stored_form(new: Any, old: Any) -> bool:
+    """Whether two values (a dumped one, a decoded one) have the same BSON encoding.
+
+    Equality is not enough: ``1 == 1.0 == True``, dicts equal in another key order, a
+    naive and an aware datetime, microseconds the server drops.
+    """
+    kind = type(new)
+    if kind is not type(old):
+        if not (isinstance(new, type(old)) or isinstance(old, kind)):
+            return False
+    elif kind in _PLAIN:
+        return bool(new == old)
+    elif kind is float:
+        return _FLOAT.pack(new) == _FLOAT.pack(old)
+    try:
+        return _encoded(new) == _encoded(old)
+    except Exception:
+        return False
 
 
-def split_elements(data: bytes) -> dict[str, bytes]:
-    """The top-level elements of a BSON document: key -> the element's bytes (type byte,
-    key and value), in document order."""
-    elements: dict[str, bytes] = {}
-    end = len(data) - 1
-    pos = 4
-    unpack = _INT32.unpack_from
-    while pos < end:
-        kind = data[pos]
-        key_end = data.index(0, pos + 1)
-        start = key_end + 1
-        size = _FIXED.get(kind)
-        if size is None:
-            if kind in _LENGTH_PREFIXED:
-                size = 4 + unpack(data, start)[0]
-            elif kind in _SELF_SIZED:
-                size = unpack(data, start)[0]
-            elif kind == 0x05:  # binary: length, subtype, bytes
-                size = 5 + unpack(data, start)[0]
-            elif kind == 0x0B:  # regex: two C strings
-                size = data.index(0, data.index(0, start) + 1) + 1 - start
-            elif kind == 0x0C:  # DBPointer: a string and an ObjectId
-                size = 16 + unpack(data, start)[0]
-            else:
-                raise ValueError(f"unknown BSON element type 0x{kind:02x}")
-        elements[data[pos + 1 : key_end].decode()] = data[pos : start + size]
-        pos = start + size
-    return elements
+def _changed_fields(doc: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """The fields of ``doc`` whose stored form differs from ``old``'s (or that it lacks).
+
+    Plain values are compared directly; the others (containers, datetimes...) by their
+    encodings, all at once first: usually none of them changed.
+    """
+    changes: dict[str, Any] = {}
+    encoded: list[str] = []
+    for key, new in doc.items():
+        if key in _NOT_COMPARED:
+            continue
+        if key not in old:
+            changes[key] = new
+            continue
+        prior = old[key]
+        kind = type(new)
+        if kind is type(prior) and kind in _PLAIN:
+            if new != prior:
+                changes[key] = new
+        elif kind is float and type(prior) is float:
+            if _FLOAT.pack(new) != _FLOAT.pack(prior):
+                changes[key] = new
+        else:
+            encoded.append(key)
+    if encoded and _encoded_fields(doc, encoded) != _encoded_fields(old, encoded):
+        for key in encoded:
+            if not _same_stored_form(doc[key], old[key]):
+                changes[key] = doc[key]
+    return changes
 
 
-def _element_value(element: bytes) -> Any:
-    """The python value of one element (decoded from a one-element document)."""
-    doc = bson.decode(_INT32.pack(len(element) + 5) + element + b"\x00", _CODEC)
-    return next(iter(doc.values()))
+def _encoded_fields(doc: Mapping[str, Any], keys: list[str]) -> bytes:
+    try:
+        return bson.encode({key: doc[key] for key in keys}, codec_options=_CODEC)
+    except Exception:
+        return b""
+
+
+def _encoded(value: Any) -> bytes:
+    return bson.encode({"": value}, codec_options=_CODEC)
 
 
 class StoredDocument:
-    """A stored document as BSON bytes, split into its top-level elements on first use.
+    """A stored document as BSON bytes: immutable, nothing of it is shared with any
+    instance (every read of it decodes a fresh copy)."""
 
-    Immutable: nothing of it is shared with any instance.
-    """
+    __slots__ = ("raw",)
 
-    __slots__ = ("_elements", "raw")
-
-    def __init__(self, raw: bytes, elements: dict[str, bytes] | None = None) -> None:
+    def __init__(self, raw: bytes) -> None:
         self.raw = raw
-        self._elements = elements
 
     @classmethod
     def of(cls, doc: Mapping[str, Any]) -> StoredDocument:
         """The stored form of a BSON-ready document."""
         return cls(bson.encode(doc, codec_options=_CODEC))
 
-    def elements(self) -> Mapping[str, bytes]:
-        """Top-level key -> element bytes (read-only by convention: never handed out)."""
-        elements = self._elements
-        if elements is None:
-            elements = self._elements = split_elements(self.raw)
-        return elements
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """The decoded value stored under a top-level ``key`` (a fresh object)."""
-        element = self.elements().get(key)
-        return default if element is None else _element_value(element)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.elements()
-
-    def with_element(self, key: str, value: Any) -> StoredDocument:
-        """This document with ``key`` set to ``value`` (appended if it was missing)."""
-        elements = dict(self.elements())
-        elements[key] = split_elements(bson.encode({key: value}, codec_options=_CODEC))[key]
-        body = b"".join(elements.values())
-        return StoredDocument(_INT32.pack(len(body) + 5) + body + b"\x00", elements)
-
     def to_dict(self) -> dict[str, Any]:
         """The document decoded (a fresh copy each time)."""
-        return bson.decode(self.raw, _CODEC)
+        decoded: dict[str, Any] = bson.decode(self.raw, _CODEC)
+        return decoded
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value stored under a top-level ``key`` (a fresh object)."""
+        return self.to_dict().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.to_dict()
+
+    def with_element(self, key: str, value: Any) -> StoredDocument:
+        """This document with ``key`` set to ``value``."""
+        doc = self.to_dict()
+        doc[key] = value
+        return StoredDocument.of(doc)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, StoredDocument):
@@ -244,25 +250,19 @@ def plan_save(instance: Any, state: SavedState | None = None, *, use_own: bool =
     state becomes once the write is durable.
     """
     doc: dict[str, Any] = instance.model_dump_doc()
-    raw = encode_document(instance, doc)
+    sent = StoredDocument(encode_document(instance, doc))
     base = saved_state(instance) if use_own else state
     if type(base) is not StoredDocument:
-        return SavePlan(doc, doc, (), False, StoredDocument(raw))
-    if raw == base.raw:
-        return SavePlan(doc, {}, (), True, base)
-    current = split_elements(raw)
-    sent = StoredDocument(raw, current)
-    old = base.elements()
-    if old.get("_id") != current["_id"]:  # another key: another document
         return SavePlan(doc, doc, (), False, sent)
-    changes = {
-        key: doc[key]
-        for key, element in current.items()
-        if key not in _NOT_COMPARED and old.get(key) != element
-    }
+    if sent.raw == base.raw:
+        return SavePlan(doc, {}, (), True, base)
+    old = base.to_dict()
+    if "_id" not in old or not _same_stored_form(doc["_id"], old["_id"]):
+        return SavePlan(doc, doc, (), False, sent)  # another key: another document
+    changes = _changed_fields(doc, old)
     unset: tuple[str, ...] = ()
     if _keeps_extras(instance):
-        unset = tuple(key for key in old if key not in current and key not in _NOT_COMPARED)
+        unset = tuple(key for key in old if key not in doc and key not in _NOT_COMPARED)
     return SavePlan(doc, changes, unset, True, sent)
 
 
