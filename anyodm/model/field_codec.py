@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -26,13 +26,21 @@ from pydantic_core import (
 )
 
 from anyodm.errors import InvalidFieldError, InvalidValueError
-from anyodm.model.query import FieldProxy, _is_array, _unwrap
+from anyodm.model.query import FieldProxy, _is_any, _is_array, _unwrap, bson_value
 from anyodm.model.schema import adapt_own_schema, doc_serializer_schema, doc_validator_schema
 
 if TYPE_CHECKING:
     from anyodm.model.model import Model
 
-__all__ = ["FieldCodec", "ResolvedField", "codec_for", "resolve_field", "resolve_name"]
+__all__ = [
+    "FieldCodec",
+    "QueryCodec",
+    "ResolvedField",
+    "codec_for",
+    "query_codec",
+    "resolve_field",
+    "resolve_name",
+]
 
 
 class ResolvedField:
@@ -279,6 +287,110 @@ def field_codec(field: ResolvedField) -> FieldCodec:
             codec = codec_for(field.annotation, field.info.metadata)
         field._codec = codec
     return codec
+
+
+class QueryCodec:
+    """The values a query compares with one field, in the form ``save`` stores them.
+
+    A value the field's type does not accept (a bound outside its constraints, a dict
+    compared with a string...), or compared with an untyped (``Any``) field, is sent as
+    given, in its generic BSON form (:func:`bson_value`): a query may ask for what no
+    valid document holds, and it then matches nothing.
+    """
+
+    __slots__ = ("_array", "_element", "_field", "_key")
+
+    def __init__(
+        self,
+        field: FieldCodec | None = None,
+        element: FieldCodec | None = None,
+        *,
+        array: bool = False,
+        key: FieldCodec | None = None,
+    ) -> None:
+        self._field = field  # the whole field (None: values as given)
+        self._element = element  # an element of an array field
+        self._array = array
+        self._key = key  # the referenced primary key of a reference field
+
+    def value(self, value: Any) -> Any:
+        """A value compared with the field; for an array field (which MongoDB matches
+        whole or by element) an element unless it is an array of the field's type."""
+        if self._key is not None:
+            return self._reference(value)
+        if self._array and not isinstance(value, _ARRAYS):
+            return self.element(value)
+        encoded = _encoded(self._field, value)
+        if encoded is _REFUSED:
+            return self.element(value) if self._array else bson_value(value)
+        return encoded
+
+    def element(self, value: Any) -> Any:
+        """A value compared with the elements of an array field."""
+        if self._key is not None:
+            return self._reference(value)
+        encoded = _encoded(self._element, value)
+        return bson_value(value) if encoded is _REFUSED else encoded
+
+    def condition(self, condition: Mapping[str, Any]) -> dict[str, Any]:
+        """An operator dict on the elements (``{"$gt": 3}``) with its comparison
+        values encoded; other operators as given."""
+        result = {}
+        for op, value in condition.items():
+            if op in _COMPARISONS:
+                value = self.element(value)
+            elif op in _LISTS and isinstance(value, (list, tuple)):
+                value = [self.element(item) for item in value]
+            result[op] = value
+        return result
+
+    def _reference(self, value: Any) -> Any:
+        if isinstance(value, BaseModel):
+            return bson_value(value)  # an instance: its stored primary key
+        if isinstance(value, _ARRAYS):
+            return [self._reference(item) for item in value]
+        encoded = _encoded(self._key, value)
+        return bson_value(value) if encoded is _REFUSED else encoded
+
+
+_REFUSED: Any = object()
+_ARRAYS = (list, tuple, set, frozenset)
+_COMPARISONS = frozenset({"$eq", "$ne", "$gt", "$gte", "$lt", "$lte"})
+_LISTS = frozenset({"$in", "$nin"})
+
+
+def _encoded(codec: FieldCodec | None, value: Any) -> Any:
+    if codec is None:
+        return _REFUSED
+    try:
+        encoded = codec.encode(value)
+    except (ValidationError, TypeError, LookupError, AttributeError):
+        # refused, or a field validator that needs the whole model (``info.data``)
+        return _REFUSED
+    return bson_value(encoded)  # what BSON cannot hold in untyped (Any) parts, as before
+
+
+@functools.lru_cache(maxsize=2048)
+def query_codec(model: type[Model], name: str, target: type[Model] | None) -> QueryCodec:
+    """The (cached) query codec of field ``name`` (``a.b.c``) of ``model``; ``target``:
+    the referenced model of a reference field."""
+    try:
+        field = resolve_name(model, name, "query")
+        if target is not None:
+            pk = target.__anyodm__.primary_field
+            return QueryCodec(key=field_codec(resolve_name(target, pk, "query")))
+        whole = None if _untyped(field.annotation) else field_codec(field)
+        element = element_annotation(field.annotation)
+        if element is None:
+            return QueryCodec(whole)
+        return QueryCodec(whole, None if _untyped(element) else codec_for(element), array=True)
+    except (LookupError, TypeError, NameError, InvalidFieldError):  # no codec for the type:
+        return QueryCodec()  # values are sent as given
+
+
+def _untyped(annotation: Any) -> bool:
+    """``Any`` (or ``object``, an unresolved name): its values are sent as given."""
+    return any(_is_any(alt) for alt in _unwrap(annotation))
 
 
 def _annotated(annotation: Any, metadata: Iterable[Any]) -> Any:

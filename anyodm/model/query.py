@@ -2,6 +2,7 @@
 
 ``Book.pages > 100`` builds ``{"pages": {"$gt": 100}}``; equality is always sent as
 ``{"field": {"$eq": value}}`` so that a user-supplied dict is never read as an operator.
+Values are encoded through the field's type as ``save`` stores them (``QueryCodec``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import types
 import typing
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 
 import bson
 import bson.binary
@@ -24,6 +25,9 @@ from pydantic import BaseModel
 
 from anyodm.errors import InvalidFieldError
 from anyodm.model.bson_types import regex_flags
+
+if TYPE_CHECKING:
+    from anyodm.model.field_codec import QueryCodec
 
 __all__ = [
     "FieldProxy",
@@ -170,19 +174,22 @@ def bson_value(value: Any) -> Any:
     return value
 
 
-def _values(op: str, values: Any) -> list[Any]:
-    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
-        raise TypeError(f"{op} expects a list of values, not {type(values).__name__}")
-    return [bson_value(v) for v in values]
-
-
 # ------------------------------------------------------------------ field proxies
 
 
 class FieldProxy:
     """``Book.title``: a field of a model, used to build queries, sorts and indexes."""
 
-    __slots__ = ("_annotation", "_kind", "_model", "_models", "_name", "_path", "_target")
+    __slots__ = (
+        "_annotation",
+        "_codec",
+        "_kind",
+        "_model",
+        "_models",
+        "_name",
+        "_path",
+        "_target",
+    )
 
     def __init__(
         self,
@@ -202,6 +209,7 @@ class FieldProxy:
         self._kind = kind
         #: the referenced model of a reference field
         self._target = target
+        self._codec: QueryCodec | None = None  # built on first use
 
     @classmethod
     def for_field(cls, model: type[Any], name: str) -> FieldProxy:
@@ -269,8 +277,20 @@ class FieldProxy:
         self._check_stored("a query")
         return QueryExpression({self._path: {op: value}}, self._models)
 
+    def _query_codec(self) -> QueryCodec:
+        """The field's ``QueryCodec`` (cached per field)."""
+        codec = self._codec
+        if codec is None:
+            from anyodm.model.field_codec import query_codec
+
+            model: Any = self._model  # (a class: hashable, which mypy cannot tell)
+            target: Any = self._target if self._kind == "reference" else None
+            codec = self._codec = query_codec(model, self._name, target)
+        return codec
+
     def _value(self, value: Any) -> Any:
-        """A compared value as stored; a string for an ObjectId field must be one."""
+        """A compared value as the field stores it; a string for an ObjectId field must
+        be one."""
         self._check_stored("a query")
         if isinstance(value, str) and self._is_object_id_field():
             if not bson.ObjectId.is_valid(value):
@@ -279,7 +299,7 @@ class FieldProxy:
                     "(24 hex digits); such a query could never match"
                 )
             return bson.ObjectId(value)
-        return bson_value(value)
+        return self._query_codec().value(value)
 
     def _is_object_id_field(self) -> bool:
         alternatives = [alt for alt in self._alternatives() if alt is not type(None)]
@@ -326,14 +346,24 @@ class FieldProxy:
 
     def in_(self, values: Iterable[Any]) -> QueryExpression:
         """The field equals one of ``values`` (for an array field: contains one)."""
-        return self._expr("$in", self._values(f"{self._where}.in_", values))
+        return self._expr("$in", [self._value(v) for v in self._listed("in_", values)])
 
     def not_in(self, values: Iterable[Any]) -> QueryExpression:
-        return self._expr("$nin", self._values(f"{self._where}.not_in", values))
+        """The field equals none of ``values`` (for an array field: contains none)."""
+        return self._expr("$nin", [self._value(v) for v in self._listed("not_in", values)])
 
-    def _values(self, op: str, values: Any) -> list[Any]:
-        _values(op, values)  # the checks
-        return [self._value(v) for v in values]
+    def _listed(self, op: str, values: Any) -> list[Any]:
+        """``values`` (any iterable, a generator too) read once into a list; a string,
+        bytes, a dict or a model is refused with a ``TypeError`` naming the operation."""
+        self._check_stored("a query")
+        if isinstance(values, (str, bytes, bytearray, Mapping, BaseModel)) or not isinstance(
+            values, Iterable
+        ):
+            hint = " (a string is not a list of its characters)" if isinstance(values, str) else ""
+            raise TypeError(
+                f"{self._where}.{op}() expects a list of values, not {type(values).__name__}{hint}"
+            )
+        return list(values)
 
     def exists(self, present: bool = True) -> QueryExpression:
         return self._expr("$exists", bool(present))
@@ -375,7 +405,8 @@ class FieldProxy:
     def all(self, values: Iterable[Any]) -> QueryExpression:
         """The array field contains every one of ``values``."""
         self._array_only("all")
-        return self._expr("$all", _values(f"{self._where}.all", values))
+        element = self._element_value
+        return self._expr("$all", [element(v) for v in self._listed("all", values)])
 
     def contains(self, value: Any) -> QueryExpression:
         """The array field has an element equal to ``value`` (a referenced instance of a
@@ -384,16 +415,18 @@ class FieldProxy:
         return self._expr("$elemMatch", {"$eq": self._element_value(value)})
 
     def _element_value(self, value: Any) -> Any:
-        items = [item for alt in self._alternatives() if _is_array(alt) for item in _elements(alt)]
-        if (
-            isinstance(value, str)
-            and items
-            and all(isinstance(item, type) and issubclass(item, bson.ObjectId) for item in items)
-        ):
-            if not bson.ObjectId.is_valid(value):
-                raise ValueError(f"{self._where}: {value!r} is not a valid ObjectId")
-            return bson.ObjectId(value)
-        return bson_value(value)
+        """A value compared with the elements of the array field, as they are stored."""
+        if isinstance(value, str):
+            items = [i for alt in self._alternatives() if _is_array(alt) for i in _elements(alt)]
+            if items and all(isinstance(i, type) and issubclass(i, bson.ObjectId) for i in items):
+                if not bson.ObjectId.is_valid(value):
+                    raise ValueError(f"{self._where}: {value!r} is not a valid ObjectId")
+                return bson.ObjectId(value)
+        return self._query_codec().element(value)
+
+    def _element_condition(self, condition: Mapping[str, Any]) -> dict[str, Any]:
+        """An operator dict on the elements (``{"$gt": 3}``), its values as stored."""
+        return self._query_codec().condition(condition)
 
     def size(self, length: int) -> QueryExpression:
         """The array field has exactly ``length`` elements."""
@@ -422,7 +455,8 @@ class FieldProxy:
                     f"{self._where}: elem_match() got a query on {foreign[0].__name__}, "
                     "which is not the element type of this array"
                 )
-        cond = dict(queries[0]) if len(queries) == 1 else {"$and": [dict(q) for q in queries]}
+        parts = [self._element_condition(q) if _is_operators(q) else dict(q) for q in queries]
+        cond = parts[0] if len(parts) == 1 else {"$and": parts}
         return self._expr("$elemMatch", cond)
 
     # sorting
@@ -433,6 +467,16 @@ class FieldProxy:
     def desc(self) -> SortExpression:
         self._check_stored("a sort")
         return SortExpression({self._path: -1}, self._models)
+
+
+def _is_operators(value: Any) -> bool:
+    """A raw dict of ``$``-operators on a value (``{"$gt": 3}``), not a query."""
+    return (
+        isinstance(value, Mapping)
+        and not isinstance(value, QueryExpression)
+        and bool(value)
+        and all(isinstance(k, str) and k.startswith("$") for k in value)
+    )
 
 
 def _back_reference_error(model: type[Any], where: str, what: str) -> InvalidFieldError:

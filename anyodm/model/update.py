@@ -12,7 +12,7 @@ import builtins
 import collections.abc
 import datetime
 import decimal
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, get_origin
 
 import bson.decimal128
@@ -27,7 +27,14 @@ from anyodm.model.field_codec import (
     resolve_name,
     validation_reason,
 )
-from anyodm.model.query import FieldProxy, QueryExpression, _is_any, _is_array, _unwrap
+from anyodm.model.query import (
+    FieldProxy,
+    QueryExpression,
+    _is_any,
+    _is_array,
+    _is_operators,
+    _unwrap,
+)
 
 if TYPE_CHECKING:
     from anyodm.model.model import Model
@@ -251,6 +258,7 @@ def _amount(field: ResolvedField, operation: str, amount: Any) -> Any:
 def set(field: Any, value: Any) -> UpdateOperation:
     """``$set``: the field becomes ``value`` (validated and stored as ``save`` would)."""
     target = _target(field, "set")
+    value = _once(value)
     encoded = _field_value(target, "set", value)
     return UpdateOperation("$set", target, encoded, _instances_in(value))
 
@@ -301,6 +309,7 @@ def min(field: Any, value: Any) -> UpdateOperation:
     """``$min``: the field becomes ``value`` if ``value`` is smaller."""
     target = _target(field, "min")
     _comparable(target, "min")
+    value = _once(value)
     encoded = _field_value(target, "min", value)
     return UpdateOperation("$min", target, encoded, _instances_in(value))
 
@@ -309,6 +318,7 @@ def max(field: Any, value: Any) -> UpdateOperation:
     """``$max``: the field becomes ``value`` if ``value`` is larger."""
     target = _target(field, "max")
     _comparable(target, "max")
+    value = _once(value)
     encoded = _field_value(target, "max", value)
     return UpdateOperation("$max", target, encoded, _instances_in(value))
 
@@ -316,28 +326,29 @@ def max(field: Any, value: Any) -> UpdateOperation:
 _NO_VALUE: Any = object()
 
 
-def _listed(each: Any) -> Any:
-    """``each=`` as a list (a generator is read once), or as given if it is no list."""
-    if each is None or isinstance(each, (str, bytes, Mapping)) or not isinstance(each, Iterable):
-        return each
-    return list(each)
+def _once(value: Any) -> Any:
+    """An iterator (a generator...) read into a list, so that it is read only once."""
+    return list(value) if isinstance(value, Iterator) else value
 
 
-def _each(
-    target: ResolvedField, operation: str, element: Any, value: Any, each: Any
-) -> list[Any] | Any:
+def _items(target: ResolvedField, operation: str, value: Any, each: Any) -> list[Any]:
+    """The values to add: ``[value]``, or ``each`` (any iterable, read once)."""
     if (value is _NO_VALUE) == (each is None):
         raise TypeError(f"update.{operation}() on {target.where} takes a value or each=[...]")
-    if target.reference is not None:  # a list of references: items stored as keys
-        if each is None:
-            return _reference_item(target, operation, value)
-    elif each is None:
-        return _encode(target, operation, element, value, ())
-    if isinstance(each, (str, bytes, Mapping)) or not isinstance(each, Iterable):
+    if each is None:
+        return [_once(value)]
+    if isinstance(each, (str, bytes, bytearray, Mapping, BaseModel)) or not isinstance(
+        each, Iterable
+    ):
         raise target.value_error(f"update.{operation}", each, "each= needs a list of values")
-    if target.reference is not None:
-        return [_reference_item(target, operation, item) for item in each]
-    return [_encode(target, operation, element, item, ()) for item in each]
+    return [_once(item) for item in each]
+
+
+def _each(target: ResolvedField, operation: str, element: Any, items: list[Any]) -> list[Any]:
+    """``items`` as the array field stores its elements."""
+    if target.reference is not None:  # a list of references: items stored as keys
+        return [_reference_item(target, operation, item) for item in items]
+    return [_encode(target, operation, element, item, ()) for item in items]
 
 
 def push(
@@ -350,13 +361,16 @@ def push(
     sort: Any = None,
 ) -> UpdateOperation:
     """``$push``: append ``value``, or every value of ``each`` (with MongoDB's
-    ``position``, ``slice`` and ``sort`` modifiers), to an array field."""
+    ``position``, ``slice`` and ``sort`` modifiers), to an array field.
+
+    Always sent as ``{"$each": [...]}``, so a pushed dict is stored as it is, never
+    read as ``$push``'s own modifiers."""
     target = _target(field, "push")
     element = _array(target, "push")
-    each = _listed(each)
     if any(_is_set_type(a) for a in _alternatives(target)):
         raise target.usage_error("update.push(): use add_to_set() on a set field")
-    encoded = _each(target, "push", element, value, each)
+    items = _items(target, "push", value, each)
+    encoded = _each(target, "push", element, items)
     modifiers: dict[str, Any] = {}
     for name, given in (("$position", position), ("$slice", slice)):
         if given is not None:
@@ -365,11 +379,8 @@ def push(
             modifiers[name] = given
     if sort is not None:
         modifiers["$sort"] = _push_sort(target, sort)
-    references = _instances_in(value if each is None else each)
-    if each is None and not modifiers:
-        return UpdateOperation("$push", target, encoded, references)
-    items = encoded if each is not None else [encoded]
-    return UpdateOperation("$push", target, {"$each": items, **modifiers}, references)
+    references = _instances_in(items)
+    return UpdateOperation("$push", target, {"$each": encoded, **modifiers}, references)
 
 
 def _is_set_type(annotation: Any) -> bool:
@@ -388,21 +399,23 @@ def _push_sort(target: ResolvedField, sort: Any) -> Any:
 def add_to_set(
     field: Any, value: Any = _NO_VALUE, *, each: Iterable[Any] | None = None
 ) -> UpdateOperation:
-    """``$addToSet``: add ``value`` (or each of ``each``) to an array unless present."""
+    """``$addToSet``: add ``value`` (or each of ``each``) to an array unless present;
+    always sent as ``{"$each": [...]}`` (a dict value is stored as it is)."""
     target = _target(field, "add_to_set")
     element = _array(target, "add_to_set")
-    each = _listed(each)
-    encoded = _each(target, "add_to_set", element, value, each)
-    references = _instances_in(value if each is None else each)
-    if each is not None:
-        return UpdateOperation("$addToSet", target, {"$each": encoded}, references)
-    return UpdateOperation("$addToSet", target, encoded, references)
+    items = _items(target, "add_to_set", value, each)
+    encoded = _each(target, "add_to_set", element, items)
+    return UpdateOperation("$addToSet", target, {"$each": encoded}, _instances_in(items))
 
 
 def pull(field: Any, condition: Any) -> UpdateOperation:
     """``$pull``: remove the elements equal to a value, or matching a condition
     (a query on the element model such as ``Address.city == "Paris"``, or an operator
-    dict such as ``{"$gt": 3}``)."""
+    dict such as ``{"$gt": 3}``).
+
+    A dict the element type accepts is a value, never a condition: a document is sent
+    as ``{"$eq": document}``, so only elements equal to it as a whole are removed (a
+    bare document would be read as a query on the elements' fields)."""
     target = _target(field, "pull")
     element = _array(target, "pull")
     if isinstance(condition, QueryExpression):
@@ -417,15 +430,24 @@ def pull(field: Any, condition: Any) -> UpdateOperation:
                 "the element type of this array"
             )
         return UpdateOperation("$pull", target, dict(condition))
-    if (
-        isinstance(condition, Mapping)
-        and condition
-        and all(isinstance(k, str) and k.startswith("$") for k in condition)
+    if _is_operators(condition) and (
+        target.reference is not None or not _accepts(element, condition)
     ):
-        return UpdateOperation("$pull", target, dict(condition))
+        return UpdateOperation("$pull", target, field._element_condition(condition))
     if target.reference is not None:  # a list of references: an instance or a key
-        return UpdateOperation("$pull", target, _reference_item(target, "pull", condition))
-    return UpdateOperation("$pull", target, _encode(target, "pull", element, condition, ()))
+        value = _reference_item(target, "pull", condition)
+    else:
+        value = _encode(target, "pull", element, condition, ())
+    return UpdateOperation("$pull", target, {"$eq": value} if isinstance(value, Mapping) else value)
+
+
+def _accepts(annotation: Any, value: Any) -> bool:
+    """``value`` is a valid value of type ``annotation``."""
+    try:
+        codec_for(annotation).encode(value)
+    except ValidationError:
+        return False
+    return True
 
 
 def current_date(field: Any) -> UpdateOperation:

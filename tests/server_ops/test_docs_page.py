@@ -49,15 +49,18 @@ def test_the_table_of_operations() -> None:
     assert update.inc(Order.attempts, 1).as_dict() == {"$inc": {"attempts": 1}}
     assert update.mul(Order.total, 2).as_dict() == {"$mul": {"total": Decimal128("2")}}
     assert update.min(Order.attempts, 3).as_dict() == {"$min": {"attempts": 3}}
-    assert update.push(Order.tags, "a").as_dict() == {"$push": {"tags": "a"}}
+    assert update.push(Order.tags, "a").as_dict() == {"$push": {"tags": {"$each": ["a"]}}}
     assert update.push(Order.tags, each=["a", "b"], position=0, slice=10).as_dict() == {
         "$push": {"tags": {"$each": ["a", "b"], "$position": 0, "$slice": 10}}
     }
-    assert update.add_to_set(Order.tags, "a").as_dict() == {"$addToSet": {"tags": "a"}}
+    assert update.add_to_set(Order.tags, "a").as_dict() == {"$addToSet": {"tags": {"$each": ["a"]}}}
     assert update.pull(Order.tags, "a").as_dict() == {"$pull": {"tags": "a"}}
     assert update.pull(Order.scores, {"$gt": 3}).as_dict() == {"$pull": {"scores": {"$gt": 3}}}
     assert update.pull(Order.addresses, Address.city == "Oslo").as_dict() == {
         "$pull": {"addresses": {"town": {"$eq": "Oslo"}}}
+    }
+    assert update.pull(Order.addresses, Address(city="Oslo")).as_dict() == {
+        "$pull": {"addresses": {"$eq": {"town": "Oslo"}}}
     }
     assert update.current_date(Order.shipped_at).as_dict() == {"$currentDate": {"shipped_at": True}}
     assert update.set(Order.customer, customer).as_dict() == {"$set": {"customer": customer.id}}

@@ -32,7 +32,7 @@ def test_embedded_paths_and_array_elements_encode_as_save_dumps_them(sample: Sam
         assert sent == doc["inner"]["point"]
     for index, inner in enumerate(sample.inners):
         sent = update.push(Sample.inners, inner).value
-        assert sent == doc["inners"][index]
+        assert sent == {"$each": [doc["inners"][index]]}
 
 
 @pytest.fixture(scope="module")
