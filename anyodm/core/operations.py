@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
+import bson
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
 from pymongo import IndexModel, InsertOne, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
@@ -52,6 +55,7 @@ from anyodm.errors import (
     DuplicateKeyError,
     RevisionConflictError,
 )
+from anyodm.model.storable import UNENCODABLE, unstorable_error
 from anyodm.model.tracking import MAYBE_STORED, SavedState, changes_for_save, plan_save
 
 if TYPE_CHECKING:
@@ -162,7 +166,8 @@ class _Write(NamedTuple):
     once the write is durable.
     """
 
-    update: dict[str, Any]
+    #: the document to insert, or the update operators (encoded by ``_write_of``)
+    update: Mapping[str, Any]
     filter: dict[str, Any] | None  # None: insert
     sent: dict[str, Any]
     #: the filter holds the revision the instance knows (optimistic concurrency): no
@@ -185,13 +190,42 @@ class _Write(NamedTuple):
         return not self.guarded or result.matched_count > 0
 
 
-def _write_of(instance: Model, session: ClientSession | None) -> _Write | None:
+def _write_of(
+    gateway: DatabaseGateway, instance: Model, session: ClientSession | None
+) -> _Write | None:
     """The write that saves ``instance``'s changes (revision-checked for a model with
-    optimistic concurrency), or None if there are none."""
+    optimistic concurrency), or None if there are none; its documents are encoded."""
     state = state_for_save(instance, session)
     write = _unchecked_write_of(instance, state)
-    if write is None or not uses_revisions(type(instance)):
-        return write
+    if write is None:
+        return None
+    if uses_revisions(type(instance)):
+        write = _revised(instance, write, state)
+    return _encoded(instance, write, gateway.codec_options(type(instance)))
+
+
+def _encoded(instance: Model, write: _Write, codec_options: CodecOptions[Any]) -> _Write:
+    """``write`` with its documents encoded now (the driver sends a ``RawBSONDocument``
+    as it is): a value BSON cannot store raises an ``InvalidValueError`` naming its
+    field while the save is planned, before anything of it is sent."""
+    model = type(instance)
+    if write.filter is None:
+        return write._replace(update=_encode(model, write.update, codec_options))
+    update = {op: _encode(model, doc, codec_options) for op, doc in write.update.items()}
+    return write._replace(update=update)
+
+
+def _encode(
+    model: type[Model], doc: Mapping[str, Any], codec_options: CodecOptions[Any]
+) -> RawBSONDocument:
+    try:
+        return RawBSONDocument(bson.encode(doc, codec_options=codec_options))
+    except UNENCODABLE as exc:
+        raise unstorable_error(model, doc, codec_options) from exc
+
+
+def _revised(instance: Model, write: _Write, state: SavedState) -> _Write:
+    """``write`` checking and advancing the instance's revision."""
     sent = {**write.sent, REVISION_KEY: next_revision(state)}
     if write.filter is None:  # a new ObjectId: cannot conflict
         return _Write({**write.update, REVISION_KEY: 1}, None, sent)
@@ -199,7 +233,7 @@ def _write_of(instance: Model, session: ClientSession | None) -> _Write | None:
     family_guard = own_documents_filter(type(instance))
     if family_guard is not None:
         revised.update(family_guard)
-    update = with_revision_increment(write.update)
+    update = with_revision_increment(dict(write.update))
     return _Write(update, revised, sent, guarded=isinstance(state, Mapping))
 
 
@@ -259,9 +293,11 @@ def save(gateway: DatabaseGateway, instance: M, session: ClientSession | None) -
     """Save the referenced instances, then upsert ``instance``'s modified fields."""
     refs = _unsaved_references([instance])
     _check_loadable([instance, *refs])
+    # planned before the references are written: a value BSON cannot store raises
+    # InvalidValueError with nothing written
+    write = _write_of(gateway, instance, session)
     if refs:
         _write_grouped(gateway, refs, session)
-    write = _write_of(instance, session)
     if write is not None:
         with writes_in_flight((instance,)) as overlapped:
             _send_one(gateway, instance, write, session, overlapped)
@@ -342,7 +378,7 @@ def _write_grouped(
         if id(instance) in planned:  # listed twice: one write
             continue
         planned.add(id(instance))
-        write = _write_of(instance, session)
+        write = _write_of(gateway, instance, session)
         if write is not None:
             groups.setdefault(type(instance), []).append((instance, write))
     for model, pending in groups.items():
