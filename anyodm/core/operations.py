@@ -7,10 +7,11 @@ and returns ready model instances (decoding happens here, in the caller's thread
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import bson
+from bson.raw_bson import RawBSONDocument
 from pymongo import IndexModel, InsertOne, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
@@ -172,7 +173,8 @@ class _Write(NamedTuple):
     write: its saved state once the write is durable.
     """
 
-    update: dict[str, Any]
+    #: the document to insert, or the update operators (encoded by ``_write_of``)
+    update: Mapping[str, Any]
     filter: dict[str, Any] | None  # None: insert
     sent: StoredDocument
     #: the document may not exist yet: the update creates it
@@ -210,7 +212,9 @@ class _Write(NamedTuple):
             collection.replace_one(self.filter, self.whole, upsert=True, session=session)
 
 
-def _write_of(instance: Model, session: ClientSession | None) -> _Write | None:
+def _write_of(
+    gateway: DatabaseGateway, instance: Model, session: ClientSession | None
+) -> _Write | None:
     """The write that saves ``instance``'s changes (revision-checked for a model with
     optimistic concurrency), or None if there are none.
 
@@ -224,7 +228,7 @@ def _write_of(instance: Model, session: ClientSession | None) -> _Write | None:
     """
     model = type(instance)
     state = state_for_save(instance, session)
-    plan = plan_save(instance, state, use_own=False)
+    plan = plan_save(instance, state, use_own=False, codec_options=gateway.codec_options(model))
     doc = plan.doc
     pk_filter: dict[str, Any] = {"_id": doc["_id"]}
     family_guard = own_documents_filter(model)
@@ -234,8 +238,8 @@ def _write_of(instance: Model, session: ClientSession | None) -> _Write | None:
     if not plan.stored:
         if type(state) is StoredDocument:  # a copy under another key: a new document
             state = None
-        if state is None and _has_generated_key(instance):
-            write = _Write(doc, None, plan.sent)
+        if state is None and _has_generated_key(instance):  # sent as encoded
+            write = _Write(RawBSONDocument(plan.sent.raw), None, plan.sent)
         else:
             fields = {key: value for key, value in doc.items() if key != "_id"}
             update = {"$set": fields} if fields else {"$setOnInsert": {"_id": doc["_id"]}}
@@ -254,11 +258,11 @@ def _write_of(instance: Model, session: ClientSession | None) -> _Write | None:
         return write
     sent = plan.sent.with_element(REVISION_KEY, next_revision(base))
     if write.filter is None:  # a new ObjectId: cannot conflict
-        return _Write({**write.update, REVISION_KEY: 1}, None, sent)
+        return _Write(RawBSONDocument(sent.raw), None, sent)
     revised = guarded_filter(doc["_id"], base)
     if family_guard is not None:
         revised.update(family_guard)
-    update = with_revision_increment(write.update)
+    update = with_revision_increment(dict(write.update))
     return _Write(update, revised, sent, upsert=not plan.stored, guarded=plan.stored)
 
 
@@ -286,9 +290,11 @@ def save(gateway: DatabaseGateway, instance: M, session: ClientSession | None) -
     """Save the referenced instances, then upsert ``instance``'s modified fields."""
     refs = _unsaved_references([instance], session)
     _check_loadable([instance, *refs])
+    # planned before the references are written: a value BSON cannot store raises
+    # InvalidValueError with nothing written
+    write = _write_of(gateway, instance, session)
     if refs:
         _write_grouped(gateway, refs, session)
-    write = _write_of(instance, session)
     if write is not None:
         with writes_in_flight((instance,)) as overlapped:
             _send_one(gateway, instance, write, session, overlapped)
@@ -370,7 +376,7 @@ def _write_grouped(
         if id(instance) in planned:  # listed twice: one write
             continue
         planned.add(id(instance))
-        write = _write_of(instance, session)
+        write = _write_of(gateway, instance, session)
         if write is not None:
             groups.setdefault(type(instance), []).append((instance, write))
     for model, pending in groups.items():

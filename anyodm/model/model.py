@@ -33,6 +33,7 @@ from anyodm.model.reference_shapes import (
     unresolved,
 )
 from anyodm.model.schema import adapt_own_schema
+from anyodm.model.storable import field_type_problem
 from anyodm.model.tracking import MAYBE_STORED, SavedState, StoredDocument
 
 __all__ = [
@@ -211,6 +212,14 @@ def _build_info(
         if opts.back_reference is not None:
             back_references.append(field)
         elif opts.reference:
+            if embedded and opts.lazy:
+                raise _fail(
+                    name,
+                    field,
+                    "a lazy reference (Reference(lazy=True)) is supported as a top-level "
+                    "field of a Model only (engine.fetch cannot load one inside an "
+                    "EmbeddedModel); use Reference() here",
+                )
             if not unresolved(annotation):
                 reference_shape(cls, field)  # raises the TypeError naming the field
             references.append(field)
@@ -221,6 +230,8 @@ def _build_info(
                 f"{found.__name__} is a Model: declare the field with Reference() "
                 "(list[Model] too) or use an EmbeddedModel",
             )
+        elif (problem := field_type_problem(cls, field, fields[field])) is not None:
+            raise _fail(name, field, problem)
 
     parse_factories = bool(
         own_config.get(

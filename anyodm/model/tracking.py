@@ -30,7 +30,8 @@ from typing import Any, Final, NamedTuple
 import bson
 from bson.binary import UuidRepresentation
 from bson.codec_options import CodecOptions
-from bson.errors import InvalidDocument
+
+from anyodm.model.storable import UNENCODABLE, unstorable_error
 
 __all__ = [
     "MAYBE_STORED",
@@ -199,31 +200,16 @@ def is_persisted(instance: Any) -> bool:
     return type(saved_state(instance)) is StoredDocument
 
 
-def encode_document(instance: Any, doc: Mapping[str, Any]) -> bytes:
+def encode_document(
+    instance: Any, doc: Mapping[str, Any], codec_options: CodecOptions[Any] | None = None
+) -> bytes:
     """``doc`` (the instance's dumped document) as BSON; a value BSON can't store raises
     ``InvalidValueError`` naming the model and the field, before anything is sent."""
+    codec = _CODEC if codec_options is None else codec_options
     try:
-        return bson.encode(doc, codec_options=_CODEC)
-    except (InvalidDocument, TypeError, OverflowError) as exc:
-        from anyodm.errors import InvalidValueError
-
-        model = type(instance)
-        field = _unencodable_field(doc)
-        raise InvalidValueError(
-            model,
-            f"{model.__name__}.{field}",
-            f"the value can't be stored in MongoDB ({exc}); declare the field with a "
-            "BSON type (str, int, float, bool, datetime, dict[str, ...], list, ...)",
-        ) from exc
-
-
-def _unencodable_field(doc: Mapping[str, Any]) -> str:
-    for key, value in doc.items():
-        try:
-            bson.encode({"v": value}, codec_options=_CODEC)
-        except Exception:
-            return str(key)
-    return "?"
+        return bson.encode(doc, codec_options=codec)
+    except UNENCODABLE as exc:
+        raise unstorable_error(type(instance), doc, codec) from exc
 
 
 class SavePlan(NamedTuple):
@@ -243,14 +229,20 @@ class SavePlan(NamedTuple):
     sent: StoredDocument
 
 
-def plan_save(instance: Any, state: SavedState | None = None, *, use_own: bool = True) -> SavePlan:
+def plan_save(
+    instance: Any,
+    state: SavedState | None = None,
+    *,
+    use_own: bool = True,
+    codec_options: CodecOptions[Any] | None = None,
+) -> SavePlan:
     """Compare the instance with a saved state (its own unless ``use_own`` is False).
 
-    The document is dumped and encoded once; its encoding is also what the saved
-    state becomes once the write is durable.
+    The document is dumped and encoded once (with the collection's ``codec_options``);
+    its encoding is also what the saved state becomes once the write is durable.
     """
     doc: dict[str, Any] = instance.model_dump_doc()
-    sent = StoredDocument(encode_document(instance, doc))
+    sent = StoredDocument(encode_document(instance, doc, codec_options))
     base = saved_state(instance) if use_own else state
     if type(base) is not StoredDocument:
         return SavePlan(doc, doc, (), False, sent)

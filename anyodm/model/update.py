@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from anyodm.errors import InvalidFieldError
 from anyodm.model.field_codec import (
+    FieldCodec,
     ResolvedField,
     codec_for,
     element_annotation,
@@ -35,6 +36,7 @@ from anyodm.model.query import (
     _is_operators,
     _unwrap,
 )
+from anyodm.model.storable import value_problem
 
 if TYPE_CHECKING:
     from anyodm.model.model import Model
@@ -171,10 +173,7 @@ def _array(field: ResolvedField, operation: str) -> Any:
 
 
 def _encode(field: ResolvedField, operation: str, annotation: Any, value: Any, meta: Any) -> Any:
-    try:
-        return codec_for(annotation, meta).encode(value)
-    except ValidationError as exc:
-        raise field.value_error(f"update.{operation}", value, validation_reason(exc)) from None
+    return _stored(field, operation, value, codec_for(annotation, meta))
 
 
 def _field_value(field: ResolvedField, operation: str, value: Any) -> Any:
@@ -182,10 +181,20 @@ def _field_value(field: ResolvedField, operation: str, value: Any) -> Any:
     validators), in its stored form."""
     if field.reference is not None:
         return _reference_value(field, operation, value)
+    return _stored(field, operation, value, field_codec(field))
+
+
+def _stored(field: ResolvedField, operation: str, value: Any, codec: FieldCodec) -> Any:
+    """``value`` encoded by ``codec``; ``InvalidValueError`` if it does not fit, or if
+    BSON cannot store what it gives (a ``date`` in an ``Any`` field)."""
     try:
-        return field_codec(field).encode(value)
+        encoded = codec.encode(value)
     except ValidationError as exc:
         raise field.value_error(f"update.{operation}", value, validation_reason(exc)) from None
+    problem = value_problem(encoded)
+    if problem is not None:
+        raise field.value_error(f"update.{operation}", value, f"BSON cannot store it ({problem})")
+    return encoded
 
 
 def _reference_value(field: ResolvedField, operation: str, value: Any) -> Any:
