@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import types
 import typing
 import warnings
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, Union, cast, get_args, get_origin
+from typing import Any, ClassVar, NamedTuple, Union, cast, get_args, get_origin
 
 import bson
 from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, ValidationError
@@ -459,16 +460,21 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
             instance: Self = validator.validate_python(values, by_alias=True, by_name=False)
         except ValidationError as exc:
             raise info.parsing_error(exc, values) from exc
-        if info.reference_paths or getattr(info, "back_reference_names", ()):
-            _mark_loaded_references(instance, raw_doc)
+        back_references = getattr(info, "back_reference_names", ())
+        if info.reference_paths or back_references:
+            source = None if raw is None else _Source(bytes(raw), cls)
+            _mark_loaded_references(instance, raw_doc, source, ())
+            for name in back_references:
+                key = info.key_names[name]
+                loaded = raw_doc.get(key)
+                if isinstance(loaded, list):
+                    for index, (item, item_doc) in enumerate(
+                        zip(instance.__dict__[name], loaded, strict=False)
+                    ):
+                        _mark_loaded_references(item, item_doc, source, (key, index))
         elif cls.__anyodm_kind__ == "document":
             state = StoredDocument(bytes(raw)) if raw is not None else _stored_form(raw_doc)
             object.__setattr__(instance, _STATE, state)
-        for name in getattr(info, "back_reference_names", ()):
-            loaded = raw_doc.get(info.key_names[name])
-            if isinstance(loaded, list):
-                for item, item_doc in zip(instance.__dict__[name], loaded, strict=False):
-                    _mark_loaded_references(item, item_doc)
         return instance
 
     def model_dump_doc(
@@ -678,30 +684,67 @@ def _stored_form(doc: Mapping[str, Any]) -> SavedState:
         return MAYBE_STORED
 
 
-def _mark_loaded_references(instance: Any, raw_doc: Mapping[str, Any]) -> None:
+class _Source(NamedTuple):
+    """The bytes a loaded document came in (its looked-up references inside), and the
+    class that parsed it (which ordered its top-level lists of references)."""
+
+    raw: bytes
+    model: type[Any]
+
+    def stored_at(
+        self, location: tuple[str | int, ...], model: type[Any], doc: dict[str, Any]
+    ) -> Mapping[str, Any]:
+        """The stored form of the document at ``location`` in ``doc`` (a fresh decoded
+        copy of :attr:`raw`)."""
+        lists = self.model.__anyodm__.client_ordered_lists
+        part: Any = _lists_in_order(doc, lists) if lists else doc
+        for step in location:
+            part = part[step]
+        return _baseline(model, part)
+
+
+def _mark_loaded_references(
+    instance: Any,
+    raw_doc: Mapping[str, Any],
+    source: _Source | None,
+    location: tuple[str | int, ...],
+) -> None:
     """``instance`` and the referenced instances loaded with it by ``$lookup`` count as
-    persisted, each with its part of the document (as stored) as its saved state."""
+    persisted, each with its part of the document (as stored) as its saved state:
+    derived from ``source``'s bytes when a save needs it, else encoded now."""
     for path in type(instance).__anyodm__.reference_paths:
-        for target, sub_doc in _pairs(instance, raw_doc, path.steps):
+        for target, sub_doc, where in _pairs(instance, raw_doc, path.steps, location):
             if isinstance(sub_doc, Mapping) and isinstance(target, Model):
-                _mark_loaded_references(target, sub_doc)
+                _mark_loaded_references(target, sub_doc, source, where)
     if type(instance).__anyodm_kind__ == "document":
-        object.__setattr__(instance, _STATE, _stored_form(_baseline(type(instance), raw_doc)))
+        model = type(instance)
+        if source is None:
+            state = _stored_form(_baseline(model, raw_doc))
+        else:
+            state = StoredDocument.derived(
+                source.raw, functools.partial(source.stored_at, location, model)
+            )
+        object.__setattr__(instance, _STATE, state)
 
 
-def _pairs(value: Any, doc: Any, steps: tuple[Any, ...]) -> Iterable[tuple[Any, Any]]:
-    """The (python value, stored value) pairs found by following ``steps`` in both."""
+def _pairs(
+    value: Any, doc: Any, steps: tuple[Any, ...], location: tuple[str | int, ...]
+) -> Iterable[tuple[Any, Any, tuple[str | int, ...]]]:
+    """The (python value, stored value, where) triples found by following ``steps`` in
+    both (``where``: the keys and indexes from the document's root)."""
     if not steps:
-        yield value, doc
+        yield value, doc, location
         return
     step, rest = steps[0], steps[1:]
     if isinstance(step, Each):
         if isinstance(value, (list, tuple)) and isinstance(doc, list):
-            for item, item_doc in zip(value, doc, strict=False):
-                yield from _pairs(item, item_doc, rest)
+            for index, (item, item_doc) in enumerate(zip(value, doc, strict=False)):
+                yield from _pairs(item, item_doc, rest, (*location, index))
         return
     if value is not None and isinstance(doc, Mapping):
-        yield from _pairs(value.__dict__.get(step.name), doc.get(step.key), rest)
+        yield from _pairs(
+            value.__dict__.get(step.name), doc.get(step.key), rest, (*location, step.key)
+        )
 
 
 def _baseline(model: type[Any], raw_doc: Mapping[str, Any]) -> Mapping[str, Any]:

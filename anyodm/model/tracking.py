@@ -24,7 +24,7 @@ only once the write is durable (at once outside a transaction, at commit inside 
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple
 
 import bson
@@ -140,12 +140,40 @@ def _encoded(value: Any) -> bytes:
 
 class StoredDocument:
     """A stored document as BSON bytes: immutable, nothing of it is shared with any
-    instance (every read of it decodes a fresh copy)."""
+    instance (every read of it decodes a fresh copy).
 
-    __slots__ = ("raw",)
+    The bytes may be derived on first use from other bytes (:meth:`derived`): a loaded
+    document whose referenced documents were looked up into it keeps the server's bytes,
+    and the stored form (keys in place of the looked-up documents) is made only when a
+    save asks for it.
+    """
+
+    __slots__ = ("_derive", "_raw")
 
     def __init__(self, raw: bytes) -> None:
-        self.raw = raw
+        self._raw: bytes | None = raw
+        self._derive: tuple[bytes, Callable[[dict[str, Any]], Mapping[str, Any]]] | None = None
+
+    @classmethod
+    def derived(
+        cls, source: bytes, derive: Callable[[dict[str, Any]], Mapping[str, Any]]
+    ) -> StoredDocument:
+        """The stored document ``derive`` makes of a fresh decoded copy of ``source``."""
+        state = cls.__new__(cls)
+        state._raw = None
+        state._derive = (source, derive)
+        return state
+
+    @property
+    def raw(self) -> bytes:
+        """The document's BSON bytes."""
+        raw = self._raw
+        if raw is None:
+            assert self._derive is not None
+            source, derive = self._derive
+            raw = bson.encode(derive(bson.decode(source, _CODEC)), codec_options=_CODEC)
+            self._raw, self._derive = raw, None
+        return raw
 
     @classmethod
     def of(cls, doc: Mapping[str, Any]) -> StoredDocument:
