@@ -151,7 +151,8 @@ def test_hand_overs_are_paced_by_time(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(batches, "_hand_over", lambda: hand_overs.append(None))
     batches._hand_over_if_due()  # due: the first hand-over of this thread (or long ago)
     out: list[int] = []
-    batches.decode_into(out, _raw_docs(10 * batches.SLICE), DEFAULT_CODEC_OPTIONS, lambda doc, raw: len(doc))
+    raw_docs = _raw_docs(10 * batches.SLICE)
+    batches.decode_into(out, raw_docs, DEFAULT_CODEC_OPTIONS, lambda doc, raw: len(doc))
     assert len(out) == 10 * batches.SLICE
     assert len(hand_overs) <= 1
 

@@ -21,19 +21,19 @@ from tests.engine.conftest import AwaitableSyncEngine
 class Doc(Model):
     name: str
     value: int = 0
-    meta: dict[str, Any] = {}
-    rows: list[dict[str, Any]] = []
-    anything: list[Any] = []
-    bare: dict = {}  # type: ignore[type-arg]
+    meta: dict[str, Any] = Field(default_factory=dict)
+    rows: list[dict[str, Any]] = Field(default_factory=list)
+    anything: list[Any] = Field(default_factory=list)
+    bare: dict = Field(default_factory=dict)  # type: ignore[type-arg]
 
 
 class Loose(Model):
-    model_config = {"extra": "allow"}
+    model_config = {"extra": "allow"}  # noqa: RUF012
     name: str
 
 
 class Versioned(Model):
-    model_config = {"optimistic_concurrency": True}
+    model_config = {"optimistic_concurrency": True}  # noqa: RUF012
     email: str = Field(unique=True)
     value: int = 0
 
@@ -87,7 +87,8 @@ def watched(
         if request.param == "async":
             yield Engine(client=client, database=mongo_database.name), writes
         else:
-            yield AwaitableSyncEngine(SyncEngine(client=client, database=mongo_database.name)), writes
+            sync = SyncEngine(client=client, database=mongo_database.name)
+            yield AwaitableSyncEngine(sync), writes
     finally:
         client.close()
 
