@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import bson
 from bson.raw_bson import RawBSONDocument
-from pymongo import IndexModel, InsertOne, UpdateOne
+from pymongo import IndexModel, InsertOne, ReplaceOne, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.errors import (
@@ -23,7 +23,6 @@ from pymongo.errors import (
     WriteConcernError,
     WTimeoutError,
 )
-from pymongo.results import BulkWriteResult
 
 from anyodm.core.arguments import check_model_class
 from anyodm.core.find import FindSpec, open_cursor, read_all
@@ -55,7 +54,13 @@ from anyodm.errors import (
     DuplicateKeyError,
     RevisionConflictError,
 )
-from anyodm.model.tracking import MAYBE_STORED, SavedState, StoredDocument, plan_save
+from anyodm.model.tracking import (
+    MAYBE_STORED,
+    SavedState,
+    StoredDocument,
+    keeps_extras,
+    plan_save,
+)
 
 if TYPE_CHECKING:
     from anyodm.model import Model
@@ -167,13 +172,14 @@ def _has_generated_key(instance: Model) -> bool:
 
 
 class _Write(NamedTuple):
-    """How one instance is saved: an insert of ``update``, or an update of ``filter``.
+    """How one instance is saved: an insert of ``update``, an update of ``filter``, or
+    (``replace``) ``update`` stored whole in its place.
 
     ``sent`` is the stored form of the instance's whole document as encoded for this
     write: its saved state once the write is durable.
     """
 
-    #: the document to insert, or the update operators (encoded by ``_write_of``)
+    #: the document to insert or store whole, or the update operators
     update: Mapping[str, Any]
     filter: dict[str, Any] | None  # None: insert
     sent: StoredDocument
@@ -185,16 +191,23 @@ class _Write(NamedTuple):
     #: the whole document, stored again if the update of a stored document matched
     #: nothing (it was deleted meanwhile)
     whole: dict[str, Any] | None = None
+    #: ``update`` is the whole document, replacing whatever is stored (upsert)
+    replace: bool = False
 
-    def bulk_op(self) -> InsertOne[Any] | UpdateOne:
+    def bulk_op(self) -> InsertOne[Any] | UpdateOne | ReplaceOne[Any]:
         if self.filter is None:
             return InsertOne(self.update)
+        if self.replace:
+            return ReplaceOne(self.filter, self.update, upsert=True)
         return UpdateOne(self.filter, self.update, upsert=self.upsert)
 
     def run(self, collection: Collection[Any], session: ClientSession | None) -> bool:
         """Send the write; False if a guarded write matched nothing (a conflict)."""
         if self.filter is None:
             collection.insert_one(self.update, session=session)
+            return True
+        if self.replace:
+            collection.replace_one(self.filter, self.update, upsert=True, session=session)
             return True
         result = collection.update_one(
             self.filter, self.update, upsert=self.upsert, session=session
@@ -203,13 +216,9 @@ class _Write(NamedTuple):
             return True
         if self.guarded:
             return False
-        self.recreate(collection, session)
-        return True
-
-    def recreate(self, collection: Collection[Any], session: ClientSession | None) -> None:
-        """The stored document is gone: store the whole document again."""
-        if self.filter is not None and self.whole is not None:
+        if self.whole is not None:  # the stored document is gone: store it whole again
             collection.replace_one(self.filter, self.whole, upsert=True, session=session)
+        return True
 
 
 def _write_of(
@@ -240,6 +249,9 @@ def _write_of(
             state = None
         if state is None and _has_generated_key(instance):  # sent as encoded
             write = _Write(RawBSONDocument(plan.sent.raw), None, plan.sent)
+        elif keeps_extras(model):  # extra fields removed from the instance go too
+            write = _Write(doc, pk_filter, plan.sent, upsert=True, replace=True)
+            base = state
         else:
             fields = {key: value for key, value in doc.items() if key != "_id"}
             update = {"$set": fields} if fields else {"$setOnInsert": {"_id": doc["_id"]}}
@@ -262,6 +274,9 @@ def _write_of(
     revised = guarded_filter(doc["_id"], base)
     if family_guard is not None:
         revised.update(family_guard)
+    if write.replace:
+        whole = {**doc, REVISION_KEY: next_revision(base)}
+        return _Write(whole, revised, sent, upsert=True, replace=True)
     update = with_revision_increment(dict(write.update))
     return _Write(update, revised, sent, upsert=not plan.stored, guarded=plan.stored)
 
@@ -386,16 +401,19 @@ def _write_grouped(
                     _send_one(gateway, done, write, session, overlapped)
                 continue
             collection = gateway.collection(model)
+            writes = [write for _, write in pending]
             try:
                 with duplicate_keys_as_anyodm_errors(model, [done for done, _ in pending]):
                     result = collection.bulk_write(
-                        [write.bulk_op() for _, write in pending], ordered=True, session=session
+                        [write.bulk_op() for write in writes], ordered=True, session=session
                     )
-                    _recreate_missing(collection, [w for _, w in pending], result, session)
+                    if _some_update_unmatched(writes, result.matched_count, result.upserted_count):
+                        for write in writes:  # idempotent: $set/$unset, or stored whole
+                            if write.whole is not None:
+                                write.run(collection, session)
             except DuplicateKeyError as exc:
                 failed = _first_failed_index(exc)
-                for done, write in pending[:failed]:
-                    _record(done, write.sent, session, overlapped)
+                _record_applied(pending[:failed], exc, session, overlapped)
                 sibling = sibling_conflicts(
                     gateway.collection(model), [pending[failed][0]], session
                 )
@@ -408,28 +426,42 @@ def _write_grouped(
                     for done, _ in pending:
                         record_unknown(done, session)
                 else:
-                    for done, write in pending[:applied]:
-                        _record(done, write.sent, session, overlapped)
+                    _record_applied(pending[:applied], exc, session, overlapped)
                 raise
             for done, write in pending:
                 _record(done, write.sent, session, overlapped)
 
 
-def _recreate_missing(
-    collection: Collection[Any],
-    writes: list[_Write],
-    result: BulkWriteResult,
+def _some_update_unmatched(writes: list[_Write], matched: int, upserted: int) -> bool:
+    """Whether an update of a stored document in a bulk write matched nothing (it was
+    deleted meanwhile), from the bulk's counts (matched upserts are counted too)."""
+    updates = sum(1 for write in writes if write.whole is not None)
+    if not updates:
+        return False
+    upserts = sum(1 for write in writes if write.filter is not None and write.upsert)
+    return matched - (upserts - upserted) < updates
+
+
+def _record_applied(
+    applied: list[tuple[Model, _Write]],
+    exc: BaseException,
     session: ClientSession | None,
+    overlapped: Callable[[Model], bool],
 ) -> None:
-    """Store again, whole, the documents whose update matched nothing (deleted
-    meanwhile): only looked for when the bulk write matched fewer than it updated."""
-    updates = [write for write in writes if write.whole is not None]
-    if not updates or result.matched_count >= len(updates):
-        return
-    for write in updates:
-        assert write.filter is not None
-        if not collection.count_documents(write.filter, limit=1, session=session):
-            write.recreate(collection, session)
+    """The writes before a failed one of an ordered bulk write were applied: record
+    them, except updates of stored documents if one of them matched nothing (what is
+    stored of those is then unknown)."""
+    cause = exc if isinstance(exc, BulkWriteError) else exc.__cause__
+    details = cause.details if isinstance(cause, BulkWriteError) else {}
+    matched, upserted = details.get("nMatched"), details.get("nUpserted")
+    unmatched = not isinstance(matched, int) or _some_update_unmatched(
+        [write for _, write in applied], matched, upserted if isinstance(upserted, int) else 0
+    )
+    for done, write in applied:
+        if unmatched and write.whole is not None:
+            record_unknown(done, session)
+        else:
+            _record(done, write.sent, session, overlapped)
 
 
 def _applied_before(exc: BaseException) -> int | None:

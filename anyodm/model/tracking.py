@@ -23,6 +23,7 @@ only once the write is durable (at once outside a transaction, at commit inside 
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple
@@ -41,6 +42,7 @@ __all__ = [
     "changes_for_save",
     "encode_document",
     "is_persisted",
+    "keeps_extras",
     "mark_saved",
     "mark_unsaved",
     "plan_save",
@@ -76,31 +78,29 @@ _FLOAT = struct.Struct("<d")
 _PLAIN: Final = frozenset({str, int, bool, type(None), bson.ObjectId, bytes})
 
 
-def _same_stored_form(new: Any, old: Any) -> bool:
+def _same_stored_form(new: Any, old: Any, codec: CodecOptions[Any]) -> bool:
     """Whether two values (a dumped one, a decoded one) have the same BSON encoding.
 
     Equality is not enough: ``1 == 1.0 == True``, dicts equal in another key order, a
-    naive and an aware datetime, microseconds the server drops.
+    naive and an aware datetime, microseconds the server drops; and values of different
+    types may store alike (a tuple and a list, a UUID and its binary).
     """
     kind = type(new)
-    if kind is not type(old):
-        if not (isinstance(new, type(old)) or isinstance(old, kind)):
-            return False
-    elif kind in _PLAIN:
-        return bool(new == old)
-    elif kind is float:
-        return _FLOAT.pack(new) == _FLOAT.pack(old)
-    try:
-        return _encoded(new) == _encoded(old)
-    except Exception:
-        return False
+    if kind is type(old):
+        if kind in _PLAIN:
+            return bool(new == old)
+        if kind is float:
+            return _FLOAT.pack(new) == _FLOAT.pack(old)
+    return _encoded_fields({"": new}, [""], codec) == _encoded_fields({"": old}, [""], codec)
 
 
-def _changed_fields(doc: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+def _changed_fields(
+    doc: dict[str, Any], old: dict[str, Any], codec: CodecOptions[Any]
+) -> dict[str, Any]:
     """The fields of ``doc`` whose stored form differs from ``old``'s (or that it lacks).
 
-    Plain values are compared directly; the others (containers, datetimes...) by their
-    encodings, all at once first: usually none of them changed.
+    Plain values of one type are compared directly; the others (containers,
+    datetimes...) by their encodings, all at once first: usually none of them changed.
     """
     changes: dict[str, Any] = {}
     encoded: list[str] = []
@@ -120,22 +120,20 @@ def _changed_fields(doc: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
                 changes[key] = new
         else:
             encoded.append(key)
-    if encoded and _encoded_fields(doc, encoded) != _encoded_fields(old, encoded):
+    if encoded and _encoded_fields(doc, encoded, codec) != _encoded_fields(old, encoded, codec):
         for key in encoded:
-            if not _same_stored_form(doc[key], old[key]):
+            if not _same_stored_form(doc[key], old[key], codec):
                 changes[key] = doc[key]
     return changes
 
 
-def _encoded_fields(doc: Mapping[str, Any], keys: list[str]) -> bytes:
+def _encoded_fields(doc: Mapping[str, Any], keys: list[str], codec: CodecOptions[Any]) -> bytes:
+    """The encoding of some fields of ``doc`` (``b""`` if they can't be encoded: the
+    save reports it)."""
     try:
-        return bson.encode({key: doc[key] for key in keys}, codec_options=_CODEC)
+        return bson.encode({key: doc[key] for key in keys}, codec_options=codec)
     except Exception:
         return b""
-
-
-def _encoded(value: Any) -> bytes:
-    return bson.encode({"": value}, codec_options=_CODEC)
 
 
 class StoredDocument:
@@ -180,9 +178,9 @@ class StoredDocument:
         """The stored form of a BSON-ready document."""
         return cls(bson.encode(doc, codec_options=_CODEC))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, codec_options: CodecOptions[Any] = _CODEC) -> dict[str, Any]:
         """The document decoded (a fresh copy each time)."""
-        decoded: dict[str, Any] = bson.decode(self.raw, _CODEC)
+        decoded: dict[str, Any] = bson.decode(self.raw, codec_options)
         return decoded
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -276,20 +274,37 @@ def plan_save(
         return SavePlan(doc, doc, (), False, sent)
     if sent.raw == base.raw:
         return SavePlan(doc, {}, (), True, base)
-    old = base.to_dict()
-    if "_id" not in old or not _same_stored_form(doc["_id"], old["_id"]):
+    codec = _comparing(codec_options)
+    old = base.to_dict(codec)
+    if "_id" not in old or not _same_stored_form(doc["_id"], old["_id"], codec):
         return SavePlan(doc, doc, (), False, sent)  # another key: another document
-    changes = _changed_fields(doc, old)
+    changes = _changed_fields(doc, old, codec)
     unset: tuple[str, ...] = ()
-    if _keeps_extras(instance):
+    if keeps_extras(type(instance)):
         unset = tuple(key for key in old if key not in doc and key not in _NOT_COMPARED)
     return SavePlan(doc, changes, unset, True, sent)
 
 
-def _keeps_extras(instance: Any) -> bool:
+@functools.lru_cache(maxsize=16)
+def _comparing_options(codec_options: CodecOptions[Any]) -> CodecOptions[dict[str, Any]]:
+    return codec_options.with_options(document_class=dict)
+
+
+def _comparing(codec_options: CodecOptions[Any] | None) -> CodecOptions[Any]:
+    """How a saved state is decoded to be compared with a dumped document: as the
+    collection encodes (its UUID representation, its type codecs), into plain dicts."""
+    if codec_options is None:
+        return _CODEC
+    try:
+        return _comparing_options(codec_options)
+    except TypeError:  # options that can't be hashed (a type registry of the caller's)
+        return codec_options.with_options(document_class=dict)
+
+
+def keeps_extras(model: type[Any]) -> bool:
     """Whether the model stores extra fields (``extra="allow"``): a stored key it no
     longer has was removed from the instance, so a save removes it too."""
-    return bool(type(instance).model_config.get("extra") == "allow")
+    return bool(model.model_config.get("extra") == "allow")
 
 
 def changes_for_save(instance: Any) -> dict[str, Any]:
