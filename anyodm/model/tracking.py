@@ -91,6 +91,8 @@ def _same_stored_form(new: Any, old: Any, codec: CodecOptions[Any]) -> bool:
             return bool(new == old)
         if kind is float:
             return _FLOAT.pack(new) == _FLOAT.pack(old)
+    elif isinstance(new, bson.ObjectId) and isinstance(old, bson.ObjectId):
+        return bool(new == old)  # anyodm's ObjectId and the driver's
     return _encoded_fields({"": new}, [""], codec) == _encoded_fields({"": old}, [""], codec)
 
 
@@ -117,6 +119,9 @@ def _changed_fields(
                 changes[key] = new
         elif kind is float and type(prior) is float:
             if _FLOAT.pack(new) != _FLOAT.pack(prior):
+                changes[key] = new
+        elif isinstance(new, bson.ObjectId) and isinstance(prior, bson.ObjectId):
+            if new != prior:
                 changes[key] = new
         else:
             encoded.append(key)
