@@ -22,7 +22,6 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -170,32 +169,47 @@ def record_durable_or_pending(
         set_saved_state(instance, MAYBE_STORED)
 
 
-@contextmanager
-def writes_in_flight(instances: Iterable[Model]) -> Iterator[Callable[[Model], bool]]:
-    """Mark writes of ``instances`` as on their way; yields ``overlapped(instance)``.
+class _WritesInFlight:
+    """The context manager of :func:`writes_in_flight` (a class: it is on every save's
+    path, where a generator-based one costs more)."""
 
-    Two writes of one instance on their way at once (two tasks saving it) land in an
-    order nobody can tell: whichever finishes last must not claim to be what the
-    database holds, so both record ``MAYBE_STORED``.
-    """
-    keys = [id(instance) for instance in instances]
-    with _FLIGHTS_LOCK:
-        for key in keys:
-            count = _IN_FLIGHT.get(key, 0)
-            _IN_FLIGHT[key] = count + 1
-            if count:
-                _OVERLAPPED.add(key)
-    try:
-        yield lambda instance: id(instance) in _OVERLAPPED
-    finally:
+    __slots__ = ("_keys",)
+
+    def __init__(self, instances: Iterable[Model]) -> None:
+        self._keys = [id(instance) for instance in instances]
+
+    def __enter__(self) -> Callable[[Model], bool]:
         with _FLIGHTS_LOCK:
-            for key in keys:
+            for key in self._keys:
+                count = _IN_FLIGHT.get(key, 0)
+                _IN_FLIGHT[key] = count + 1
+                if count:
+                    _OVERLAPPED.add(key)
+        return _overlapped
+
+    def __exit__(self, *exc_info: object) -> None:
+        with _FLIGHTS_LOCK:
+            for key in self._keys:
                 count = _IN_FLIGHT[key] - 1
                 if count:
                     _IN_FLIGHT[key] = count
                 else:
                     del _IN_FLIGHT[key]
                     _OVERLAPPED.discard(key)
+
+
+def _overlapped(instance: Model) -> bool:
+    return id(instance) in _OVERLAPPED
+
+
+def writes_in_flight(instances: Iterable[Model]) -> _WritesInFlight:
+    """Mark writes of ``instances`` as on their way; ``with`` gives ``overlapped(instance)``.
+
+    Two writes of one instance on their way at once (two tasks saving it) land in an
+    order nobody can tell: whichever finishes last must not claim to be what the
+    database holds, so both record ``MAYBE_STORED``.
+    """
+    return _WritesInFlight(instances)
 
 
 def note_loaded(items: Iterable[Any], session: ClientSession | None) -> None:

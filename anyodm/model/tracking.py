@@ -23,7 +23,6 @@ only once the write is durable (at once outside a transaction, at commit inside 
 
 from __future__ import annotations
 
-import functools
 import struct
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple
@@ -290,9 +289,9 @@ def plan_save(
     return SavePlan(doc, changes, unset, True, sent)
 
 
-@functools.lru_cache(maxsize=16)
-def _comparing_options(codec_options: CodecOptions[Any]) -> CodecOptions[dict[str, Any]]:
-    return codec_options.with_options(document_class=dict)
+#: id(collection codec options) -> (those options, the comparing options): the options
+#: of a collection are one object, so they are found by identity (hashing them costs more)
+_COMPARING: dict[int, tuple[CodecOptions[Any], CodecOptions[Any]]] = {}
 
 
 def _comparing(codec_options: CodecOptions[Any] | None) -> CodecOptions[Any]:
@@ -300,10 +299,14 @@ def _comparing(codec_options: CodecOptions[Any] | None) -> CodecOptions[Any]:
     collection encodes (its UUID representation, its type codecs), into plain dicts."""
     if codec_options is None:
         return _CODEC
-    try:
-        return _comparing_options(codec_options)
-    except TypeError:  # options that can't be hashed (a type registry of the caller's)
-        return codec_options.with_options(document_class=dict)
+    known = _COMPARING.get(id(codec_options))
+    if known is not None and known[0] is codec_options:
+        return known[1]
+    comparing = codec_options.with_options(document_class=dict)
+    if len(_COMPARING) > 64:  # many clients made and dropped: start again
+        _COMPARING.clear()
+    _COMPARING[id(codec_options)] = (codec_options, comparing)
+    return comparing
 
 
 def keeps_extras(model: type[Any]) -> bool:
