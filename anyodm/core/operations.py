@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-import bson
 from bson.raw_bson import RawBSONDocument
 from pymongo import IndexModel, InsertOne, ReplaceOne, UpdateOne
 from pymongo.client_session import ClientSession
@@ -103,7 +102,7 @@ def find_one(
     gateway: DatabaseGateway, spec: FindSpec[T], session: ClientSession | None
 ) -> T | None:
     """The first matching document, decoded, or None."""
-    collection = gateway.raw_collection(spec.model)
+    collection = gateway.collection(spec.model)
     if spec.pipeline is None:
         doc = collection.find_one(
             spec.filter, spec.projection, sort=spec.sort, skip=spec.skip, session=session
@@ -113,8 +112,7 @@ def find_one(
             doc = next(cursor, None)
     if doc is None:
         return None
-    raw = doc.raw
-    found = spec.load(bson.decode(raw, gateway.codec_options(spec.model)), raw)
+    found = spec.decode(doc)
     note_loaded((found,), session)
     return found
 

@@ -12,10 +12,12 @@ values); ``decode`` reads a stored value back as ``model_validate_doc`` would.
 from __future__ import annotations
 
 import functools
+import types
 import typing
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, get_args, get_origin
 
+import bson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import (
@@ -26,6 +28,7 @@ from pydantic_core import (
 )
 
 from anyodm.errors import InvalidFieldError, InvalidValueError
+from anyodm.model.bson_types import ObjectId
 from anyodm.model.query import FieldProxy, _is_any, _is_array, _unwrap, bson_value
 from anyodm.model.schema import adapt_own_schema, doc_serializer_schema, doc_validator_schema
 
@@ -298,7 +301,7 @@ class QueryCodec:
     valid document holds, and it then matches nothing.
     """
 
-    __slots__ = ("_array", "_element", "_field", "_key")
+    __slots__ = ("_array", "_element", "_field", "_key", "_plain")
 
     def __init__(
         self,
@@ -307,15 +310,20 @@ class QueryCodec:
         *,
         array: bool = False,
         key: FieldCodec | None = None,
+        plain: frozenset[type] = frozenset(),
     ) -> None:
         self._field = field  # the whole field (None: values as given)
         self._element = element  # an element of an array field
         self._array = array
         self._key = key  # the referenced primary key of a reference field
+        #: value types the field stores as they are (nothing to validate or convert)
+        self._plain = plain
 
     def value(self, value: Any) -> Any:
         """A value compared with the field; for an array field (which MongoDB matches
         whole or by element) an element unless it is an array of the field's type."""
+        if type(value) in self._plain:
+            return value
         if self._key is not None:
             return self._reference(value)
         if self._array and not isinstance(value, _ARRAYS):
@@ -382,10 +390,43 @@ def query_codec(model: type[Model], name: str, target: type[Model] | None) -> Qu
         whole = None if _untyped(field.annotation) else field_codec(field)
         element = element_annotation(field.annotation)
         if element is None:
-            return QueryCodec(whole)
+            return QueryCodec(whole, plain=_stored_as_is(field))
         return QueryCodec(whole, None if _untyped(element) else codec_for(element), array=True)
     except (LookupError, TypeError, NameError, InvalidFieldError):  # no codec for the type:
         return QueryCodec()  # values are sent as given
+
+
+#: field types whose values of exactly that type are stored as they are
+_AS_IS: dict[Any, frozenset[type]] = {
+    str: frozenset({str}),
+    int: frozenset({int}),
+    float: frozenset({float}),
+    bool: frozenset({bool}),
+    bson.ObjectId: frozenset({bson.ObjectId, ObjectId}),
+    ObjectId: frozenset({bson.ObjectId, ObjectId}),
+}
+
+
+def _stored_as_is(field: ResolvedField) -> frozenset[type]:
+    """The value types a query may send as they are for ``field``: its type's own, when
+    the field is exactly ``str``/``int``/``float``/``bool``/``ObjectId`` (or optional),
+    with no constraint, validator or serializer (of the field or of its model)."""
+    annotation = field.annotation
+    if get_origin(annotation) in (typing.Union, types.UnionType):  # Annotated stays whole
+        alternatives = [alt for alt in get_args(annotation) if alt is not type(None)]
+    else:
+        alternatives = [annotation]
+    if len(alternatives) != 1 or field.info.metadata:
+        return frozenset()
+    decorators = field.owner.__pydantic_decorators__
+    if (
+        decorators.field_serializers
+        or decorators.model_serializers
+        or decorators.field_validators
+        or decorators.model_validators
+    ):
+        return frozenset()
+    return _AS_IS.get(alternatives[0], frozenset())
 
 
 def _untyped(annotation: Any) -> bool:
