@@ -22,6 +22,7 @@ from pymongo.errors import (
     WriteConcernError,
     WTimeoutError,
 )
+from pymongo.errors import DuplicateKeyError as PyMongoDuplicateKeyError
 
 from anyodm.core.arguments import check_model_class
 from anyodm.core.find import FindSpec, open_cursor, read_all
@@ -191,6 +192,9 @@ class _Write(NamedTuple):
     whole: dict[str, Any] | None = None
     #: ``update`` is the whole document, replacing whatever is stored (upsert)
     replace: bool = False
+    #: for an insert: the upsert to send instead if a document with its key exists (a
+    #: copy of the fresh instance saved it, or it was stored again after a delete)
+    fallback: _Write | None = None
 
     def bulk_op(self) -> InsertOne[Any] | UpdateOne | ReplaceOne[Any]:
         if self.filter is None:
@@ -219,6 +223,30 @@ class _Write(NamedTuple):
         return True
 
 
+def _upsert_whole(
+    model: type[Model], doc: dict[str, Any], pk_filter: dict[str, Any], sent: StoredDocument
+) -> _Write:
+    """An upsert of the whole document: every field ``$set`` (fields stored that the model
+    does not know stay), or, for a model that keeps extra fields, the document replaced
+    (extra fields removed from the instance go too)."""
+    if keeps_extras(model):
+        return _Write(doc, pk_filter, sent, upsert=True, replace=True)
+    fields = {key: value for key, value in doc.items() if key != "_id"}
+    update = {"$set": fields} if fields else {"$setOnInsert": {"_id": doc["_id"]}}
+    return _Write(update, pk_filter, sent, upsert=True)
+
+
+def _on_primary_key(exc: BaseException) -> bool:
+    """Whether a duplicate key error (or the first write error of a bulk write) is on
+    ``_id``."""
+    details = getattr(exc, "details", None) or {}
+    errors = details.get("writeErrors")
+    if errors:
+        details = errors[0]
+    pattern = details.get("keyPattern") or details.get("keyValue") or {}
+    return list(pattern) == ["_id"]
+
+
 def _write_of(
     gateway: DatabaseGateway, instance: Model, session: ClientSession | None
 ) -> _Write | None:
@@ -245,15 +273,16 @@ def _write_of(
     if not plan.stored:
         if type(state) is StoredDocument:  # a copy under another key: a new document
             state = None
+        upsert = _upsert_whole(model, doc, pk_filter, plan.sent)
         if state is None and _has_generated_key(instance):  # sent as encoded
-            write = _Write(RawBSONDocument(plan.sent.raw), None, plan.sent)
-        elif keeps_extras(model):  # extra fields removed from the instance go too
-            write = _Write(doc, pk_filter, plan.sent, upsert=True, replace=True)
-            base = state
+            in_transaction = session is not None and session.in_transaction
+            if in_transaction and not uses_revisions(model):  # no second try in one
+                write = upsert
+            else:
+                fallback = None if uses_revisions(model) else upsert
+                write = _Write(RawBSONDocument(plan.sent.raw), None, plan.sent, fallback=fallback)
         else:
-            fields = {key: value for key, value in doc.items() if key != "_id"}
-            update = {"$set": fields} if fields else {"$setOnInsert": {"_id": doc["_id"]}}
-            write = _Write(update, pk_filter, plan.sent, upsert=True)
+            write = upsert
             base = state
     else:
         if not plan.changes and not plan.unset:
@@ -327,7 +356,13 @@ def _send_one(
     collection = gateway.collection(model)
     try:
         with duplicate_keys_as_anyodm_errors(model, [instance]):
-            written = write.run(collection, session)
+            try:
+                written = write.run(collection, session)
+            except PyMongoDuplicateKeyError as exc:
+                if write.fallback is None or not _on_primary_key(exc):
+                    raise
+                write = write.fallback  # its document exists (a copy saved it): upsert
+                written = write.run(collection, session)
     except DuplicateKeyError as exc:
         sibling = sibling_conflicts(collection, [instance], session)
         if sibling is not None:
@@ -398,36 +433,57 @@ def _write_grouped(
                 for done, write in pending:
                     _send_one(gateway, done, write, session, overlapped)
                 continue
-            collection = gateway.collection(model)
-            writes = [write for _, write in pending]
-            try:
-                with duplicate_keys_as_anyodm_errors(model, [done for done, _ in pending]):
-                    result = collection.bulk_write(
-                        [write.bulk_op() for write in writes], ordered=True, session=session
-                    )
-                    if _some_update_unmatched(writes, result.matched_count, result.upserted_count):
-                        for write in writes:  # idempotent: $set/$unset, or stored whole
-                            if write.whole is not None:
-                                write.run(collection, session)
-            except DuplicateKeyError as exc:
-                failed = _first_failed_index(exc)
-                _record_applied(pending[:failed], exc, session, overlapped)
-                sibling = sibling_conflicts(
-                    gateway.collection(model), [pending[failed][0]], session
+            _bulk_write(gateway.collection(model), pending, session, overlapped)
+
+
+def _bulk_write(
+    collection: Collection[Any],
+    pending: list[tuple[Model, _Write]],
+    session: ClientSession | None,
+    overlapped: Callable[[Model], bool],
+) -> None:
+    """One ordered bulk write of one model's writes, and the saved states it gives.
+
+    An insert that meets an existing ``_id`` (a copy of the fresh instance saved it) is
+    sent again as its upsert, with the writes after it.
+    """
+    model = type(pending[0][0])
+    while True:
+        writes = [write for _, write in pending]
+        try:
+            with duplicate_keys_as_anyodm_errors(model, [done for done, _ in pending]):
+                result = collection.bulk_write(
+                    [write.bulk_op() for write in writes], ordered=True, session=session
                 )
-                if sibling is not None:
-                    raise sibling from exc
-                raise
-            except BaseException as exc:
-                applied = None if _outcome_unknown(exc) else _applied_before(exc)
-                if applied is None:  # some of them may have been applied
-                    for done, _ in pending:
-                        record_unknown(done, session)
-                else:
-                    _record_applied(pending[:applied], exc, session, overlapped)
-                raise
-            for done, write in pending:
-                _record(done, write.sent, session, overlapped)
+                if _some_update_unmatched(writes, result.matched_count, result.upserted_count):
+                    # again, one by one in order (each is idempotent: $set/$unset, or an
+                    # upsert), so that a document that was gone is stored whole at its
+                    # turn and the writes after it still come after it
+                    for write in writes:
+                        if write.filter is not None:
+                            write.run(collection, session)
+        except DuplicateKeyError as exc:
+            failed = _first_failed_index(exc)
+            _record_applied(pending[:failed], exc, session, overlapped)
+            done, write = pending[failed]
+            if write.fallback is not None and _on_primary_key(exc.__cause__ or exc):
+                pending = [(done, write.fallback), *pending[failed + 1 :]]
+                continue
+            sibling = sibling_conflicts(collection, [done], session)
+            if sibling is not None:
+                raise sibling from exc
+            raise
+        except BaseException as exc:
+            applied = None if _outcome_unknown(exc) else _applied_before(exc)
+            if applied is None:  # some of them may have been applied
+                for done, _ in pending:
+                    record_unknown(done, session)
+            else:
+                _record_applied(pending[:applied], exc, session, overlapped)
+            raise
+        for done, write in pending:
+            _record(done, write.sent, session, overlapped)
+        return
 
 
 def _some_update_unmatched(writes: list[_Write], matched: int, upserted: int) -> bool:

@@ -347,3 +347,34 @@ async def test_save_all_whose_later_command_fails_leaves_no_instance_fresh(
     await engine.save_all([*fresh, existing])  # no DuplicateKeyError on _id
     for item in [*fresh, existing]:
         assert stored(engine, Doc, item.id) == item.model_dump_doc()
+
+
+async def test_a_fresh_instance_whose_document_exists_is_upserted(
+    watched: tuple[Any, Writes],
+) -> None:
+    """Two copies of one fresh instance (one generated key), each saved: the second
+    updates the document the first created, alone and in save_all, in and out of a
+    transaction; so does an instance saved again after a copy re-created its document."""
+    engine, _ = watched
+    first = Doc(name="a")
+    copy = first.model_copy(update={"value": 2})
+    await engine.save(first)
+    await engine.save(copy)
+    assert stored(engine, Doc, first.id) == copy.model_dump_doc()
+    pair = [Doc(name="b"), Doc(name="c")]
+    copies = [item.model_copy(update={"value": 3}) for item in pair]
+    await engine.save_all(pair)
+    await engine.save_all([Doc(name="d"), *copies])
+    for item in copies:
+        assert stored(engine, Doc, item.id) == item.model_dump_doc()
+    await engine.delete(first)
+    again = first.model_copy(update={"value": 4})
+    await engine.save(again)
+    first.value = 5
+    await engine.save(first)
+    assert stored(engine, Doc, first.id) == first.model_dump_doc()
+    fresh = Doc(name="e")
+    await engine.save(fresh.model_copy())
+    async with transaction(engine) as tx:
+        await tx.save(fresh)
+    assert stored(engine, Doc, fresh.id) == fresh.model_dump_doc()
