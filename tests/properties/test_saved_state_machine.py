@@ -226,13 +226,31 @@ def referenced(instance: Model) -> list[Model]:
     return []
 
 
+#: in predicted changes: a field the save removes (an extra field no longer on the instance)
+REMOVED: Any = object()
+
+
+def keeps_extras(model: type[Model]) -> bool:
+    """A model whose stored fields are all on the instance (``extra="allow"``): a save
+    removes what the instance no longer has, and an upsert of it replaces the document."""
+    return issubclass(model, Loose)
+
+
 def changes(world: World, tracked: Tracked) -> Fields | None:
-    """The fields a save sends (None: the whole document)."""
+    """The fields a save sends (None: the whole document; ``REMOVED``: unset)."""
     baseline = world.baselines[tracked]
     dump = dump_fields(tracked.inst)
     if baseline is None:
         return None
-    return {k: v for k, v in dump.items() if k != "_id" and baseline.fields.get(k) != v}
+    changed = {k: v for k, v in dump.items() if k != "_id" and baseline.fields.get(k) != v}
+    if keeps_extras(type(tracked.inst)):
+        changed.update({k: REMOVED for k in baseline.fields if k not in dump and k != "_id"})
+    return changed
+
+
+def _applied(fields: Fields, changed: Fields) -> Fields:
+    merged = {**fields, **changed}
+    return {k: v for k, v in merged.items() if v is not REMOVED}
 
 
 def simulate_save(world: World, tracked: Tracked) -> Write:
@@ -256,13 +274,13 @@ def simulate_save(world: World, tracked: Tracked) -> Write:
         if stored is None:  # deleted meanwhile: the upsert stores it whole
             new = Stored(model, dict(dump), 1)
         else:
-            new = Stored(stored.model, {**stored.fields, **changed}, stored.version + 1)
+            new = Stored(stored.model, _applied(stored.fields, changed), stored.version + 1)
     else:
-        current = stored is None or stored.fields.keys() <= dump.keys()
+        current = stored is None or keeps_extras(model) or stored.fields.keys() <= dump.keys()
         if stored is not None and revised(model):
             return Write(tracked, (RevisionConflictError, DuplicateKeyError), False, current)
-        if stored is None:
-            new = Stored(model, dict(dump), 1)
+        if stored is None or keeps_extras(model):  # stored whole (replaced)
+            new = Stored(model, dict(dump), 1 if stored is None else stored.version + 1)
         else:
             new = Stored(stored.model, {**stored.fields, **dump}, stored.version + 1)
     world.docs[tracked.key] = new
@@ -962,6 +980,11 @@ class SavedStateMachine(RuleBasedStateMachine):
             value = [self.draw_person(data) for _ in range(data.draw(st.integers(0, 2)))]
         else:
             value = data.draw(FIELD_VALUES[name], label="value")
+        extras = inst.__pydantic_extra__
+        if name in EXTRA_NAMES and extras and name in extras and data.draw(st.booleans()):
+            del extras[name]  # an extra field removed: the save removes it too
+            note(f"  del {tracked}.{name}")
+            return
         setattr(inst, name, value)
         if isinstance(value, Model):
             shown = repr(self.tracked_of(value))
