@@ -275,12 +275,10 @@ def _write_of(
             state = None
         upsert = _upsert_whole(model, doc, pk_filter, plan.sent)
         if state is None and _has_generated_key(instance):  # sent as encoded
+            # a write error ends a transaction: no second try inside one
             in_transaction = session is not None and session.in_transaction
-            if in_transaction and not uses_revisions(model):  # no second try in one
-                write = upsert
-            else:
-                fallback = None if uses_revisions(model) else upsert
-                write = _Write(RawBSONDocument(plan.sent.raw), None, plan.sent, fallback=fallback)
+            fallback = None if uses_revisions(model) or in_transaction else upsert
+            write = _Write(RawBSONDocument(plan.sent.raw), None, plan.sent, fallback=fallback)
         else:
             write = upsert
             base = state

@@ -253,7 +253,7 @@ def _applied(fields: Fields, changed: Fields) -> Fields:
     return {k: v for k, v in merged.items() if v is not REMOVED}
 
 
-def simulate_save(world: World, tracked: Tracked) -> Write:
+def simulate_save(world: World, tracked: Tracked, in_tx: bool = False) -> Write:
     """Predict one instance's save, applying it to ``world``."""
     model = type(tracked.inst)
     dump = dump_fields(tracked.inst)
@@ -279,6 +279,10 @@ def simulate_save(world: World, tracked: Tracked) -> Write:
         current = stored is None or keeps_extras(model) or stored.fields.keys() <= dump.keys()
         if stored is not None and revised(model):
             return Write(tracked, (RevisionConflictError, DuplicateKeyError), False, current)
+        if stored is not None and in_tx and "id" not in tracked.inst.model_fields_set:
+            # a fresh instance is inserted; outside a transaction the insert that meets
+            # its key is sent again as an upsert, inside one the write error ends it
+            return Write(tracked, (DuplicateKeyError,), False, current)
         if stored is None or keeps_extras(model):  # stored whole (replaced)
             new = Stored(model, dict(dump), 1 if stored is None else stored.version + 1)
         else:
@@ -690,7 +694,7 @@ class SavedStateMachine(RuleBasedStateMachine):
 
     def run_saves(self, ops: Any, roots: Sequence[Tracked], *, many: bool, in_tx: bool) -> None:
         trial = self.world.copy()
-        writes = self.plan_saves(trial, roots)
+        writes = self.plan_saves(trial, roots, in_tx)
         if writes is None:
             note("    (skipped: not predictable, see plan_saves)")
             raise _Skip
@@ -739,7 +743,9 @@ class SavedStateMachine(RuleBasedStateMachine):
                     f"its model_dump_doc():\n{describe_difference(dump, stored or {})}"
                 )
 
-    def plan_saves(self, world: World, roots: Sequence[Tracked]) -> list[Write] | None:
+    def plan_saves(
+        self, world: World, roots: Sequence[Tracked], in_tx: bool = False
+    ) -> list[Write] | None:
         """Predict a save (of several roots: save_all): the referenced instances with
         changes first, then the roots, each once; None if the order is unknowable."""
         unique: list[Tracked] = []
@@ -766,7 +772,7 @@ class SavedStateMachine(RuleBasedStateMachine):
                 # it would be inserted again at revision 1, a revision instances loaded
                 # before the delete may know: optimistic concurrency cannot tell them apart
                 return None
-            write = simulate_save(world, t)
+            write = simulate_save(world, t, in_tx)
             writes.append(write)
             if write.error:
                 break
@@ -1310,7 +1316,7 @@ class SavedStateMachine(RuleBasedStateMachine):
         trial = self.world.copy()
         planned: list[Write] = []
         for tracked in roots:
-            writes = self.plan_saves(trial, [tracked])
+            writes = self.plan_saves(trial, [tracked], in_tx=True)
             if writes is None or any(w.error for w in writes):
                 note(f"  (with_transaction skipped: saving {tracked} is not predictable)")
                 return
