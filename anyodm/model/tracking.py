@@ -191,9 +191,6 @@ class StoredDocument:
         """The value stored under a top-level ``key`` (a fresh object)."""
         return self.to_dict().get(key, default)
 
-    def __contains__(self, key: object) -> bool:
-        return key in self.to_dict()
-
     def with_element(self, key: str, value: Any) -> StoredDocument:
         """This document with ``key`` set to ``value``."""
         doc = self.to_dict()
