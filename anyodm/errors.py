@@ -7,12 +7,14 @@ from typing import Any
 
 __all__ = [
     "AnyODMError",
+    "CursorClosedError",
     "CursorConsumedError",
     "DocumentNotFoundError",
     "DocumentParsingError",
     "DuplicateKeyError",
     "WrittenDocumentParsingError",
     "InvalidFieldError",
+    "InvalidOperationError",
     "InvalidValueError",
     "RevisionConflictError",
     "SessionStateError",
@@ -29,6 +31,20 @@ class CursorConsumedError(AnyODMError, RuntimeError):
     A streaming cursor keeps nothing it yielded: use ``to_list()`` (or ``await`` the
     cursor) to keep the results, or run ``find`` again for a fresh cursor.
     """
+
+
+class CursorClosedError(AnyODMError, RuntimeError):
+    """A cursor or change stream was closed while this read of it waited or ran.
+
+    The read returns nothing of what the server may have sent: after ``aclose()``
+    (or ``close()``) returns, no read of the cursor or stream yields data.  Reads that
+    start after the close see the end of the iteration instead.
+    """
+
+
+class InvalidOperationError(AnyODMError, RuntimeError):
+    """An operation that MongoDB refuses in the current context (for example ``watch``
+    inside a transaction), refused before anything is sent."""
 
 
 class DocumentNotFoundError(AnyODMError):

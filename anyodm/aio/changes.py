@@ -3,20 +3,22 @@
 Each read is one :meth:`ChangeReader.next_batch` in a worker thread of the engine (at
 most one ``getMore``, which the server holds for at most ``max_await_time``).  So:
 
-* **Cancellation bound.** A cancelled stream's thread is never abandoned; it returns
+* **Cancellation bound.** A cancelled read's thread is never abandoned; it returns
   within ``max_await_time`` plus one round trip (0.25 s by default), after which the
   cancellation is raised.  A deadline (``fail_after``) reaches the driver as the
   ``getMore``'s time limit, like every operation.
-* **The server cursor is closed** on every way out — the end of ``async with``,
-  ``aclose()``, an exception, a cancellation or a deadline in ``async for`` — by a
-  shielded cleanup bounded by the engine's ``cleanup_timeout``.  A cursor the driver
-  forgot after a failed ``getMore`` is killed explicitly.
-* **One read at a time.** Two tasks iterating one stream take turns (an ``anyio.Lock``),
-  and ``aclose()`` waits for a read in progress, so the driver cursor is never used by
-  two threads.
+* **A cancelled read is not the end.** Inside ``async with engine.watch(...)`` a read
+  cut by a deadline or a cancellation leaves the stream open: the events its thread
+  read are kept for the next read, and a ``getMore`` cut short is resumed by the driver
+  from where it was.  A stream iterated without ``async with`` is closed by a cancelled
+  read (nothing else would close it) and then raises ``CursorClosedError``.
+* **The server cursor is closed** at the end of ``async with`` and by ``aclose()``, by a
+  shielded cleanup on the worker capacity kept for cleanup, bounded by the engine's
+  ``cleanup_timeout``; it does not wait behind reads queued for a worker (those end
+  with ``CursorClosedError``, see :mod:`anyodm.aio.reads`).
 * **The resume token follows delivery.** ``resume_token`` is the token of the last
   event *returned*; events read from the server but not yet returned when the stream
-  was cancelled come again to a stream resumed from it.
+  was closed come again to a stream resumed from it.
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import anyio
-
 from anyodm.aio.cleanup import shielded_cleanup
 from anyodm.aio.cursor import Executor
-from anyodm.core.changes import ChangeEvent, ChangeReader
+from anyodm.aio.reads import ReadTurns
+from anyodm.core.changes import ChangeEvent, ChangeFailure, ChangeReader
+from anyodm.errors import CursorClosedError
 
 if TYPE_CHECKING:
     from anyodm.model import Model
@@ -48,15 +50,26 @@ class ChangeStream(Generic[M]):
     waits for the next :class:`~anyodm.core.changes.ChangeEvent`; leaving closes it.
     """
 
-    __slots__ = ("_buffer", "_cleanup_timeout", "_execute", "_lock", "_reader", "_token")
+    __slots__ = (
+        "_buffer",
+        "_cleanup_timeout",
+        "_entered",
+        "_execute",
+        "_reader",
+        "_token",
+        "_turns",
+        "_why_closed",
+    )
 
     def __init__(self, reader: ChangeReader[M], execute: Executor, cleanup_timeout: float) -> None:
         self._reader = reader
         self._execute = execute
         self._cleanup_timeout = cleanup_timeout
-        self._buffer: deque[ChangeEvent[M]] = deque()
-        self._token: Mapping[str, Any] | None = reader.last_token
-        self._lock = anyio.Lock()
+        self._buffer: deque[ChangeEvent[M] | ChangeFailure] = deque()
+        self._token: Mapping[str, Any] | None = reader.start_token
+        self._turns = ReadTurns("change stream")
+        self._entered = False
+        self._why_closed: str | None = None  # set when closed by a failed read
 
     @property
     def resume_token(self) -> Mapping[str, Any] | None:
@@ -68,8 +81,7 @@ class ChangeStream(Generic[M]):
         """Start the stream on the server (``async with`` does it)."""
         reader = self._reader
         try:
-            async with self._lock:
-                await self._execute("watch", lambda _driver: reader.open())
+            await self._turns.read(lambda: self._execute("watch", lambda _driver: reader.open()))
         except BaseException:
             await self.aclose()
             raise
@@ -78,39 +90,66 @@ class ChangeStream(Generic[M]):
         return self
 
     async def __anext__(self) -> ChangeEvent[M]:
-        reader = self._reader
-        while not self._buffer:
-            if reader.closed:
+        while True:
+            if self._turns.closed:
+                if self._why_closed is not None:
+                    raise CursorClosedError(f"this change stream was closed by {self._why_closed}")
                 raise StopAsyncIteration
-            try:
-                async with self._lock:
-                    if self._buffer or reader.closed:
-                        continue  # another task read (or closed) meanwhile
-                    batch = await self._execute("watch", lambda _driver: reader.next_batch())
-            except BaseException:
+            if self._buffer:
+                item = self._buffer.popleft()
+                self._token = item.resume_token
+                if isinstance(item, ChangeFailure):
+                    raise item.error
+                return item
+            if self._reader.ended:
+                raise StopAsyncIteration
+            await self._fill()
+
+    async def _fill(self) -> None:
+        reader, buffer = self._reader, self._buffer
+
+        def read(_driver: object) -> None:
+            # Into the buffer from the thread: a read cut by a cancellation keeps what
+            # it read for the next one (the stream goes on).
+            batch = reader.next_batch()
+            if not reader.closed:
+                buffer.extend(batch)
+
+        async def fill() -> None:
+            if not buffer:  # another task's read may have filled it meanwhile
+                await self._execute("watch", read)
+
+        try:
+            await self._turns.read(fill)
+        except CursorClosedError:
+            raise
+        except BaseException as exc:
+            if not self._entered:  # nothing else will close it: a failed read does
+                self._why_closed = f"a failed read ({type(exc).__name__})"
                 await self.aclose()
-                raise
-            self._buffer.extend(batch)
-        event = self._buffer.popleft()
-        self._token = event.resume_token
-        return event
+            raise
 
     async def aclose(self) -> None:
-        """Close the server cursor (shielded, bounded by the engine's cleanup timeout)."""
+        """Close the server cursor (shielded, bounded by the engine's cleanup timeout,
+        on worker capacity kept for cleanup).  Reads in flight end with
+        ``CursorClosedError``."""
+        reads_in_flight = self._turns.busy
+        self._turns.close()
         self._buffer.clear()
         reader = self._reader
-        if not reader.has_open_cursor:
-            reader.closed = True
+        reader.closed = True  # a read that has not started its thread never will
+        if not reader.has_open_cursor and not reads_in_flight:
             return
 
         async def close() -> None:
-            async with self._lock:
-                await self._execute("close", lambda _driver: reader.close(), cleanup=True)
+            await self._execute("close", lambda _driver: reader.close(), cleanup=True)
 
         await shielded_cleanup("closing a change stream", close, self._cleanup_timeout)
+        self._buffer.clear()
 
     async def __aenter__(self) -> ChangeStream[M]:
         await self.open()
+        self._entered = True
         return self
 
     async def __aexit__(

@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable, Generator
 from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
-import anyio
 from pymongo.client_session import ClientSession
 
 from anyodm.aio.cleanup import shielded_cleanup
+from anyodm.aio.reads import ReadTurns
 from anyodm.core.find import BatchReader
 from anyodm.errors import CursorConsumedError
 
@@ -82,14 +82,7 @@ class AsyncCursor(Generic[M]):
         self._cleanup_timeout = cleanup_timeout
         self._batch: deque[M] = deque()
         self._consumed: str | None = None  # "read to its end" / "closed"
-        self._turns: anyio.Lock | None = None  # reads and the close take turns
-
-    def _turn(self) -> anyio.Lock:
-        """The lock that keeps a close from running beside a read (made on first use,
-        in the event loop that uses the cursor)."""
-        if self._turns is None:
-            self._turns = anyio.Lock()
-        return self._turns
+        self._turns = ReadTurns("cursor")  # one read at a time; a close ends them
 
     def __await__(self) -> Generator[Any, None, list[M]]:
         return self.to_list().__await__()
@@ -112,12 +105,15 @@ class AsyncCursor(Generic[M]):
                 raise StopAsyncIteration
             reader = self._reader
             try:
-                async with self._turn():
-                    batch = await self._execute("find", lambda _driver: reader.next_batch())
+                batch = await self._turns.read(
+                    lambda: self._execute("find", lambda _driver: reader.next_batch())
+                )
             except BaseException:
                 await self.aclose()
                 raise
             if not batch:
+                if self._batch:  # another task's read filled it meanwhile
+                    return self._batch.popleft()
                 self._consumed = "read to its end"
                 raise StopAsyncIteration
             self._batch.extend(batch)
@@ -129,17 +125,20 @@ class AsyncCursor(Generic[M]):
         self._batch.clear()
         if self._consumed is None:
             self._consumed = "closed"
-        if not self._reader.has_open_cursor:
-            self._reader.done = True
-            return
+        reads_in_flight = self._turns.busy
+        self._turns.close()  # reads queued or running end with CursorClosedError
         reader = self._reader
-        turn = self._turn()
+        reader.closed = True  # a read that has not started its thread never will
+        if not reader.has_open_cursor and not reads_in_flight:
+            reader.done = True
+            return
 
         async def close() -> None:
-            async with turn:  # a read of another task finishes first
-                await self._execute("close", lambda _driver: reader.close(), cleanup=True)
+            # Waits only for a read whose thread is running (one round trip at most).
+            await self._execute("close", lambda _driver: reader.close(), cleanup=True)
 
         await shielded_cleanup("closing a cursor", close, self._cleanup_timeout)
+        self._batch.clear()
 
     async def __aenter__(self) -> AsyncCursor[M]:
         return self

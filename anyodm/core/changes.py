@@ -1,23 +1,32 @@
-"""Change streams, written once over PyMongo: the watch spec, the typed event, the reader.
+"""Change streams, written once over PyMongo's ``ChangeStream``: the watch spec, the
+typed event, the reader.
 
 ``ChangeReader`` is the synchronous core that both engines use: ``SyncChangeStream``
 calls it directly; the async ``ChangeStream`` (``anyodm/aio/changes.py``) runs each call
-in a worker thread.  Its shape follows from three needs:
+in a worker thread.  The stream itself is the driver's (``Collection.watch`` /
+``Database.watch``), so the change-stream specification's rules are PyMongo's, tested
+against real servers: which errors are resumable, and where a resume starts (the
+``postBatchResumeToken``, else the last event's ``_id``, else ``startAfter`` /
+``startAtOperationTime``).  What the reader adds:
 
-* **A short wait.** One :meth:`ChangeReader.next_batch` is at most one ``getMore``, which
-  the server holds for at most ``max_await_time`` seconds when nothing happens.  That is
-  how long a cancelled async stream's thread can still be busy, so it bounds
-  cancellation.  The driver's cursor keeps ``maxAwaitTimeMS`` on the ``getMore`` even
-  under ``pymongo.timeout()`` (whose remaining time then bounds the socket wait).
-* **No lost server cursor.** When a ``getMore`` fails (a deadline, a network error), the
-  driver forgets its cursor without ``killCursors``.  The reader remembers the cursor id
-  and kills it itself in :meth:`ChangeReader.close`.
-* **MongoDB's resume rule.** A resumable error (network error, or a server error
-  labelled ``ResumableChangeStreamError`` / with a resumable code) reopens the stream
-  once, from the token of the last event read; a timeout is never resumed.
+* **A short wait per call.** One :meth:`ChangeReader.next_batch` is at most one
+  ``getMore`` (``try_next``), which the server holds for at most ``max_await_time``
+  seconds when nothing happens: that bounds how long a cancelled async stream's thread
+  stays busy.  The events the driver already holds are taken in the same call, so a
+  busy stream costs one thread hop per server batch, not per event.
+* **A deadline is not the end.** A ``getMore`` cut by the caller's deadline raises the
+  deadline; the stream stays usable and the driver resumes it on the next read from
+  where it was, losing and repeating nothing.
+* **No lost server cursor.** When a ``getMore`` fails on the network (a deadline cut
+  it, a connection broke), the driver drops its cursor without ``killCursors``; the
+  reader notices the dropped cursor's id and kills it (on the next read, or at close).
+* **Typed events.** Each event is parsed into its model in the worker thread; a
+  document that does not fit fails that event alone (the stream goes on after it).
 
-Only public PyMongo API is used: ``Collection.aggregate_raw_batches`` (one server batch
-per call) for a model's collection, ``Database.aggregate`` for a database-wide stream.
+The reader reads two pieces of the driver's private state, both guarded: how many
+events its cursor still holds (``_buffered``; without it, one event per call) and which
+server cursor it uses now (``_driver_cursor``; without it, dropped cursors are left to
+the server's cursor timeout).  Everything else is public PyMongo API.
 """
 
 from __future__ import annotations
@@ -31,13 +40,16 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import bson
 import pymongo
+from bson.raw_bson import RawBSONDocument
+from pymongo.change_stream import ChangeStream as DriverChangeStream
 from pymongo.client_session import ClientSession
-from pymongo.command_cursor import CommandCursor
-from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
+from pymongo.errors import PyMongoError
 
+from anyodm.core import open_cursors
 from anyodm.core.arguments import check_model_class
 from anyodm.core.find import make_find_spec
 from anyodm.core.gateway import DatabaseGateway
+from anyodm.errors import CursorClosedError, InvalidOperationError
 from anyodm.model.query import build_filter
 from anyodm.model.references import has_lookups
 
@@ -47,6 +59,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_AWAIT_TIME",
     "ChangeEvent",
+    "ChangeFailure",
     "ChangeReader",
     "SyncChangeStream",
     "WatchSpec",
@@ -59,16 +72,11 @@ log = logging.getLogger("anyodm")
 
 #: Seconds a getMore waits on the server for new events; bounds cancellation.
 DEFAULT_MAX_AWAIT_TIME = 0.25
-#: Seconds the killCursors of a cursor the driver forgot may take.
+#: Seconds the killCursors of a cursor the driver dropped may take.
 KILL_TIMEOUT = 10.0
-#: Events per server batch.
+#: Events per server batch (and at most per read).
 DEFAULT_BATCH_SIZE = 100
 _FULL_DOCUMENT = (None, "default", "updateLookup", "whenAvailable", "required")
-#: Server error codes MongoDB's change-stream spec calls resumable (servers < 4.4
-#: send no ResumableChangeStreamError label).
-_RESUMABLE_CODES = frozenset(
-    {6, 7, 43, 63, 89, 91, 133, 150, 189, 234, 262, 9001, 10107, 11600, 11602, 13388, 13435, 13436}
-)
 
 
 @dataclass(frozen=True)
@@ -94,21 +102,44 @@ class ChangeEvent(Generic[M]):
 
 
 @dataclass(frozen=True)
+class ChangeFailure:
+    """An event that could not be made a :class:`ChangeEvent` (its document does not
+    fit the model): raised in its place, after the events before it; the stream goes on
+    after it, and its ``resume_token`` resumes after it."""
+
+    error: Exception
+    resume_token: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class WatchSpec(Generic[M]):
     """A validated watch: where, what to match, and where to start."""
 
     models: tuple[type[M], ...]
     database_wide: bool
     pipeline: list[dict[str, Any]]
-    options: dict[str, Any]
+    full_document: str | None
+    resume_after: Mapping[str, Any] | None
+    start_after: Mapping[str, Any] | None
     max_await_time: float
     batch_size: int
 
-    def model_for(self, collection: str | None) -> type[M] | None:
+    def model_for(self, collection: str | None, document: Any) -> type[M] | None:
+        """The watched model an event of ``collection`` (with ``document``) belongs to."""
+        if not self.database_wide:
+            return self.models[0]
+        fallback = None
         for model in self.models:
-            if model.__anyodm__.collection == collection:
-                return model
-        return None
+            if model.__anyodm__.collection != collection:
+                continue
+            own = model.__anyodm__.family_filter()
+            if own is None:
+                fallback = fallback or model
+            elif isinstance(document, Mapping):
+                ((key, condition),) = own.items()
+                if document.get(key) in condition["$in"]:
+                    return model
+        return fallback
 
 
 def make_watch_spec(
@@ -125,6 +156,9 @@ def make_watch_spec(
 
     ``target`` is a model (its collection) or a list/tuple of models (a database-wide
     stream limited to their collections).  Queries filter on the event's full document.
+    A subclass of a polymorphic family sees only its own documents: events that carry
+    no document (deletes) are not delivered to it, and its updates are looked up
+    (``full_document="updateLookup"`` unless another mode is asked for).
     """
     database_wide = isinstance(target, (list, tuple))
     if database_wide:
@@ -152,24 +186,45 @@ def make_watch_spec(
         raise ValueError(
             f"{operation}(max_await_time=...) must be positive, got {max_await_time!r}"
         )
-    if batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"{operation}(batch_size=...) must be at least 1, got {batch_size!r}")
     pipeline: list[dict[str, Any]] = []
     if database_wide:
-        names = [m.__anyodm__.collection for m in models]
-        pipeline.append({"$match": {"ns.coll": {"$in": names}}})
-    elif queries:
+        pipeline.append({"$match": _of_collections(models)})
+        if full_document is None and any(m.__anyodm__.family_filter() for m in models):
+            full_document = "updateLookup"
+    else:
         filter_ = build_filter(models[0], *queries)
         if filter_:
             pipeline.append({"$match": _on_full_document(filter_, models[0].__name__)})
-    options: dict[str, Any] = {}
-    if full_document is not None:
-        options["fullDocument"] = full_document
-    if resume_after is not None:
-        options["resumeAfter"] = dict(resume_after)
-    if start_after is not None:
-        options["startAfter"] = dict(start_after)
-    return WatchSpec(models, database_wide, pipeline, options, max_await_time, batch_size)
+        if full_document is None and models[0].__anyodm__.family_filter() is not None:
+            full_document = "updateLookup"
+    return WatchSpec(
+        models,
+        database_wide,
+        pipeline,
+        full_document,
+        None if resume_after is None else dict(resume_after),
+        None if start_after is None else dict(start_after),
+        max_await_time,
+        batch_size,
+    )
+
+
+def _of_collections(models: tuple[type[Model], ...]) -> dict[str, Any]:
+    """A database-wide stream's filter: the models' collections (a polymorphic
+    subclass: its own documents of its collection)."""
+    whole = sorted(
+        {m.__anyodm__.collection for m in models if m.__anyodm__.family_filter() is None}
+    )
+    parts: list[dict[str, Any]] = [{"ns.coll": {"$in": whole}}] if whole else []
+    for model in models:
+        own = model.__anyodm__.family_filter()
+        if own is not None and model.__anyodm__.collection not in whole:
+            parts.append(
+                {"ns.coll": model.__anyodm__.collection, **_on_full_document(own, model.__name__)}
+            )
+    return parts[0] if len(parts) == 1 else {"$or": parts}
 
 
 def _on_full_document(filter_: Mapping[str, Any], model_name: str) -> dict[str, Any]:
@@ -188,197 +243,255 @@ def _on_full_document(filter_: Mapping[str, Any], model_name: str) -> dict[str, 
     return out
 
 
-def _is_resumable(exc: PyMongoError) -> bool:
-    if exc.timeout:
-        return False
-    if isinstance(exc, ConnectionFailure):
-        return True
-    if isinstance(exc, OperationFailure):
-        return exc.has_error_label("ResumableChangeStreamError") or exc.code in _RESUMABLE_CODES
-    return False
+def refuse_in_transaction(session: ClientSession | None) -> None:
+    """MongoDB refuses ``$changeStream`` in a multi-document transaction: say so first."""
+    if session is not None and session.in_transaction:
+        raise InvalidOperationError(
+            "watch() cannot run inside a transaction (MongoDB refuses change streams in "
+            "multi-document transactions): open the stream outside the transaction"
+        )
+
+
+def _buffered(stream: DriverChangeStream[Any]) -> int:
+    """Events the driver's cursor holds (returned by ``try_next`` without a
+    ``getMore``); 0 when its internals are not as expected (one event per read then)."""
+    data = getattr(getattr(stream, "_cursor", None), "_data", None)
+    try:
+        return len(data) if data is not None else 0
+    except TypeError:
+        return 0
+
+
+def _driver_cursor(stream: DriverChangeStream[Any]) -> Any:
+    """The driver's current cursor of ``stream`` (None if its internals changed)."""
+    return getattr(stream, "_cursor", None)
+
+
+def _cursor_id(cursor: Any) -> int:
+    cursor_id = getattr(cursor, "cursor_id", None)
+    return cursor_id if isinstance(cursor_id, int) else 0
 
 
 class ChangeReader(Generic[M]):
     """The server side of one stream: opens it, reads a batch per call, closes it.
 
-    Not thread-safe: one call at a time (the async front runs each in a worker thread,
-    one after the other).
+    Thread-safe: calls take turns on a lock, and :meth:`close` (from any thread) marks
+    the reader closed at once, so a read that had not started yet raises
+    :class:`~anyodm.errors.CursorClosedError` instead of reading.
     """
 
     __slots__ = (
-        "_cursor",
-        "_cursor_id",
+        "__weakref__",
+        "_codec",
         "_gateway",
         "_key_names",
-        "_orphan_id",
+        "_mutex",
+        "_orphans",
+        "_seen",
         "_session",
         "_spec",
+        "_stream",
+        "broken",
         "closed",
-        "last_token",
+        "ended",
     )
 
     def __init__(
         self, gateway: DatabaseGateway, spec: WatchSpec[M], session: ClientSession | None
     ) -> None:
+        refuse_in_transaction(session)
         self._gateway = gateway
         self._spec = spec
         self._session = session
-        self._cursor: CommandCursor[Any] | None = None
-        self._cursor_id = 0
-        self._orphan_id = 0  # a server cursor the driver forgot without killing it
+        self._stream: DriverChangeStream[Any] | None = None
+        self._mutex = threading.Lock()
+        self._seen: Any = None  # the driver cursor last seen in use
+        self._orphans: list[int] = []  # server cursors the driver dropped without a kill
         self._key_names = {
             model: {stored: name for name, stored in model.__anyodm__.key_names.items()}
             for model in spec.models
         }
-        #: The token of the last event read from the server (or the starting token).
-        self.last_token: Mapping[str, Any] | None = spec.options.get(
-            "resumeAfter", spec.options.get("startAfter")
+        database = gateway.database
+        self._codec = (
+            database.codec_options if spec.database_wide else gateway.codec_options(spec.models[0])
         )
+        #: closed by close(); ended by the server (the stream was invalidated)
         self.closed = False
+        self.ended = False
+        #: the non-resumable error that ended the stream, if one did
+        self.broken: BaseException | None = None
+
+    @property
+    def start_token(self) -> Mapping[str, Any] | None:
+        """The token the stream starts from (None: from now)."""
+        return self._spec.resume_after or self._spec.start_after
 
     @property
     def has_open_cursor(self) -> bool:
-        """True while a server cursor may exist (open, or forgotten by the driver)."""
-        return self._cursor is not None or bool(self._orphan_id)
+        """True while a server cursor may exist (open, or dropped by the driver)."""
+        return self._stream is not None or bool(self._orphans)
 
     def open(self) -> None:
         """Start the stream (the server's ``aggregate``); later changes will be seen."""
+        with self._mutex:
+            self._check_usable()
+            if self._stream is None:
+                self._start()
+
+    def _check_usable(self) -> None:
         if self.closed:
-            raise RuntimeError("this change stream is closed")
-        if self._cursor is None:
-            self._cursor = self._start(self._spec.options)
+            raise CursorClosedError("this change stream was closed")
+        if self.broken is not None:
+            raise CursorClosedError(
+                f"this change stream was ended by an error: {self.broken}"
+            ) from self.broken
+        refuse_in_transaction(self._session)
 
-    def _start(self, options: Mapping[str, Any]) -> CommandCursor[Any]:
+    def _start(self) -> DriverChangeStream[Any]:
         spec = self._spec
-        pipeline = [{"$changeStream": dict(options)}, *spec.pipeline]
-        kwargs: dict[str, Any] = {
-            "session": self._session,
-            "maxAwaitTimeMS": max(1, round(spec.max_await_time * 1000)),
-            "batchSize": spec.batch_size,
-        }
-        cursor: CommandCursor[Any]
-        if spec.database_wide:
-            cursor = self._gateway.database.aggregate(pipeline, **kwargs)
-        else:
-            collection = self._gateway.collection(spec.models[0])
-            cursor = collection.aggregate_raw_batches(pipeline, **kwargs)  # type: ignore[assignment]
-        self._cursor_id = cursor.cursor_id or 0
-        return cursor
+        raw_events = self._codec.with_options(document_class=RawBSONDocument)
+        gateway = self._gateway
+        target: Any = gateway.database if spec.database_wide else gateway.collection(spec.models[0])
+        stream: DriverChangeStream[Any] = target.with_options(codec_options=raw_events).watch(
+            spec.pipeline,
+            full_document=spec.full_document,
+            resume_after=spec.resume_after,
+            start_after=spec.start_after,
+            max_await_time_ms=max(1, round(spec.max_await_time * 1000)),
+            batch_size=spec.batch_size,
+            session=self._session,
+        )
+        if self.closed:  # closed while the aggregate ran: do not keep its cursor
+            stream.close()
+            raise CursorClosedError("this change stream was closed while it opened")
+        self._stream = stream
+        self._seen = _driver_cursor(stream)
+        if self._session is None:
+            open_cursors.remember(self)
+        return stream
 
-    def next_batch(self) -> list[ChangeEvent[M]]:
-        """The next events: at most one ``getMore``, empty if none came in
-        ``max_await_time``.  Resumes once on a resumable error."""
-        self.open()
-        try:
-            docs = self._read()
-        except PyMongoError as exc:
-            self._forget_cursor()
-            if not _is_resumable(exc):
-                raise
-            log.info("anyodm: change stream resuming after %s", exc)
-            self._resume()
+    def next_batch(self) -> list[ChangeEvent[M] | ChangeFailure]:
+        """The next events: at most one ``getMore``, empty if none came within
+        ``max_await_time`` (or the stream ended: see :attr:`ended`)."""
+        with self._mutex:
+            self._check_usable()
+            stream = self._stream or self._start()
+            if self._orphans:
+                self._kill_orphans()
+            if not stream.alive:
+                self.ended = True
+                return []
             try:
-                docs = self._read()
-            except PyMongoError:
-                self._forget_cursor()
+                raws = self._read(stream)
+            except PyMongoError as exc:
+                self._note_dropped(stream)
+                if not stream.alive:  # the driver closed it: not resumable
+                    self.broken = exc
                 raise
-        events = [self._event(doc) for doc in docs]
-        if events:
-            self.last_token = events[-1].resume_token
-        return events
+            self._note_dropped(stream)
+            if not stream.alive:
+                self.ended = True
+            return [self._event(raw) for raw in raws]
 
-    def _read(self) -> list[Mapping[str, Any]]:
-        cursor = self._cursor
-        assert cursor is not None
-        if self._spec.database_wide:
-            doc = cursor.try_next()
-            return [] if doc is None else [doc]
-        batch = cursor.try_next()
-        if not batch:
+    def _read(self, stream: DriverChangeStream[Any]) -> list[RawBSONDocument]:
+        first = stream.try_next()
+        if first is None:
             return []
-        codec = self._gateway.database.codec_options
-        docs: list[Mapping[str, Any]] = bson.decode_all(batch, codec)
-        return docs
+        raws = [first]
+        limit = self._spec.batch_size
+        while len(raws) < limit and _buffered(stream):
+            raw = stream.try_next()
+            if raw is None:
+                break
+            raws.append(raw)
+        return raws
 
-    def _resume(self) -> None:
-        self.kill_orphan()
-        options = dict(self._spec.options)
-        if self.last_token is not None:
-            options.pop("startAfter", None)
-            options["resumeAfter"] = dict(self.last_token)
-        self._cursor = self._start(options)
+    def _note_dropped(self, stream: DriverChangeStream[Any]) -> None:
+        """After a read: if the driver dropped its server cursor (a failed ``getMore``,
+        a resume), remember the cursor's id for a ``killCursors``."""
+        current = _driver_cursor(stream)
+        seen = self._seen
+        if current is seen and (seen is None or seen.alive):
+            return
+        if seen is not None and (cursor_id := _cursor_id(seen)):
+            self._orphans.append(cursor_id)
+        self._seen = current if current is not seen else None
 
-    def _forget_cursor(self) -> None:
-        """After a failed getMore: the driver dropped its cursor, perhaps without a
-        killCursors; remember the id so that close() kills it."""
-        cursor, self._cursor = self._cursor, None
-        if cursor is not None:
-            self._orphan_id = self._cursor_id if not cursor.alive else 0
-            if cursor.alive:
-                cursor.close()
+    def _event(self, raw: RawBSONDocument) -> ChangeEvent[M] | ChangeFailure:
+        doc: dict[str, Any] = bson.decode(raw.raw, self._codec)
+        token = doc["_id"]
+        try:
+            return self._typed(doc, raw)
+        except Exception as exc:  # the document does not fit: this event fails alone
+            return ChangeFailure(exc, token)
 
-    def _event(self, raw: Mapping[str, Any]) -> ChangeEvent[M]:
-        ns = raw.get("ns") or {}
+    def _typed(self, doc: dict[str, Any], raw: RawBSONDocument) -> ChangeEvent[M]:
+        ns = doc.get("ns") or {}
         collection = ns.get("coll") if isinstance(ns, Mapping) else None
-        model = self._spec.models[0] if not self._spec.database_wide else None
-        if model is None:
-            model = self._spec.model_for(collection)
+        full = doc.get("fullDocument")
+        model = self._spec.model_for(collection, full)
         names = self._key_names.get(model, {}) if model is not None else {}
-        full = raw.get("fullDocument")
         document = None
         if model is not None and isinstance(full, Mapping):
-            document = self._parse(model, full)
-        description = raw.get("updateDescription") or {}
+            full_raw = raw.get("fullDocument")
+            document = self._parse(model, full, getattr(full_raw, "raw", None))
+        description = doc.get("updateDescription") or {}
         updated = {
             _python_path(path, names): value
             for path, value in (description.get("updatedFields") or {}).items()
         }
         removed = [_python_path(path, names) for path in description.get("removedFields") or []]
         return ChangeEvent(
-            operation=raw["operationType"],
-            document_key=dict(raw.get("documentKey") or {}),
+            operation=doc["operationType"],
+            document_key=dict(doc.get("documentKey") or {}),
             document=document,
             updated_fields=updated,
             removed_fields=removed,
-            resume_token=raw["_id"],
+            resume_token=doc["_id"],
             collection=collection,
             model=model,
-            raw=raw,
+            raw=doc,
         )
 
-    def _parse(self, model: type[M], full: Mapping[str, Any]) -> M | None:
+    def _parse(self, model: type[M], full: Mapping[str, Any], raw: bytes | None) -> M | None:
         """The event's document as ``model``.  A model with references needs the
         referenced documents, which an event does not carry: it is then loaded as
         ``find_one`` would load it (its state when the event is read; None if gone)."""
         if not has_lookups(model):
-            return model.model_validate_doc(full)
+            return model.__anyodm_load__(full, raw)
         from anyodm.core.operations import find_one
 
         spec = make_find_spec(model, ({"_id": full.get("_id")},), None, 0, 1, "watch")
         return find_one(self._gateway, spec, self._session)
 
     def close(self) -> None:
-        """Kill the server cursor (also one the driver forgot); idempotent."""
+        """Close the stream and kill its server cursor(s); idempotent, any thread.
+
+        Marks the reader closed at once; the driver's cursor is closed once a read
+        running in another thread has returned (at most one ``getMore``).
+        """
         self.closed = True
-        cursor, self._cursor = self._cursor, None
-        try:
-            if cursor is not None:
-                if cursor.alive:
-                    cursor.close()
-                else:
-                    self._orphan_id = self._orphan_id or self._cursor_id
-        finally:
-            self.kill_orphan()
+        with self._mutex:
+            stream, self._stream = self._stream, None
+            self._seen = None
+            open_cursors.forget(self)
+            try:
+                if stream is not None:
+                    stream.close()
+            except PyMongoError:
+                log.warning("anyodm: closing a change stream failed", exc_info=True)
+            finally:
+                self._kill_orphans()
 
-    def kill_orphan(self) -> None:
-        """Send ``killCursors`` for a server cursor the driver dropped without one.
+    def _kill_orphans(self) -> None:
+        """Send ``killCursors`` for the server cursors the driver dropped without one.
 
-        From a fresh thread: the failure that orphaned the cursor is often the caller's
+        From a fresh thread: the failure that dropped a cursor is often the caller's
         ``pymongo.timeout()`` running out, which would refuse the kill at once in this
         thread's context.  The kill has its own limit, ``KILL_TIMEOUT``.
         """
-        cursor_id, self._orphan_id = self._orphan_id, 0
-        if not cursor_id:
+        cursor_ids, self._orphans = self._orphans, []
+        if not cursor_ids:
             return
         spec = self._spec
         name = "$cmd.aggregate" if spec.database_wide else spec.models[0].__anyodm__.collection
@@ -387,10 +500,10 @@ class ChangeReader(Generic[M]):
         def kill() -> None:
             try:
                 with pymongo.timeout(KILL_TIMEOUT):
-                    database.command("killCursors", name, cursors=[cursor_id], session=session)
+                    database.command("killCursors", name, cursors=cursor_ids, session=session)
             except PyMongoError:
                 log.warning(
-                    "anyodm: killing change-stream cursor %s failed", cursor_id, exc_info=True
+                    "anyodm: killing change-stream cursors %s failed", cursor_ids, exc_info=True
                 )
 
         killer = threading.Thread(target=kill, name="anyodm-kill-cursor", daemon=True)
@@ -399,10 +512,10 @@ class ChangeReader(Generic[M]):
 
     def close_soon(self) -> None:
         """Close from a short-lived thread, for a stream dropped without being closed
-        (garbage collection: this thread may hold a driver lock).  A stream bound to an
-        explicit session is left to the driver, which must not share the session."""
+        (see :mod:`anyodm.core.open_cursors`).  A stream bound to an explicit session is
+        left to the driver, which must not share the session."""
         if self._session is None and self.has_open_cursor and not self.closed:
-            threading.Thread(target=self.close, name="anyodm-stream-close", daemon=True).start()
+            open_cursors.close_soon(self.close, "anyodm-stream-close")
 
 
 def _python_path(path: str, names: Mapping[str, str]) -> str:
@@ -415,7 +528,8 @@ class SyncChangeStream(Generic[M]):
     for change in changes: ...``.
 
     Iteration blocks until the next event (polling the server every
-    ``max_await_time``); ``try_next()`` waits at most that long.  Leaving the ``with``
+    ``max_await_time``); ``try_next()`` waits at most that long.  A timeout
+    (``pymongo.timeout()``) raises and leaves the stream usable.  Leaving the ``with``
     block (or ``close()``) kills the server cursor.
     """
 
@@ -423,8 +537,8 @@ class SyncChangeStream(Generic[M]):
 
     def __init__(self, reader: ChangeReader[M]) -> None:
         self._reader = reader
-        self._buffer: list[ChangeEvent[M]] = []
-        self._token: Mapping[str, Any] | None = reader.last_token
+        self._buffer: list[ChangeEvent[M] | ChangeFailure] = []
+        self._token: Mapping[str, Any] | None = reader.start_token
 
     @property
     def resume_token(self) -> Mapping[str, Any] | None:
@@ -452,25 +566,23 @@ class SyncChangeStream(Generic[M]):
             event = self.try_next()
             if event is not None:
                 return event
-            if self._reader.closed:
+            if self._reader.closed or self._reader.ended:
                 raise StopIteration
 
     def try_next(self) -> ChangeEvent[M] | None:
         """The next event, or None if none arrived within ``max_await_time``."""
         if not self._buffer:
-            if self._reader.closed:
+            if self._reader.closed or self._reader.ended:
                 return None
-            try:
-                self._buffer = self._reader.next_batch()
-            except BaseException:
-                self.close()
-                raise
+            self._buffer = self._reader.next_batch()
             self._buffer.reverse()
             if not self._buffer:
                 return None
-        event = self._buffer.pop()
-        self._token = event.resume_token
-        return event
+        item = self._buffer.pop()
+        self._token = item.resume_token
+        if isinstance(item, ChangeFailure):
+            raise item.error
+        return item
 
     def close(self) -> None:
         """Kill the server cursor now (idempotent)."""

@@ -56,8 +56,10 @@ class SyncCursor(Generic[M]):
         self._check_not_consumed()
         reader = self._reader
         try:
-            while batch := reader.next_batch():
+            while self._consumed is None and (batch := reader.next_batch()):
                 yield from batch
+            if self._consumed is not None:  # close() was called inside the loop
+                return
         except GeneratorExit:
             # Left early; possibly closed by the garbage collector while this thread
             # holds a driver lock: never close synchronously here.

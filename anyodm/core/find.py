@@ -12,12 +12,13 @@ from pymongo.client_session import ClientSession
 from pymongo.command_cursor import CommandCursor
 from pymongo.cursor import Cursor
 
+from anyodm.core import open_cursors
 from anyodm.core.arguments import check_model_class, check_skip_limit
 from anyodm.core.batches import decode_into
 from anyodm.core.decoding import into_decoder
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.core.pending import note_loaded
-from anyodm.errors import InvalidFieldError
+from anyodm.errors import CursorClosedError, InvalidFieldError
 from anyodm.model.pipeline import build_pipeline
 from anyodm.model.projection import projection_for
 from anyodm.model.query import build_filter, build_sort
@@ -252,16 +253,22 @@ class BatchReader(Generic[M]):
 
     Holds only the batch being read, never every document it returned;
     :meth:`read_rest` reads everything left with the server's own batch sizes.
+    Thread-safe: reads take turns on a lock, and :meth:`close` (from any thread) marks
+    the reader closed at once, so a read that had not started raises
+    :class:`~anyodm.errors.CursorClosedError` instead of reading.
     """
 
     __slots__ = (
+        "__weakref__",
         "_batch_size",
         "_codec",
         "_cursor",
         "_gateway",
+        "_mutex",
         "_session",
         "_spec",
         "_validate",
+        "closed",
         "done",
     )
 
@@ -279,7 +286,11 @@ class BatchReader(Generic[M]):
         self._cursor: RawCursor | None = None
         self._validate: Callable[[Mapping[str, Any], bytes | memoryview], M] = spec.load
         self._codec = gateway.codec_options(spec.model)
+        self._mutex = threading.Lock()
+        #: read to its end, or closed
         self.done = False
+        #: closed by close() (a read after it raises CursorClosedError)
+        self.closed = False
 
     @property
     def session(self) -> ClientSession | None:
@@ -291,23 +302,39 @@ class BatchReader(Generic[M]):
         """True while a driver cursor may still hold a cursor on the server."""
         return self._cursor is not None and not self.done
 
+    def _check_open(self) -> None:
+        if self.closed:
+            raise CursorClosedError("this cursor was closed before this read ran")
+
+    def _open(self, batch_size: int) -> RawCursor:
+        cursor = open_cursor(self._gateway, self._spec, self._session, batch_size)
+        self._cursor = cursor
+        if self.closed:  # closed while the query ran: do not keep its cursor
+            self._close_locked()
+            self._check_open()
+        if self._session is None:
+            open_cursors.remember(self)
+        return cursor
+
     def next_batch(self) -> list[M]:
         """The next batch of models; an empty list once the result is exhausted."""
-        if self.done:
-            return []
-        if self._cursor is None:
-            self._cursor = open_cursor(self._gateway, self._spec, self._session, self._batch_size)
-        try:
-            raw = self._cursor.to_list(self._batch_size)
-            if not raw or not self._cursor.alive:
-                self.done = True
-            models: list[M] = []
-            decode_into(models, raw, self._codec, self._validate)
-            note_loaded(models, self._session)
-        except BaseException:
-            self.close()
-            raise
-        return models
+        with self._mutex:
+            self._check_open()
+            if self.done:
+                return []
+            cursor = self._cursor or self._open(self._batch_size)
+            try:
+                raw = cursor.to_list(self._batch_size)
+                if not raw or not cursor.alive:
+                    self.done = True
+                    open_cursors.forget(self)
+                models: list[M] = []
+                decode_into(models, raw, self._codec, self._validate)
+                note_loaded(models, self._session)
+            except BaseException:
+                self._close_locked()
+                raise
+            return models
 
     def read_rest(self) -> list[M]:
         """Every remaining model, then the cursor is closed.
@@ -315,21 +342,30 @@ class BatchReader(Generic[M]):
         Not started yet: the whole result is read with the server's own batch sizes
         (usually one round trip) instead of streaming batches.
         """
-        if self.done:
-            self.close()
-            return []
-        if self._cursor is None:
-            self._cursor = open_cursor(self._gateway, self._spec, self._session)
-        try:
-            models = read_all(self._cursor, self._codec, self._validate)
-            note_loaded(models, self._session)
-            return models
-        finally:
-            self.close()
+        with self._mutex:
+            self._check_open()
+            if self.done:
+                self._close_locked()
+                return []
+            try:
+                cursor = self._cursor or self._open(0)
+                models = read_all(cursor, self._codec, self._validate)
+                note_loaded(models, self._session)
+                return models
+            finally:
+                self._close_locked()
 
     def close(self) -> None:
-        """Close the driver cursor (kills the server cursor if it is still open)."""
+        """Close the driver cursor (kills the server cursor if it is still open); any
+        thread.  Marks the reader closed at once; the cursor is closed once a read
+        running in another thread has returned (one round trip at most)."""
+        self.closed = True
+        with self._mutex:
+            self._close_locked()
+
+    def _close_locked(self) -> None:
         self.done = True
+        open_cursors.forget(self)
         cursor, self._cursor = self._cursor, None
         if cursor is not None:
             cursor.close()
@@ -339,16 +375,18 @@ class BatchReader(Generic[M]):
 
         For a reader dropped early (``break``, an exception, garbage collection, where
         the current thread may even hold one of the driver's locks): the server cursor
-        is killed from a short-lived thread, or — when it belongs to an explicit session,
-        which must not be used by two threads — by the driver's own background task.
+        is killed from a short-lived thread (see :mod:`anyodm.core.open_cursors`), or —
+        when it belongs to an explicit session, which must not be used by two threads —
+        by the driver's own background task.
         """
         session = self._session
         cursor = self.detach()
         if cursor is not None and session is None:
-            threading.Thread(target=cursor.close, name="anyodm-cursor-close", daemon=True).start()
+            open_cursors.close_soon(cursor.close, "anyodm-cursor-close")
 
     def detach(self) -> RawCursor | None:
         """Give up the driver cursor without closing it (for a close elsewhere)."""
         self.done = True
+        open_cursors.forget(self)
         cursor, self._cursor = self._cursor, None
         return cursor

@@ -452,11 +452,11 @@ def test_a_resumable_error_resumes_once_from_the_last_token(
         engine.save(Order(item="before"))
         first = next(changes)
         engine.save(Order(item="after"))
-        cursor_id = changes._reader._cursor_id  # test-only peek
+        cursor_id = changes._reader._seen.cursor_id  # test-only peek
         killed = engine.database.command("killCursors", "order", cursors=[cursor_id])
         assert killed["cursorsKilled"] == [cursor_id]
-        change = next(changes)  # CursorNotFound: the stream reopens from `first` once
-        assert changes._reader._cursor_id != cursor_id
+        change = next(changes)  # CursorNotFound: the driver reopens from `first` once
+        assert changes._reader._seen.cursor_id != cursor_id
     assert first.document is not None
     assert first.document.item == "before"
     assert change.document is not None
