@@ -18,6 +18,7 @@ from anyodm.core.batches import decode_into
 from anyodm.core.decoding import into_decoder
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.core.pending import note_loaded
+from anyodm.core.polymorphism import keep_pipeline_to_class
 from anyodm.errors import CursorClosedError, InvalidFieldError
 from anyodm.model.pipeline import build_pipeline
 from anyodm.model.projection import projection_for
@@ -202,9 +203,10 @@ def _into_references_refused(model: type[Any], key: str, operation: str) -> Inva
 
 
 def make_aggregate_spec(model: type[Any], pipeline: Any, into: type[Any] | None) -> FindSpec[Any]:
-    """Validate an aggregation on ``model``'s collection and how to decode its results."""
+    """Validate an aggregation on ``model``'s collection and how to decode its results
+    (a polymorphic subclass's reads only its documents: :func:`keep_pipeline_to_class`)."""
     checked = check_model_class(model, "aggregate")
-    stages = build_pipeline(checked, pipeline)
+    stages = keep_pipeline_to_class(checked, build_pipeline(checked, pipeline))
     return FindSpec(checked, {}, None, 0, 0, stages, into_decoder(into))
 
 

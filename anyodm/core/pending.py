@@ -11,6 +11,13 @@ While the transaction runs, its own pending states are what later operations in 
 compare with (a second save of a fresh instance in one transaction is an update, not a
 second insert).
 
+An instance read in the transaction is recorded too: what it was loaded as may show the
+transaction's own uncommitted writes, so after an abort nothing is known of it
+(``MAYBE_STORED``); a commit leaves it as loaded.  Nothing of its state is copied for
+that, and the ledger holds every instance weakly: one dropped while the transaction
+runs (a streamed find's, batch after batch) is forgotten, so a transaction keeps no
+more in memory than the code running in it does.
+
 The ledger is found from the driver session (transactions anyodm starts register one).
 A write in a transaction that anyodm does not manage (a raw PyMongo ``ClientSession``
 whose transaction the caller started) cannot see the commit: its instances become
@@ -21,8 +28,9 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import BaseModel
 from pymongo.client_session import ClientSession
@@ -59,47 +67,130 @@ _LEDGERS: weakref.WeakKeyDictionary[ClientSession, PendingStates] = weakref.Weak
 _LEDGERS_LOCK = threading.Lock()
 
 
-class PendingStates:
-    """The saved states a transaction's writes give its instances once committed."""
+class _Ref(weakref.ref[Any]):
+    """A weak reference to a ledger's instance that knows its key (to find its entry
+    once the instance is gone)."""
 
-    __slots__ = ("__weakref__", "_lock", "_states")
+    __slots__ = ("key",)
+
+    key: int
+
+    def __new__(cls, instance: Any, callback: Callable[[Any], object]) -> _Ref:
+        self = super().__new__(cls, instance, callback)
+        self.key = id(instance)
+        return self
+
+
+class _Loaded:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "LOADED"
+
+
+#: The pending state of an instance the transaction only read: its own saved state
+#: (what it was loaded as) is what a commit confirms; nothing is kept for it.
+_LOADED: Final = _Loaded()
+
+_Entry = tuple[_Ref, "SavedState | _Loaded", SavedState]
+
+
+class PendingStates:
+    """The saved states a transaction's writes give its instances once committed.
+
+    It holds the instances weakly: an instance dropped while the transaction runs (a
+    stream's, batch after batch) is forgotten, and nothing is kept of an instance the
+    transaction only read.  Entries are keyed by ``id(instance)``; an id is reused once
+    its object is gone, so an entry counts only while its reference still points at the
+    instance asked about.  A reference's callback (it may run in any thread, at any
+    allocation, even while :attr:`_lock` is held) only appends it to :attr:`_dead`; the
+    next :meth:`record`/:meth:`loaded` removes those entries under the lock.
+    """
+
+    __slots__ = ("__weakref__", "_dead", "_lock", "_states")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        # id(instance) -> (instance, state at commit, state before the transaction)
-        self._states: dict[int, tuple[Model, SavedState, SavedState]] = {}
+        # id(instance) -> (reference, state at commit or _LOADED, state before the transaction)
+        self._states: dict[int, _Entry] = {}
+        self._dead: deque[_Ref] = deque()
+
+    def __len__(self) -> int:
+        """How many entries are held (dead ones not yet removed included)."""
+        return len(self._states)
+
+    def _reference(self, instance: Model) -> _Ref:
+        return _Ref(instance, self._dead.append)  # every Model supports weak references
+
+    def _purge(self) -> None:
+        """Remove the entries of the instances that died (under the lock)."""
+        dead, states = self._dead, self._states
+        while dead:
+            ref = dead.popleft()
+            entry = states.get(ref.key)
+            if entry is not None and entry[0] is ref:
+                del states[ref.key]
+
+    def _entry(self, instance: Model) -> _Entry | None:
+        """The live entry of ``instance`` (not one of a dead object that had its id)."""
+        entry = self._states.get(id(instance))
+        if entry is None or entry[0]() is not instance:
+            return None
+        return entry
 
     def record(self, instance: Model, state: SavedState) -> None:
         """``instance`` will have ``state`` if the transaction commits."""
         with self._lock:
-            entry = self._states.get(id(instance))
-            before = saved_state(instance) if entry is None else entry[2]
-            self._states[id(instance)] = (instance, state, before)
+            self._purge()
+            entry = self._entry(instance)
+            if entry is None:
+                self._states[id(instance)] = (
+                    self._reference(instance),
+                    state,
+                    saved_state(instance),
+                )
+            else:
+                self._states[id(instance)] = (entry[0], state, entry[2])
 
     def loaded(self, instance: Model) -> None:
         """``instance`` was read in this transaction: what it was loaded as holds only if
         the transaction commits (it may show the transaction's own uncommitted writes);
         if not, nothing is known of it (``MAYBE_STORED``)."""
         with self._lock:
-            if id(instance) not in self._states:
-                self._states[id(instance)] = (instance, saved_state(instance), MAYBE_STORED)
+            self._purge()
+            if self._entry(instance) is None:
+                self._states[id(instance)] = (self._reference(instance), _LOADED, MAYBE_STORED)
 
     def lookup(self, instance: Model) -> tuple[bool, SavedState]:
-        """``(True, state)`` if this transaction wrote ``instance``, else ``(False, None)``."""
+        """``(True, state)`` if this transaction wrote ``instance``, else ``(False, None)``
+        (an instance it only read compares with its own saved state)."""
         with self._lock:
-            entry = self._states.get(id(instance))
-        return (False, None) if entry is None else (True, entry[1])
+            entry = self._entry(instance)
+        if entry is None:
+            return False, None
+        state = entry[1]
+        if isinstance(state, _Loaded):
+            return False, None
+        return True, state
 
-    def _take(self) -> list[tuple[Model, SavedState, SavedState]]:
+    def _take(self) -> list[tuple[Model, SavedState | _Loaded, SavedState]]:
+        """The entries of the instances still alive; the ledger is emptied."""
         with self._lock:
             entries = list(self._states.values())
             self._states.clear()
-        return entries
+            self._dead.clear()
+        return [
+            (instance, state, before)
+            for ref, state, before in entries
+            if (instance := ref()) is not None
+        ]
 
     def committed(self) -> None:
-        """The commit succeeded: the pending states become the instances' states."""
+        """The commit succeeded: the pending states become the instances' states (an
+        instance only read keeps what it was loaded as)."""
         for instance, state, _ in self._take():
-            set_saved_state(instance, state)
+            if not isinstance(state, _Loaded):
+                set_saved_state(instance, state)
 
     def discarded(self) -> None:
         """Aborted, or the commit failed: every instance is as before the transaction."""
@@ -107,13 +198,22 @@ class PendingStates:
             set_saved_state(instance, before)
 
     def unknown(self) -> None:
-        """The commit's outcome is unknown: every written instance is MAYBE_STORED.
+        """The commit's outcome is unknown: every instance still alive is MAYBE_STORED.
 
         The entries are kept: a retried commit that succeeds (or is refused) still
-        settles them.
+        settles them; an instance only read keeps, as its pending state, what it was
+        loaded as.
         """
         with self._lock:
-            instances = [entry[0] for entry in self._states.values()]
+            self._purge()
+            instances = []
+            for key, (ref, state, before) in list(self._states.items()):
+                instance = ref()
+                if instance is None:
+                    continue
+                if state is _LOADED:
+                    self._states[key] = (ref, saved_state(instance), before)
+                instances.append(instance)
         for instance in instances:
             set_saved_state(instance, MAYBE_STORED)
 

@@ -1,4 +1,9 @@
-"""Polymorphic families in writes.
+"""Polymorphic families: every operation on a class keeps to its documents.
+
+:func:`family_documents_filter` is the filter keeping an operation on a subclass to the
+documents of that class and of its subclasses: finds, counts, ``distinct``, updates,
+find-and-modify and ``remove`` get it through ``build_filter``, ``aggregate`` through
+:func:`keep_pipeline_to_class`, a delete of an instance with its key.
 
 An instance's save matches only a document of its own class (it writes that class's
 fields and ``_t``); its delete matches a document of its class or of one of its
@@ -22,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "family_documents_filter",
+    "keep_pipeline_to_class",
     "not_found_error",
     "own_documents_filter",
     "sibling_conflicts",
@@ -42,9 +48,57 @@ def own_documents_filter(model: type[Model]) -> dict[str, Any] | None:
 
 
 def family_documents_filter(model: type[Model]) -> dict[str, Any] | None:
-    """The part of a delete's filter that matches only documents of ``model`` and of its
-    subclasses; None for a family's base (every document) or outside a family."""
+    """The filter document matching only documents of ``model`` and of its subclasses
+    (``{"_t": {"$in": [...]}}``, a new dict on each call, listing the family's classes
+    known now); None for a family's base (every document) or outside a family.
+
+    What every operation on ``model`` adds to its own filter: a find's, a count's, an
+    update's, a delete's, an aggregation's first ``$match``.
+    """
     return model.__anyodm__.family_filter()
+
+
+#: first stages after which the class's ``$match`` goes (they must come first: Atlas
+#: Search)
+_FIRST_STAGES_THEN_MATCH = frozenset({"$search", "$vectorSearch"})
+#: first stages whose results are not the collection's documents (statistics, metadata,
+#: change events): a pipeline they lead is left as it is
+_NOT_DOCUMENTS = frozenset(
+    {
+        "$changeStream",
+        "$collStats",
+        "$indexStats",
+        "$listSampledQueries",
+        "$listSearchIndexes",
+        "$planCacheStats",
+        "$searchMeta",
+    }
+)
+
+
+def keep_pipeline_to_class(
+    model: type[Model], stages: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """An aggregation on ``model`` reads only its documents (and its subclasses'): the
+    class's filter as a first ``$match`` (in a leading ``$geoNear``'s ``query``, or just
+    after a leading ``$search``/``$vectorSearch``, which must come first). ``stages`` as
+    they are for a family's base, outside a family, and for a pipeline led by a stage
+    whose results are not the collection's documents (``$collStats``...)."""
+    family_filter = family_documents_filter(model)
+    if family_filter is None:
+        return stages
+    first = next(iter(stages[0])) if stages else None
+    if first in _NOT_DOCUMENTS:
+        return stages
+    if first == "$geoNear" and isinstance(stages[0][first], dict):
+        options = dict(stages[0][first])
+        query = options.get("query")
+        options["query"] = {"$and": [family_filter, query]} if query else family_filter
+        return [{first: options}, *stages[1:]]
+    match = {"$match": family_filter}
+    if first in _FIRST_STAGES_THEN_MATCH:
+        return [stages[0], match, *stages[1:]]
+    return [match, *stages]
 
 
 def _stored_class(
