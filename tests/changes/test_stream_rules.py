@@ -224,7 +224,8 @@ async def test_watching_a_subclass_sees_only_its_class(anyodm_engine: Engine) ->
         ("update", "Car"),
         ("insert", "SportsCar"),
     ]
-    assert got[1].document is not None and got[1].document.doors == 2
+    assert got[1].document is not None
+    assert got[1].document.doors == 2
 
 
 async def test_watching_the_base_sees_the_whole_family(anyodm_engine: Engine) -> None:
@@ -275,6 +276,8 @@ async def test_watch_inside_a_transaction_is_refused(anyodm_engine: Engine) -> N
 
 
 def test_sync_watch_inside_a_transaction_is_refused(anyodm_sync_engine: SyncEngine) -> None:
-    with anyodm_sync_engine.transaction() as tx:
-        with pytest.raises(InvalidOperationError, match=r"watch\(\).*transaction"):
-            anyodm_sync_engine.watch(Note, session=tx)
+    with (
+        anyodm_sync_engine.transaction() as tx,
+        pytest.raises(InvalidOperationError, match=r"watch\(\).*transaction"),
+    ):
+        anyodm_sync_engine.watch(Note, session=tx)

@@ -11,7 +11,6 @@ from typing import Any
 
 import anyio
 import pymongo
-import pytest
 
 from anyodm import CursorClosedError, CursorConsumedError, Engine, Model, SyncEngine
 from anyodm.testing.plugin import ArmFailPoint
@@ -121,14 +120,13 @@ async def test_a_read_racing_a_close_gets_no_data(anyodm_engine: Engine) -> None
     await engine.save_all([Memo(text=f"m{n}", n=n) for n in range(120)])
     for attempt in range(12):
         cursor = engine.find(Memo, sort=Memo.n)
-        closed = False
-        after_close: list[int] = []
+        state: dict[str, Any] = {"closed": False, "after close": []}
 
-        async def read(cursor: Any = cursor) -> None:
+        async def read(cursor: Any = cursor, state: dict[str, Any] = state) -> None:
             try:
                 async for memo in cursor:
-                    if closed:
-                        after_close.append(memo.n)
+                    if state["closed"]:
+                        state["after close"].append(memo.n)
             except (CursorClosedError, CursorConsumedError):
                 pass  # closed during the read, or before it began
 
@@ -137,8 +135,8 @@ async def test_a_read_racing_a_close_gets_no_data(anyodm_engine: Engine) -> None
             for _ in range(attempt):
                 await anyio.sleep(0)
             await cursor.aclose()
-            closed = True
-        assert after_close == []
+            state["closed"] = True
+        assert state["after close"] == []
 
 
 def test_sync_close_from_another_thread_ends_the_read(
