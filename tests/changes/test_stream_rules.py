@@ -281,3 +281,24 @@ def test_sync_watch_inside_a_transaction_is_refused(anyodm_sync_engine: SyncEngi
         pytest.raises(InvalidOperationError, match=r"watch\(\).*transaction"),
     ):
         anyodm_sync_engine.watch(Note, session=tx)
+
+
+# -- the driver state the reader reads ------------------------------------------------
+
+
+def test_one_read_takes_every_event_the_driver_holds(anyodm_sync_engine: SyncEngine) -> None:
+    """The reader reads two pieces of PyMongo's private state (buffered events, current
+    cursor); if a PyMongo release moves them, this fails (the stream would still work,
+    one event per read, and dropped cursors would wait for the server's timeout)."""
+    from anyodm.core.changes import _buffered, _cursor_id, _driver_cursor
+
+    engine = anyodm_sync_engine
+    with engine.watch(Note) as changes:
+        reader = changes._reader
+        engine.save_all([Note(text=f"n{i}") for i in range(5)])
+        batch = reader.next_batch()  # one getMore brings the five: one read takes them
+        stream = reader._stream
+        assert stream is not None
+        assert _cursor_id(_driver_cursor(stream)) > 0
+        assert _buffered(stream) == 0
+    assert len(batch) == 5
