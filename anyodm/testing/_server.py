@@ -123,7 +123,8 @@ class MongoServer:
     @property
     def patches(self) -> dict[str, bool]:
         """Which of anyodm's mongoeco patches the server runs with: ``insert_cost``
-        (inserts into large collections stay cheap), ``change_streams`` (``$changeStream``
+        (inserts into large collections stay cheap; transactions conflict per document,
+        not on any other commit), ``change_streams`` (``$changeStream``
         served over the wire), ``keyed_lookup`` (``$lookup`` on ``_id`` by key, as a
         real server's ``_id`` index does) and ``fail_command`` (the ``failCommand`` fail
         point reaches ``getMore`` and change-stream aggregates)."""
