@@ -213,13 +213,6 @@ async def test_an_anyodm_change_stream_resumes_after_a_failed_get_more(
             assert (await changes.__anext__()).document == third  # nothing sent twice
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TimeoutError,
-    reason="anyodm's ChangeReader resumes a stream that has read no event yet without a "
-    "start point (it keeps neither the postBatchResumeToken nor the operationTime), so "
-    "the changes made before the resume are lost",
-)
 async def test_an_anyodm_change_stream_resumes_before_its_first_event(
     anyodm_engine: Engine, failpoint: ArmFailPoint
 ) -> None:
