@@ -15,6 +15,7 @@ from anyodm.testing.plugin import ArmFailPoint
 
 #: Events written; ANYODM_HAMMER_EVENTS overrides (the lowest-versions leg runs fewer).
 EVENTS = int(os.environ.get("ANYODM_HAMMER_EVENTS", "10000"))
+LABEL = {234: ["ResumableChangeStreamError"], 43: []}
 
 
 class Tick(Model):
@@ -45,10 +46,11 @@ async def test_every_event_once_in_order_through_errors_and_cancellations(
             await anyio.sleep(0)
 
     async def arm_resumable_error() -> None:
+        # A labelled error (234: RetryChangeStream) or CursorNotFound: resumable, and not
+        # a "not primary" code, after which the driver would rediscover the server first.
+        code = rng.choice([234, 43])
         await anyio.to_thread.run_sync(
-            lambda: failpoint(
-                ["getMore"], error_code=10107, error_labels=["ResumableChangeStreamError"]
-            )
+            lambda: failpoint(["getMore"], error_code=code, error_labels=LABEL[code])
         )
 
     async def read() -> None:
