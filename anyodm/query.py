@@ -1,7 +1,9 @@
 """Query and sort helpers: ``from anyodm import query; query.and_(...)``.
 
-Field expressions (``Book.pages > 100``) build the same queries; these functions take
-the field first: ``query.gt(Book.pages, 100)``, ``query.desc(Book.pages)``.
+These functions take the field first: ``query.in_(Book.tags, ["sf"])``,
+``query.desc(Book.pages)``. They build the same queries as the field proxies' methods
+(``Book.tags.in_(["sf"])``, ``Book.pages.desc()``) and, unlike those, type-check: to a
+type checker ``Book.pages`` is an ``int`` (see the typing page of the documentation).
 """
 
 from anyodm.model.query import (
@@ -14,6 +16,7 @@ from anyodm.model.query import (
     contains,
     desc,
     elem_match,
+    embedded,
     eq,
     exists,
     gt,
@@ -39,6 +42,7 @@ __all__ = [
     "contains",
     "desc",
     "elem_match",
+    "embedded",
     "eq",
     "exists",
     "gt",

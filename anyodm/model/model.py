@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import sys
 import types
@@ -374,9 +375,22 @@ class ODMModelMetaclass(ModelMetaclass):
                 proxy = proxies[name] = FieldProxy.for_field(cls, name)
             return proxy
         parent = getattr(ModelMetaclass, "__getattr__", None)
-        if parent is None:
+        if parent is not None:
+            try:
+                return parent(cls, name)
+            except AttributeError:
+                pass
+        if name.startswith("_") or fields is None:  # probes by pydantic, copy, pickle...
             raise AttributeError(name)
-        return parent(cls, name)
+        raise AttributeError(_no_field_message(cls, name, fields), name=name, obj=cls)
+
+
+def _no_field_message(cls: type[Any], name: str, fields: Mapping[str, Any]) -> str:
+    """``Person.nmae``: name the model, and its closest field if one is close."""
+    close = difflib.get_close_matches(name, list(fields), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    listed = ", ".join(fields) if len(fields) <= 12 else ", ".join(list(fields)[:12]) + ", ..."
+    return f"{cls.__name__} has no attribute or field {name!r} (its fields: {listed}){hint}"
 
 
 def _defining_namespace() -> dict[str, Any] | None:
@@ -415,7 +429,9 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
 
     __anyodm_kind__ = "base"
     __slots__ = ("__anyodm_state__",)
-    model_config: ClassVar[ODMConfigDict] = ODMConfigDict(validate_assignment=True)
+    model_config: ClassVar[ODMConfigDict] = ODMConfigDict(  # pyright: ignore[reportIncompatibleVariableOverride]
+        validate_assignment=True
+    )
     __anyodm__: ClassVar[ShapeInfo]
 
     @classmethod
@@ -809,9 +825,12 @@ class Model(_DocumentBase):
     """
 
     __anyodm_kind__ = "document"
-    __anyodm__: ClassVar[ModelInfo]
+    __anyodm__: ClassVar[ModelInfo]  # pyright: ignore[reportIncompatibleVariableOverride]
     if typing.TYPE_CHECKING:
-        id: ObjectId | Any
+        #: The automatic primary key, as type checkers see it: optional in the
+        #: constructor (a fresh ObjectId). A model whose primary field has another name
+        #: has no ``id`` at run time; a checker cannot tell (see docs/typing.md).
+        id: ObjectId = Field(default_factory=ObjectId)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == type(self).__anyodm__.primary_field and getattr(self, _STATE, None) is not None:
