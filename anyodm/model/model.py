@@ -317,6 +317,37 @@ def _inherited(cls: type[Any], attribute: str, default: Any) -> Any:
     return default
 
 
+def _field_proxy_or_error(cls: Any, name: str) -> Any:
+    """``Book.title`` (a field declared without a class value): its query field proxy;
+    anything else missing: ``AttributeError`` naming the model and the closest field."""
+    fields = cls.__dict__.get("__pydantic_fields__")
+    proxies = cls.__dict__.get("__anyodm_proxies__")
+    if fields is not None and proxies is not None and name in fields:
+        proxy = proxies.get(name)
+        if proxy is None:
+            from anyodm.model.query import FieldProxy
+
+            proxy = proxies[name] = FieldProxy.for_field(cls, name)
+        return proxy
+    parent = getattr(ModelMetaclass, "__getattr__", None)
+    if parent is not None:
+        try:
+            return parent(cls, name)
+        except AttributeError:
+            pass
+    if name.startswith("_") or fields is None:  # probes by pydantic, copy, pickle...
+        raise AttributeError(name)
+    raise AttributeError(_no_field_message(cls, name, fields), name=name, obj=cls)
+
+
+def _no_field_message(cls: type[Any], name: str, fields: Mapping[str, Any]) -> str:
+    """``Person.nmae``: name the model, and its closest field if one is close."""
+    close = difflib.get_close_matches(name, list(fields), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    listed = ", ".join(fields) if len(fields) <= 12 else ", ".join(list(fields)[:12]) + ", ..."
+    return f"{cls.__name__} has no attribute or field {name!r} (its fields: {listed}){hint}"
+
+
 # ------------------------------------------------------------------ the metaclass
 
 
@@ -364,33 +395,8 @@ class ODMModelMetaclass(ModelMetaclass):
         """ODMantic's FastAPI-facing pydantic model: an anyodm model is one already."""
         return cls
 
-    def __getattr__(cls, name: str) -> Any:
-        fields = cls.__dict__.get("__pydantic_fields__")
-        proxies = cls.__dict__.get("__anyodm_proxies__")
-        if fields is not None and proxies is not None and name in fields:
-            proxy = proxies.get(name)
-            if proxy is None:
-                from anyodm.model.query import FieldProxy
-
-                proxy = proxies[name] = FieldProxy.for_field(cls, name)
-            return proxy
-        parent = getattr(ModelMetaclass, "__getattr__", None)
-        if parent is not None:
-            try:
-                return parent(cls, name)
-            except AttributeError:
-                pass
-        if name.startswith("_") or fields is None:  # probes by pydantic, copy, pickle...
-            raise AttributeError(name)
-        raise AttributeError(_no_field_message(cls, name, fields), name=name, obj=cls)
-
-
-def _no_field_message(cls: type[Any], name: str, fields: Mapping[str, Any]) -> str:
-    """``Person.nmae``: name the model, and its closest field if one is close."""
-    close = difflib.get_close_matches(name, list(fields), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    listed = ", ".join(fields) if len(fields) <= 12 else ", ".join(list(fields)[:12]) + ", ..."
-    return f"{cls.__name__} has no attribute or field {name!r} (its fields: {listed}){hint}"
+    if not typing.TYPE_CHECKING:  # checkers see the declared fields (and flag a typo)
+        __getattr__ = _field_proxy_or_error
 
 
 def _defining_namespace() -> dict[str, Any] | None:
