@@ -9,6 +9,7 @@ type checker ``Book.pages`` is an ``int`` (see the typing page of the documentat
 from anyodm.model.query import (
     FieldProxy,
     QueryExpression,
+    QueryLike,
     SortExpression,
     all_,
     and_,
@@ -35,6 +36,7 @@ from anyodm.model.query import (
 __all__ = [
     "FieldProxy",
     "QueryExpression",
+    "QueryLike",
     "SortExpression",
     "all_",
     "and_",

@@ -198,6 +198,8 @@ class Engine(EngineBase, EngineMethods):
         max_await_time: float = DEFAULT_MAX_AWAIT_TIME,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> ChangeStream[M]: ...
+    # A list of models: pyright solves M as their union; mypy joins the classes of a
+    # list display to the metaclass, hence the third overload (events of Model).
     @overload
     def watch(  # pyright: ignore[reportOverlappingOverload]
         self,

@@ -110,6 +110,8 @@ class SyncEngine(EngineBase, SyncEngineMethods):
         max_await_time: float = DEFAULT_MAX_AWAIT_TIME,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> SyncChangeStream[M]: ...
+    # A list of models: pyright solves M as their union; mypy joins the classes of a
+    # list display to the metaclass, hence the third overload (events of Model).
     @overload
     def watch(  # pyright: ignore[reportOverlappingOverload]
         self,

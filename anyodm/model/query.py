@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FieldProxy",
     "QueryExpression",
+    "QueryLike",
     "SortExpression",
     "all_",
     "and_",
@@ -64,7 +65,7 @@ __all__ = [
 #: there for type checkers only: to them ``Book.pages > 100`` is a ``bool`` (the field
 #: is an ``int``); at run time it is a :class:`QueryExpression`, and a real ``bool`` is
 #: refused with a ``TypeError``.
-QueryLike: TypeAlias = "Mapping[str, Any] | bool"
+QueryLike: TypeAlias = Mapping[str, Any] | bool
 
 
 class QueryExpression(dict[str, Any]):

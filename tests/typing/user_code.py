@@ -50,7 +50,7 @@ from anyodm.errors import (
     RevisionConflictError,
     WrittenDocumentParsingError,
 )
-from anyodm.query import QueryExpression, SortExpression
+from anyodm.query import QueryExpression, QueryLike, SortExpression
 from anyodm.update import UpdateOperation
 
 # -- models -----------------------------------------------------------------------------
@@ -157,7 +157,7 @@ book.pages = "many"  # type: ignore[assignment]  # pyright: ignore[reportAttribu
 
 # -- queries and sorts: the typed forms ---------------------------------------------------
 
-queries: list[Mapping[str, Any] | bool] = [
+queries: list[QueryLike] = [
     Book.pages > 100,
     Book.title == "Dune",
     Book.price >= Decimal("9.90"),
