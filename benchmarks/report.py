@@ -5,7 +5,8 @@
 The analysis paragraphs (what a missed target is due to) are kept by hand in
 ``benchmarks/analysis.md``, and the server-side operations' section (measured by
 ``benchmarks/server_ops.py``) in ``benchmarks/server_ops_section.md``; both are included
-as they are.
+as they are, and so are the sections of the other standalone benchmarks (lists of
+references, change streams).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ ANALYSIS = Path(__file__).resolve().parent / "analysis.md"
 SERVER_OPS = Path(__file__).resolve().parent / "server_ops_section.md"
 #: Likewise: lists of references (issue 15, measured by ``benchmarks/list_references.py``).
 LIST_REFERENCES = Path(__file__).resolve().parent / "list_references_section.md"
+#: Likewise: change streams (measured by ``benchmarks/change_streams.py``).
+CHANGE_STREAMS = Path(__file__).resolve().parent / "change_streams_section.md"
 
 TITLES = {
     "insert_one": "Insert one at a time",
@@ -382,6 +385,8 @@ def render_page(data: dict[str, Any], results_path: Path) -> str:
         out += [SERVER_OPS.read_text().strip(), ""]
     if LIST_REFERENCES.exists():
         out += [LIST_REFERENCES.read_text().strip(), ""]
+    if CHANGE_STREAMS.exists():
+        out += [CHANGE_STREAMS.read_text().strip(), ""]
     return "\n".join(out)
 
 

@@ -38,9 +38,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import bson
 import pymongo
-from bson.raw_bson import RawBSONDocument
 from pymongo.change_stream import ChangeStream as DriverChangeStream
 from pymongo.client_session import ClientSession
 from pymongo.errors import PyMongoError
@@ -349,10 +347,11 @@ class ChangeReader(Generic[M]):
 
     def _start(self) -> DriverChangeStream[Any]:
         spec = self._spec
-        raw_events = self._codec.with_options(document_class=RawBSONDocument)
         gateway = self._gateway
         target: Any = gateway.database if spec.database_wide else gateway.collection(spec.models[0])
-        stream: DriverChangeStream[Any] = target.with_options(codec_options=raw_events).watch(
+        # Events decoded by the driver, a batch at a time (it reads each event's _id,
+        # which costs more on a RawBSONDocument than decoding the whole event).
+        stream: DriverChangeStream[Any] = target.with_options(codec_options=self._codec).watch(
             spec.pipeline,
             full_document=spec.full_document,
             resume_after=spec.resume_after,
@@ -393,7 +392,7 @@ class ChangeReader(Generic[M]):
                 self.ended = True
             return [self._event(raw) for raw in raws]
 
-    def _read(self, stream: DriverChangeStream[Any]) -> list[RawBSONDocument]:
+    def _read(self, stream: DriverChangeStream[Any]) -> list[dict[str, Any]]:
         first = stream.try_next()
         if first is None:
             return []
@@ -417,15 +416,13 @@ class ChangeReader(Generic[M]):
             self._orphans.append(cursor_id)
         self._seen = current if current is not seen else None
 
-    def _event(self, raw: RawBSONDocument) -> ChangeEvent[M] | ChangeFailure:
-        doc: dict[str, Any] = bson.decode(raw.raw, self._codec)
-        token = doc["_id"]
+    def _event(self, doc: dict[str, Any]) -> ChangeEvent[M] | ChangeFailure:
         try:
-            return self._typed(doc, raw)
+            return self._typed(doc)
         except Exception as exc:  # the document does not fit: this event fails alone
-            return ChangeFailure(exc, token)
+            return ChangeFailure(exc, doc["_id"])
 
-    def _typed(self, doc: dict[str, Any], raw: RawBSONDocument) -> ChangeEvent[M]:
+    def _typed(self, doc: dict[str, Any]) -> ChangeEvent[M]:
         ns = doc.get("ns") or {}
         collection = ns.get("coll") if isinstance(ns, Mapping) else None
         full = doc.get("fullDocument")
@@ -433,8 +430,7 @@ class ChangeReader(Generic[M]):
         names = self._key_names.get(model, {}) if model is not None else {}
         document = None
         if model is not None and isinstance(full, Mapping):
-            full_raw = raw.get("fullDocument")
-            document = self._parse(model, full, getattr(full_raw, "raw", None))
+            document = self._parse(model, full)
         description = doc.get("updateDescription") or {}
         updated = {
             _python_path(path, names): value
@@ -453,12 +449,12 @@ class ChangeReader(Generic[M]):
             raw=doc,
         )
 
-    def _parse(self, model: type[M], full: Mapping[str, Any], raw: bytes | None) -> M | None:
+    def _parse(self, model: type[M], full: Mapping[str, Any]) -> M | None:
         """The event's document as ``model``.  A model with references needs the
         referenced documents, which an event does not carry: it is then loaded as
         ``find_one`` would load it (its state when the event is read; None if gone)."""
         if not has_lookups(model):
-            return model.__anyodm_load__(full, raw)
+            return model.model_validate_doc(full)
         from anyodm.core.operations import find_one
 
         spec = make_find_spec(model, ({"_id": full.get("_id")},), None, 0, 1, "watch")

@@ -22,7 +22,12 @@ from a history of its own:
   further ``$match``/``$project``/... stages), ``getMore`` on those cursors (waiting up
   to ``maxTimeMS`` — PyMongo's ``maxAwaitTimeMS`` — for events, always answering with a
   ``postBatchResumeToken``) and ``killCursors``; ``serverStatus`` counts the open
-  change-stream cursors in ``metrics.cursor.open.total``.
+  change-stream cursors in ``metrics.cursor.open.total``.  The aggregate and getMore
+  replies carry an ``operationTime`` (see ``operation_time``): a stream started with
+  ``startAtOperationTime`` at the one of an aggregate sends exactly what that stream
+  would have (drivers resume from it when a reply has no ``postBatchResumeToken``;
+  these replies always have one, which PyMongo prefers).  ``failCommand`` reaches
+  these commands through ``_fail_command_patch.py``.
 
 Not served: ``fullDocumentBeforeChange`` (pre-images), ``showExpandedEvents``, and the
 events of DDL (``drop``/``rename``/``dropDatabase``/``invalidate``).  ``updateLookup`` /
@@ -66,6 +71,19 @@ _PIPELINE_STAGES = frozenset(
 def token_for(sequence: int) -> dict[str, str]:
     """The resume token of the event at ``sequence`` (0: before every event)."""
     return {"_data": f"{sequence:016X}"}
+
+
+def operation_time(last: int) -> Any:
+    """The ``operationTime`` of a reply sent when ``last`` is the newest event.
+
+    Events carry ``clusterTime = Timestamp(wall, sequence)`` and ``startAtOperationTime``
+    starts after position ``inc - 1``; this Timestamp's ``inc`` is ``last + 1``, so a
+    stream started at it resumes at exactly ``last``: the next event is the first it
+    sends, and nothing before it is sent again.
+    """
+    from bson import Timestamp
+
+    return Timestamp(int(time.time()), (last + 1) & 0xFFFFFFFF)
 
 
 def sequence_of(token: object) -> int:
@@ -389,6 +407,7 @@ class ChangeStreamService:
                 key: batch,
                 "postBatchResumeToken": token_for(cursor.position),
             },
+            "operationTime": operation_time(self.log.last),
             "ok": 1.0,
         }
 

@@ -73,22 +73,28 @@ def _load_sibling(filename: str, name: str) -> Any:
     return module
 
 
+#: info key -> the patch module applied after _mongoeco_patch.py, in this order
+_SIBLINGS = {
+    "change_streams": "_change_stream_patch.py",
+    "keyed_lookup": "_lookup_patch.py",
+    "fail_command": "_fail_command_patch.py",
+}
+
+
 def _apply_patch() -> dict[str, Any]:
-    """Load and apply the sibling patches (insert cost, change streams, keyed $lookup)."""
+    """Load and apply the sibling patches (insert cost and write conflicts, change
+    streams, keyed $lookup, failCommand on getMore); failCommand wraps the change-stream
+    patch's commands, so it comes after it."""
     module = _load_sibling("_mongoeco_patch.py", "_anyodm_mongoeco_patch")
     if module is None:
         return {
             "patched": False,
             "patch_note": "patch module not found",
-            "change_streams": False,
-            "keyed_lookup": False,
+            **dict.fromkeys(_SIBLINGS, False),
         }
     note: str | None = module.apply()
     info: dict[str, Any] = {"patched": note is None, "patch_note": note}
-    for key, filename in (
-        ("change_streams", "_change_stream_patch.py"),
-        ("keyed_lookup", "_lookup_patch.py"),
-    ):
+    for key, filename in _SIBLINGS.items():
         sibling = _load_sibling(filename, f"_anyodm{filename.removesuffix('.py')}")
         sibling_note: str | None = "patch module not found" if sibling is None else sibling.apply()
         info[key] = sibling_note is None
@@ -104,8 +110,7 @@ async def _serve(host: str, port: int, parent_pid: int, patch: bool) -> int:
     info: dict[str, Any] = {
         "patched": False,
         "patch_note": "disabled",
-        "change_streams": False,
-        "keyed_lookup": False,
+        **dict.fromkeys(_SIBLINGS, False),
     }
     if patch:
         info = _apply_patch()

@@ -77,6 +77,7 @@ _PATCH_KEYS = {
     "insert_cost": ("patched", "patch_note"),
     "change_streams": ("change_streams", "change_streams_note"),
     "keyed_lookup": ("keyed_lookup", "keyed_lookup_note"),
+    "fail_command": ("fail_command", "fail_command_note"),
 }
 
 
@@ -122,9 +123,11 @@ class MongoServer:
     @property
     def patches(self) -> dict[str, bool]:
         """Which of anyodm's mongoeco patches the server runs with: ``insert_cost``
-        (inserts into large collections stay cheap), ``change_streams`` (``$changeStream``
-        served over the wire) and ``keyed_lookup`` (``$lookup`` on ``_id`` by key, as a
-        real server's ``_id`` index does)."""
+        (inserts into large collections stay cheap; transactions conflict per document,
+        not on any other commit), ``change_streams`` (``$changeStream``
+        served over the wire), ``keyed_lookup`` (``$lookup`` on ``_id`` by key, as a
+        real server's ``_id`` index does) and ``fail_command`` (the ``failCommand`` fail
+        point reaches ``getMore`` and change-stream aggregates)."""
         return {name: bool(self.info.get(flag)) for name, (flag, _) in _PATCH_KEYS.items()}
 
     @property

@@ -496,7 +496,6 @@ def test_trio_guest_mode_on_asyncio(mongo_client: Any, mongo_database: Any) -> N
 
     async def trio_main() -> int:
         async with engine.session() as session:  # a session, then a transaction in it
-            # (retried: the host's concurrent write can conflict on the embedded server)
             await session.with_transaction(save_in)
         with anyio.fail_after(10):
             return await engine.count(Player)

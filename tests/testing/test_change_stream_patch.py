@@ -10,6 +10,7 @@ from typing import Any
 
 import pymongo
 import pytest
+from bson import Timestamp
 from pymongo import monitoring
 from pymongo.errors import OperationFailure
 
@@ -17,6 +18,7 @@ from anyodm.testing import (
     EmbeddedServerError,
     MongoServer,
     _change_stream_patch,
+    fail_point,
     resolve_server_python,
 )
 
@@ -26,14 +28,19 @@ pytestmark = pytest.mark.embedded_only("tests the embedded server's change-strea
 
 
 class KillListener(monitoring.CommandListener):
-    """Records the cursor ids the driver kills."""
+    """Records the cursor ids the driver kills, and the change streams it opens."""
 
     def __init__(self) -> None:
         self.killed: list[int] = []
+        self.opened: list[dict[str, Any]] = []  # each $changeStream stage's options
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if event.command_name == "killCursors":
             self.killed.extend(event.command["cursors"])
+        if event.command_name == "aggregate":
+            stages = event.command.get("pipeline") or [{}]
+            if "$changeStream" in stages[0]:
+                self.opened.append(dict(stages[0]["$changeStream"]))
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -210,6 +217,103 @@ def test_bad_options_are_refused(db: Any) -> None:
         db.things.watch(resume_after={"_data": "nonsense"})
     with pytest.raises(OperationFailure, match="ahead"):
         db.things.watch(resume_after={"_data": f"{2**60:016X}"})
+
+
+# -- operationTime and resuming ------------------------------------------------------
+
+#: getMore failures PyMongo resumes after: CursorNotFound, and a labelled error
+RESUMABLE_FAILURES = {
+    "cursor-not-found": {"error_code": 43},
+    "labelled": {"error_code": 9001, "error_labels": ["ResumableChangeStreamError"]},
+}
+
+
+def test_replies_carry_operation_time_and_post_batch_resume_token(db: Any) -> None:
+    reply = db.command("aggregate", "things", pipeline=[{"$changeStream": {}}], cursor={})
+    cursor_id = reply["cursor"]["id"]
+    opened_at = _change_stream_patch.sequence_of(reply["cursor"]["postBatchResumeToken"])
+    assert isinstance(reply["operationTime"], Timestamp)
+    assert reply["operationTime"].inc == opened_at + 1  # resumes at exactly opened_at
+    db.things.insert_one({"_id": 1})
+    more = db.command("getMore", cursor_id, collection="things", maxTimeMS=50)
+    event = more["cursor"]["nextBatch"][0]
+    assert event["clusterTime"].inc == opened_at + 1
+    assert more["cursor"]["postBatchResumeToken"] == event["_id"]
+    assert more["operationTime"].inc == opened_at + 2
+    empty = db.command("getMore", cursor_id, collection="things", maxTimeMS=50)
+    assert empty["cursor"]["nextBatch"] == []
+    assert empty["cursor"]["postBatchResumeToken"] == event["_id"]
+    assert isinstance(empty["operationTime"], Timestamp)
+    db.command("killCursors", "things", cursors=[cursor_id])
+
+
+def test_start_at_the_operation_time_of_an_open_loses_and_repeats_nothing(db: Any) -> None:
+    db.things.insert_one({"_id": "before"})
+    reply = db.command("aggregate", "things", pipeline=[{"$changeStream": {}}], cursor={})
+    db.command("killCursors", "things", cursors=[reply["cursor"]["id"]])
+    db.things.insert_one({"_id": "after-1"})
+    db.things.insert_one({"_id": "after-2"})
+    with db.things.watch(
+        start_at_operation_time=reply["operationTime"], max_await_time_ms=50
+    ) as stream:
+        keys = [stream.next()["documentKey"]["_id"] for _ in range(2)]
+        assert stream.try_next() is None
+    assert keys == ["after-1", "after-2"]
+
+
+@pytest.mark.parametrize("failure", RESUMABLE_FAILURES.values(), ids=RESUMABLE_FAILURES)
+def test_a_failed_first_get_more_resumes_with_the_event_once(
+    client: Client, db: Any, kills: KillListener, failure: dict[str, Any]
+) -> None:
+    del kills.opened[:]
+    with db.things.watch(max_await_time_ms=50) as stream:
+        db.things.insert_one({"_id": "x"})
+        with fail_point(client, ["getMore"], **failure):
+            change = stream.next()
+        assert change["documentKey"] == {"_id": "x"}
+        assert stream.try_next() is None
+    first, resumed = kills.opened
+    assert first == {}
+    assert set(resumed) == {"resumeAfter"}  # from the first reply's postBatchResumeToken
+
+
+@pytest.mark.parametrize("failure", RESUMABLE_FAILURES.values(), ids=RESUMABLE_FAILURES)
+def test_a_failure_after_an_empty_batch_resumes_with_the_event_once(
+    client: Client, db: Any, kills: KillListener, failure: dict[str, Any]
+) -> None:
+    with db.things.watch(max_await_time_ms=50) as stream:
+        assert stream.try_next() is None  # an empty batch: its postBatchResumeToken
+        token = stream.resume_token
+        db.things.insert_one({"_id": "x"})
+        del kills.opened[:]
+        with fail_point(client, ["getMore"], **failure):
+            change = stream.next()
+        assert change["documentKey"] == {"_id": "x"}
+        assert stream.try_next() is None
+    assert kills.opened == [{"resumeAfter": token}]
+
+
+@pytest.mark.parametrize("failure", RESUMABLE_FAILURES.values(), ids=RESUMABLE_FAILURES)
+def test_start_after_resumes_with_each_event_once(
+    client: Client, db: Any, kills: KillListener, failure: dict[str, Any]
+) -> None:
+    with db.things.watch(max_await_time_ms=50) as stream:
+        db.things.insert_one({"_id": "a"})
+        token = stream.next()["_id"]
+    del kills.opened[:]
+    with db.things.watch(start_after=token, max_await_time_ms=50) as stream:
+        db.things.insert_one({"_id": "b"})
+        with fail_point(client, ["getMore"], **failure):
+            assert stream.next()["documentKey"] == {"_id": "b"}  # failed, then resumed
+        db.things.insert_one({"_id": "c"})
+        with fail_point(client, ["getMore"], **failure):
+            assert stream.next()["documentKey"] == {"_id": "c"}  # after an event
+        assert stream.try_next() is None
+    assert [set(options) for options in kills.opened] == [
+        {"startAfter"},
+        {"startAfter"},  # no event yet: startAfter again, from the postBatchResumeToken
+        {"resumeAfter"},
+    ]
 
 
 HAMMER_WRITERS = 4

@@ -50,7 +50,12 @@ def test_the_patch_applies_to_the_pinned_mongoeco(servers: dict[str, MongoServer
 
 
 def test_the_server_says_which_patches_it_runs_with(servers: dict[str, MongoServer]) -> None:
-    every = {"insert_cost": True, "change_streams": True, "keyed_lookup": True}
+    every = {
+        "insert_cost": True,
+        "change_streams": True,
+        "keyed_lookup": True,
+        "fail_command": True,
+    }
     assert servers["patched"].patches == every
     assert servers["plain"].patches == dict.fromkeys(every, False)
     assert "insert_cost: disabled" in servers["plain"]._patch_notes()
@@ -61,10 +66,11 @@ def test_another_mongoeco_version_is_left_alone(monkeypatch: pytest.MonkeyPatch)
     note = _mongoeco_patch.apply()
     assert note == "mongoeco 9.9.9 is not 4.11.0, which the patch was written for"
     info = _child._apply_patch()
-    assert {k: info[k] for k in ("patched", "patch_note", "change_streams")} == {
+    assert {k: info[k] for k in ("patched", "patch_note", "change_streams", "fail_command")} == {
         "patched": False,
         "patch_note": note,
         "change_streams": False,
+        "fail_command": False,
     }
 
 
