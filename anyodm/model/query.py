@@ -254,29 +254,22 @@ class FieldProxy:
                 f"reference to {name!r} (only its key is stored in {self._model.__name__} "
                 f"documents; find the {what} documents first and query by their keys)"
             )
-        for alt in self._alternatives():
-            for candidate in [alt, *(_elements(alt) if _is_array(alt) else [])]:
-                sub = _embedded_model(candidate)
-                if sub is not None and name in sub.model_fields:
-                    sub_info = getattr(sub, "__anyodm__", None)
-                    key = sub_info.key_names[name] if sub_info is not None else name
-                    annotation = sub.model_fields[name].annotation
-                    kind, target = _field_kind(sub_info, name)
-                    return FieldProxy(
-                        self._model,
-                        f"{self._path}.{key}",
-                        f"{self._name}.{name}",
-                        annotation,
-                        kind,
-                        target,
-                    )
-        known = [
-            field
-            for alt in self._alternatives()
-            for candidate in [alt, *(_elements(alt) if _is_array(alt) else [])]
-            if (sub := _embedded_model(candidate)) is not None
-            for field in sub.model_fields
-        ]
+        subs = self._embedded_models()
+        for sub in subs:
+            if name in sub.model_fields:
+                sub_info = getattr(sub, "__anyodm__", None)
+                key = sub_info.key_names[name] if sub_info is not None else name
+                annotation = sub.model_fields[name].annotation
+                kind, target = _field_kind(sub_info, name)
+                return FieldProxy(
+                    self._model,
+                    f"{self._path}.{key}",
+                    f"{self._name}.{name}",
+                    annotation,
+                    kind,
+                    target,
+                )
+        known = [field for sub in subs for field in sub.model_fields]
         close = difflib.get_close_matches(name, known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise AttributeError(f"{self._where} has no sub-field {name!r}{hint}", name=name, obj=self)
@@ -292,6 +285,15 @@ class FieldProxy:
 
     def _alternatives(self) -> list[Any]:
         return _unwrap(self._annotation)
+
+    def _embedded_models(self) -> list[type[BaseModel]]:
+        """The embedded models the field holds: itself, optional, or as array elements."""
+        return [
+            sub
+            for alt in self._alternatives()
+            for candidate in [alt, *(_elements(alt) if _is_array(alt) else [])]
+            if (sub := _embedded_model(candidate)) is not None
+        ]
 
     def _expr(self, op: str, value: Any) -> QueryExpression:
         self._check_stored("a query")
@@ -626,11 +628,7 @@ def embedded(field: Any) -> Any:
     model.
     """
     proxy = _proxy(field)
-    if not any(
-        _embedded_model(candidate) is not None
-        for alt in proxy._alternatives()
-        for candidate in [alt, *(_elements(alt) if _is_array(alt) else [])]
-    ):
+    if not proxy._embedded_models():
         raise TypeError(
             f"query.embedded() expects a field holding embedded models, and "
             f"{proxy._where} is {proxy._annotation!r}"
