@@ -37,6 +37,11 @@ lint: sync
     uv run --no-sync ruff format --check .
     uv run --no-sync mypy anyodm
 
+# mypy --strict and pyright on users' code (tests/typecheck, examples/, the docs' programs);
+# pyright standard and --verifytypes (at least 95%) on anyodm
+types: sync
+    scripts/check-types
+
 # format the code
 fmt: sync
     uv run --no-sync ruff format .

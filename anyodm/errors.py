@@ -73,7 +73,7 @@ class DocumentParsingError(AnyODMError, ValueError):
         document_id: Any = None,
     ) -> None:
         self.model = model
-        self.errors = list(errors)
+        self.errors: list[tuple[str, str]] = list(errors)
         self.document_id = document_id
         where = f" (_id={document_id!r})" if document_id is not None else ""
         details = "; ".join(f"{path or '<document>'}: {msg}" for path, msg in self.errors)
@@ -105,7 +105,7 @@ class WrittenDocumentParsingError(DocumentParsingError):
         self.document = document
         super().__init__(error.model, error.errors, document.get("_id"))
         done = "deleted" if operation == "find_one_and_delete" else "updated"
-        self.args = (
+        self.args: tuple[Any, ...] = (
             f"{operation}(): the document was {done} (do not retry), but it cannot be "
             f"loaded; its raw document is in this error's .document: {self.args[0]}",
         )
@@ -129,7 +129,7 @@ class DuplicateKeyError(AnyODMError):
     ) -> None:
         self.instance = instance
         self.model = model
-        self.key_value = dict(key_value) if key_value is not None else None
+        self.key_value: dict[str, Any] | None = dict(key_value) if key_value is not None else None
         self.driver_error = driver_error
         name = model.__name__ if model is not None else "document"
         key = f" {self.key_value!r}" if self.key_value else ""

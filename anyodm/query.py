@@ -1,12 +1,15 @@
 """Query and sort helpers: ``from anyodm import query; query.and_(...)``.
 
-Field expressions (``Book.pages > 100``) build the same queries; these functions take
-the field first: ``query.gt(Book.pages, 100)``, ``query.desc(Book.pages)``.
+These functions take the field first: ``query.in_(Book.tags, ["sf"])``,
+``query.desc(Book.pages)``. They build the same queries as the field proxies' methods
+(``Book.tags.in_(["sf"])``, ``Book.pages.desc()``) and, unlike those, type-check: to a
+type checker ``Book.pages`` is an ``int`` (see the typing page of the documentation).
 """
 
 from anyodm.model.query import (
     FieldProxy,
     QueryExpression,
+    QueryLike,
     SortExpression,
     all_,
     and_,
@@ -14,6 +17,7 @@ from anyodm.model.query import (
     contains,
     desc,
     elem_match,
+    embedded,
     eq,
     exists,
     gt,
@@ -32,6 +36,7 @@ from anyodm.model.query import (
 __all__ = [
     "FieldProxy",
     "QueryExpression",
+    "QueryLike",
     "SortExpression",
     "all_",
     "and_",
@@ -39,6 +44,7 @@ __all__ = [
     "contains",
     "desc",
     "elem_match",
+    "embedded",
     "eq",
     "exists",
     "gt",

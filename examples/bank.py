@@ -20,7 +20,7 @@ from typing import Any
 
 import anyio
 
-from anyodm import Engine, Field, Model, Transaction, TransactionPhase
+from anyodm import Engine, Field, Model, Transaction, TransactionPhase, query
 
 OPENING_BALANCES = {
     "alice": 100,
@@ -199,7 +199,7 @@ async def audit(engine: Engine, never_committed: list[str]) -> bool:
         f"total conserved: {total} == {opening_total}": total == opening_total,
         "no ledger entry of the failed/cancelled transfers "
         f"({', '.join(never_committed)})": await engine.count(
-            LedgerEntry, LedgerEntry.ref.in_(never_committed)
+            LedgerEntry, query.in_(LedgerEntry.ref, never_committed)
         )
         == 0,
     }

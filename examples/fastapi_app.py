@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, HTTPException
 
-from anyodm import DuplicateKeyError, EmbeddedModel, Engine, Field, Model, ObjectId
+from anyodm import DuplicateKeyError, EmbeddedModel, Engine, Field, Model, ObjectId, query
 
 
 class Address(EmbeddedModel):
@@ -73,7 +73,7 @@ def create_app(uri: str | None = None, database: str = "anyodm_fastapi") -> Fast
 
     @app.get("/authors")
     async def list_authors(tag: str | None = None, limit: int = 100) -> list[Author]:
-        queries = [] if tag is None else [Author.tags.in_([tag])]
+        queries = [] if tag is None else [query.in_(Author.tags, [tag])]
         return await engine().find(Author, *queries, sort=Author.name, limit=limit)
 
     @app.get("/authors/{author_id}")

@@ -26,7 +26,7 @@ from anyodm.aio.completion import run_to_completion
 
 __all__ = ["shielded_cleanup"]
 
-log = logging.getLogger("anyodm")
+log: logging.Logger = logging.getLogger("anyodm")
 
 
 async def shielded_cleanup(

@@ -11,7 +11,7 @@ from pymongo.client_session import ClientSession
 
 from anyodm.aio.cleanup import shielded_cleanup
 from anyodm.aio.reads import ReadTurns
-from anyodm.core.find import BatchReader
+from anyodm.core.cursor import BatchSource
 from anyodm.errors import CursorConsumedError
 
 __all__ = ["AsyncCursor"]
@@ -71,7 +71,7 @@ class AsyncCursor(Generic[M]):
 
     def __init__(
         self,
-        reader: BatchReader[M],
+        reader: BatchSource[M],
         execute: Executor,
         list_all: Callable[[], Awaitable[list[M]]],
         cleanup_timeout: float,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pymongo import MongoClient
 from pymongo.client_session import ClientSession
-from typing_extensions import Self
+from typing_extensions import Self, TypeVarTuple, Unpack
 
 from anyodm.aio.changes import ChangeStream
 from anyodm.aio.cleanup import shielded_cleanup
@@ -33,12 +33,14 @@ from anyodm.errors import SessionStateError
 
 if TYPE_CHECKING:
     from anyodm.model import Model
+    from anyodm.model.model import ODMModelMetaclass
 
 __all__ = ["AIOEngine", "Engine"]
 
 M = TypeVar("M", bound="Model")
 T = TypeVar("T")
 R = TypeVar("R")
+Ts = TypeVarTuple("Ts")
 
 SessionLike = Session | Transaction | ClientSession | None
 
@@ -184,9 +186,10 @@ class Engine(EngineBase, EngineMethods):
 
     # -- change streams --------------------------------------------------------------------
 
+    @overload
     def watch(
         self,
-        model: type[M] | Sequence[type[Model]],
+        model: type[M],
         *queries: Any,
         full_document: str | None = None,
         resume_after: Mapping[str, Any] | None = None,
@@ -194,7 +197,44 @@ class Engine(EngineBase, EngineMethods):
         session: SessionLike = None,
         max_await_time: float = DEFAULT_MAX_AWAIT_TIME,
         batch_size: int = DEFAULT_BATCH_SIZE,
-    ) -> ChangeStream[M]:
+    ) -> ChangeStream[M]: ...
+    # A list of models: pyright solves M as their union; mypy joins the classes of a
+    # list display to the metaclass, hence the third overload (events of Model).
+    @overload
+    def watch(  # pyright: ignore[reportOverlappingOverload]
+        self,
+        model: Sequence[type[M]],
+        *queries: Any,
+        full_document: str | None = None,
+        resume_after: Mapping[str, Any] | None = None,
+        start_after: Mapping[str, Any] | None = None,
+        session: SessionLike = None,
+        max_await_time: float = DEFAULT_MAX_AWAIT_TIME,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> ChangeStream[M]: ...
+    @overload
+    def watch(
+        self,
+        model: Sequence[ODMModelMetaclass],
+        *queries: Any,
+        full_document: str | None = None,
+        resume_after: Mapping[str, Any] | None = None,
+        start_after: Mapping[str, Any] | None = None,
+        session: SessionLike = None,
+        max_await_time: float = DEFAULT_MAX_AWAIT_TIME,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> ChangeStream[Model]: ...
+    def watch(
+        self,
+        model: type[M] | Sequence[type[M]] | Sequence[ODMModelMetaclass],
+        *queries: Any,
+        full_document: str | None = None,
+        resume_after: Mapping[str, Any] | None = None,
+        start_after: Mapping[str, Any] | None = None,
+        session: SessionLike = None,
+        max_await_time: float = DEFAULT_MAX_AWAIT_TIME,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> ChangeStream[Any]:
         """Changes of ``model``'s collection matching ``queries`` (or, given a list of
         models, of their collections): ``async with engine.watch(M) as changes:
         async for change in changes``.  A cancelled stream stops within
@@ -218,8 +258,8 @@ class Engine(EngineBase, EngineMethods):
 
     async def with_transaction(
         self,
-        callback: Callable[..., Awaitable[T]],
-        *args: Any,
+        callback: Callable[[Transaction, Unpack[Ts]], Awaitable[T]],
+        *args: Unpack[Ts],
         time_limit: float | None = None,
     ) -> T:
         """``await callback(tx, *args)`` in a transaction, retried by MongoDB's rules

@@ -43,7 +43,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import anyio.lowlevel
@@ -52,7 +52,7 @@ from pymongo.client_session import (  # type: ignore[attr-defined,unused-ignore]
     ClientSession,
     TransactionOptions,  # public here; pymongo 4.20's typing misses the re-export
 )
-from typing_extensions import Self, TypeVarTuple, Unpack
+from typing_extensions import Self, TypeVar, TypeVarTuple, Unpack
 
 from anyodm.aio.cleanup import shielded_cleanup
 from anyodm.aio.completion import run_to_completion
@@ -79,14 +79,20 @@ if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from anyodm.aio.cursor import AsyncCursor
     from anyodm.aio.engine import Engine
+    from anyodm.core.server_operations import UpdateResult
     from anyodm.model import Model
 
 __all__ = ["Session", "Transaction"]
 
-log = logging.getLogger("anyodm")
+log: logging.Logger = logging.getLogger("anyodm")
 
 M = TypeVar("M", bound="Model")
+V = TypeVar("V", default=M)
+D = TypeVar("D", default=dict[str, Any])
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
@@ -95,20 +101,108 @@ class _AsyncCrud:
     """The engine's operations, bound to this session (``session=`` filled in)."""
 
     engine: Engine
-    find = session_bound(EngineMethods.find)
-    find_one = session_bound(EngineMethods.find_one)
-    count = session_bound(EngineMethods.count)
-    save = session_bound(EngineMethods.save)
-    save_all = session_bound(EngineMethods.save_all)
-    delete = session_bound(EngineMethods.delete)
-    remove = session_bound(EngineMethods.remove)
-    update_one = session_bound(EngineMethods.update_one)
-    update_many = session_bound(EngineMethods.update_many)
-    find_one_and_update = session_bound(EngineMethods.find_one_and_update)
-    find_one_and_delete = session_bound(EngineMethods.find_one_and_delete)
-    distinct = session_bound(EngineMethods.distinct)
-    aggregate = session_bound(EngineMethods.aggregate)
-    fetch = session_bound(EngineMethods.fetch)
+    # What type checkers see: the engine's methods without ``session=`` (a test checks
+    # that these declarations are the engine's, parameter for parameter).
+    if TYPE_CHECKING:
+
+        def find(
+            self,
+            model: type[M],
+            *queries: Any,
+            sort: Any = None,
+            skip: int = 0,
+            limit: int | None = None,
+            projection: type[V] | None = None,
+        ) -> AsyncCursor[V]:
+            """Like the engine's ``find``, in this session."""
+            ...
+
+        async def find_one(
+            self, model: type[M], *queries: Any, sort: Any = None, projection: type[V] | None = None
+        ) -> V | None:
+            """Like the engine's ``find_one``, in this session."""
+            ...
+
+        async def count(self, model: type[Model], *queries: Any) -> int:
+            """Like the engine's ``count``, in this session."""
+            ...
+
+        async def save(self, instance: M) -> M:
+            """Like the engine's ``save``, in this session."""
+            ...
+
+        async def save_all(self, instances: Iterable[M]) -> list[M]:
+            """Like the engine's ``save_all``, in this session."""
+            ...
+
+        async def delete(self, instance: Model) -> None:
+            """Like the engine's ``delete``, in this session."""
+            ...
+
+        async def remove(self, model: type[Model], *queries: Any, just_one: bool = False) -> int:
+            """Like the engine's ``remove``, in this session."""
+            ...
+
+        async def update_one(
+            self, model: type[Model], *queries: Any, update: Any, upsert: bool = False
+        ) -> UpdateResult:
+            """Like the engine's ``update_one``, in this session."""
+            ...
+
+        async def update_many(
+            self, model: type[Model], *queries: Any, update: Any, upsert: bool = False
+        ) -> UpdateResult:
+            """Like the engine's ``update_many``, in this session."""
+            ...
+
+        async def find_one_and_update(
+            self,
+            model: type[M],
+            *queries: Any,
+            update: Any,
+            sort: Any = None,
+            return_updated: bool = True,
+            upsert: bool = False,
+        ) -> M | None:
+            """Like the engine's ``find_one_and_update``, in this session."""
+            ...
+
+        async def find_one_and_delete(
+            self, model: type[M], *queries: Any, sort: Any = None
+        ) -> M | None:
+            """Like the engine's ``find_one_and_delete``, in this session."""
+            ...
+
+        async def distinct(self, model: type[Model], field: Any, *queries: Any) -> list[Any]:
+            """Like the engine's ``distinct``, in this session."""
+            ...
+
+        def aggregate(
+            self, model: type[Model], pipeline: Any, *, into: type[D] | None = None
+        ) -> AsyncCursor[D]:
+            """Like the engine's ``aggregate``, in this session."""
+            ...
+
+        async def fetch(self, instance: Model, field: Any) -> Any:
+            """Like the engine's ``fetch``, in this session."""
+            ...
+            ...
+
+    else:
+        find = session_bound(EngineMethods.find)
+        find_one = session_bound(EngineMethods.find_one)
+        count = session_bound(EngineMethods.count)
+        save = session_bound(EngineMethods.save)
+        save_all = session_bound(EngineMethods.save_all)
+        delete = session_bound(EngineMethods.delete)
+        remove = session_bound(EngineMethods.remove)
+        update_one = session_bound(EngineMethods.update_one)
+        update_many = session_bound(EngineMethods.update_many)
+        find_one_and_update = session_bound(EngineMethods.find_one_and_update)
+        find_one_and_delete = session_bound(EngineMethods.find_one_and_delete)
+        distinct = session_bound(EngineMethods.distinct)
+        aggregate = session_bound(EngineMethods.aggregate)
+        fetch = session_bound(EngineMethods.fetch)
 
 
 def _only_cancellations(exc: BaseException) -> bool:
@@ -421,8 +515,8 @@ class Session(_AsyncCrud):
 
     async def with_transaction(
         self,
-        callback: Callable[..., Awaitable[T]],
-        *args: Any,
+        callback: Callable[[Transaction, Unpack[Ts]], Awaitable[T]],
+        *args: Unpack[Ts],
         time_limit: float | None = None,
     ) -> T:
         """``await callback(tx, *args)`` in a transaction, retried by MongoDB's rules.
@@ -498,7 +592,7 @@ class Transaction(_AsyncCrud):
         self._op_scopes: set[anyio.CancelScope] = set()
         self._commit_progress: str | None = None  # None, "sent", "done"
         self._ledger: PendingStates | None = None
-        self.phase = TransactionPhase.NEW
+        self.phase: TransactionPhase = TransactionPhase.NEW
 
     @property
     def session(self) -> Session:

@@ -58,9 +58,9 @@ class Slot:
 
     def __init__(self, owner: ThreadSlots, reserved: bool) -> None:
         self._owner = owner
-        self.reserved = reserved
+        self.reserved: bool = reserved
         self._released = False
-        self.waited = False  # True when it was handed to a waiting task
+        self.waited: bool = False  # True when it was handed to a waiting task
 
     def release(self) -> None:
         """Give the slot back (to a waiting task, cleanup first)."""
@@ -125,11 +125,10 @@ class ThreadSlots:
         """Take a slot, waiting (cancellably) until one is free."""
         with self._lock:
             slot = self._take_now(cleanup)
-            if slot is None:
-                waiter = _Waiter(cleanup)
-                (self._cleanup_waiting if cleanup else self._waiting).append(waiter)
-        if slot is not None:
-            return slot
+            if slot is not None:
+                return slot
+            waiter = _Waiter(cleanup)
+            (self._cleanup_waiting if cleanup else self._waiting).append(waiter)
         try:
             await waiter.event.wait()
         except BaseException:

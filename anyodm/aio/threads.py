@@ -285,7 +285,7 @@ class WorkerRunner:
     __slots__ = ("slots",)
 
     def __init__(self, max_threads: int, cleanup_threads: int = DEFAULT_CLEANUP_THREADS) -> None:
-        self.slots = ThreadSlots(max_threads, cleanup_threads)
+        self.slots: ThreadSlots = ThreadSlots(max_threads, cleanup_threads)
 
     async def run(
         self,

@@ -7,8 +7,10 @@ A session or transaction offers the engine's operations with ``session=`` filled
 
 ``session.find(Book, ...)`` then calls ``session.engine.find(Book, ..., session=session)``.
 The bound method carries the engine method's name, docstring and signature (without
-``session``), so ``help()``, IDEs and the API reference show them; type checkers see the
-engine method's parameters and return type (generics and ``TypeVar`` defaults included).
+``session``), so ``help()`` and the API reference show them, and refuses a ``session=``
+argument (it would replace the bound session). Type checkers cannot see a parameter
+removed from a signature: the session classes declare the bound methods' signatures for
+them (under ``TYPE_CHECKING``), and a test checks those against the engine's.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class SessionBound(Generic[P, R]):
         self.__doc__ = f"Like the engine's ``{self._name}``, in this session.\n\n" + (
             inspect.getdoc(method) or ""
         )
-        self.__signature__ = _without_session(inspect.signature(method))
+        self.__signature__: inspect.Signature = _without_session(inspect.signature(method))
 
     def __set_name__(self, owner: type[Any], name: str) -> None:
         if name != self._name:
@@ -62,7 +64,8 @@ class SessionBound(Generic[P, R]):
             return self
         engine_method = getattr(instance.engine, self._name)
         bound: Callable[P, R] = functools.partial(engine_method, session=instance)
-        return _Bound(bound, self._method, self.__doc__, self.__signature__)
+        owner_name = f"{type(instance).__name__}.{self._name}"
+        return _Bound(bound, self._method, self.__doc__, self.__signature__, owner_name)
 
     def __repr__(self) -> str:
         return f"<engine method {self._name} bound to the session>"
@@ -77,8 +80,10 @@ class _Bound:
         method: Callable[..., Any],
         doc: str | None,
         signature: inspect.Signature,
+        owner_name: str,
     ) -> None:
         self._call = call
+        self._owner_name = owner_name
         self.__name__ = method.__name__
         self.__qualname__ = method.__qualname__
         self.__module__ = method.__module__
@@ -87,6 +92,12 @@ class _Bound:
         self.__wrapped__ = method
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if "session" in kwargs:  # it would replace the session this method is bound to
+            raise TypeError(
+                f"{self._owner_name}() takes no session= argument: it runs in this "
+                f"{self._owner_name.split('.')[0]}; call the engine's {self.__name__}() "
+                "to choose a session"
+            )
         return self._call(*args, **kwargs)
 
     def __repr__(self) -> str:

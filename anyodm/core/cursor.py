@@ -4,17 +4,44 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Generic, TypeVar, overload
+from typing import ClassVar, Generic, Protocol, TypeVar, overload
 
-from anyodm.core.find import BatchReader
 from anyodm.errors import CursorConsumedError
 
-if TYPE_CHECKING:
-    pass
-
-__all__ = ["SyncCursor"]
+__all__ = ["BatchSource", "SyncCursor"]
 
 M = TypeVar("M")
+
+
+class BatchSource(Protocol[M]):
+    """What a cursor reads its results from: the batches of one find or aggregation
+    (:class:`anyodm.core.find.BatchReader`)."""
+
+    #: no read starts any more (set by the cursor's close)
+    closed: bool
+    #: every result was read, or the reader was closed
+    done: bool
+
+    @property
+    def has_open_cursor(self) -> bool:
+        """Whether a server-side cursor is open."""
+        ...
+
+    def next_batch(self) -> list[M]:
+        """The next batch of results (empty at the end)."""
+        ...
+
+    def read_rest(self) -> list[M]:
+        """Every result not read yet."""
+        ...
+
+    def close(self) -> None:
+        """Close the server-side cursor (waits for a read in progress)."""
+        ...
+
+    def close_soon(self) -> None:
+        """Close the server-side cursor without waiting."""
+        ...
 
 
 class SyncCursor(Generic[M]):
@@ -30,7 +57,7 @@ class SyncCursor(Generic[M]):
 
     __slots__ = ("_consumed", "_items", "_reader")
 
-    def __init__(self, reader: BatchReader[M]) -> None:
+    def __init__(self, reader: BatchSource[M]) -> None:
         self._reader = reader
         self._items: list[M] | None = None
         self._consumed: str | None = None
@@ -94,7 +121,7 @@ class SyncCursor(Generic[M]):
             return self.to_list() == other
         return NotImplemented
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]  # pyright: ignore[reportIncompatibleMethodOverride]
 
     def close(self) -> None:
         """Close the server cursor now (idempotent)."""

@@ -27,7 +27,7 @@ from pymongo.client_session import ClientSession
 
 __all__ = ["DriverTurns", "serialized_on"]
 
-log = logging.getLogger("anyodm")
+log: logging.Logger = logging.getLogger("anyodm")
 
 T = TypeVar("T")
 Action = Callable[[ClientSession], None]
@@ -42,7 +42,7 @@ class DriverTurns:
         self._turn = threading.Lock()
         self._mutex = threading.Lock()  # guards _handed, and giving the turn back
         self._handed: list[Action] = []
-        self.cleanup_bound = cleanup_bound
+        self.cleanup_bound: float = cleanup_bound
 
     @property
     def in_use(self) -> bool:

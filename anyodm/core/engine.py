@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pymongo import MongoClient
 from pymongo.client_session import ClientSession
-from typing_extensions import Self
+from typing_extensions import Self, TypeVarTuple, Unpack
 
 from anyodm.core import operations as ops
 from anyodm.core.changes import (
@@ -26,11 +26,13 @@ from anyodm.errors import SessionStateError
 
 if TYPE_CHECKING:
     from anyodm.model import Model
+    from anyodm.model.model import ODMModelMetaclass
 
 __all__ = ["SyncEngine", "driver_session_of_sync"]
 
 M = TypeVar("M", bound="Model")
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 SyncSessionLike = SyncSession | SyncTransaction | ClientSession | None
 
@@ -96,9 +98,10 @@ class SyncEngine(EngineBase, SyncEngineMethods):
 
     # -- change streams --------------------------------------------------------------------
 
+    @overload
     def watch(
         self,
-        model: type[M] | Sequence[type[Model]],
+        model: type[M],
         *queries: Any,
         full_document: str | None = None,
         resume_after: Mapping[str, Any] | None = None,
@@ -106,7 +109,44 @@ class SyncEngine(EngineBase, SyncEngineMethods):
         session: SyncSessionLike = None,
         max_await_time: float = DEFAULT_MAX_AWAIT_TIME,
         batch_size: int = DEFAULT_BATCH_SIZE,
-    ) -> SyncChangeStream[M]:
+    ) -> SyncChangeStream[M]: ...
+    # A list of models: pyright solves M as their union; mypy joins the classes of a
+    # list display to the metaclass, hence the third overload (events of Model).
+    @overload
+    def watch(  # pyright: ignore[reportOverlappingOverload]
+        self,
+        model: Sequence[type[M]],
+        *queries: Any,
+        full_document: str | None = None,
+        resume_after: Mapping[str, Any] | None = None,
+        start_after: Mapping[str, Any] | None = None,
+        session: SyncSessionLike = None,
+        max_await_time: float = DEFAULT_MAX_AWAIT_TIME,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> SyncChangeStream[M]: ...
+    @overload
+    def watch(
+        self,
+        model: Sequence[ODMModelMetaclass],
+        *queries: Any,
+        full_document: str | None = None,
+        resume_after: Mapping[str, Any] | None = None,
+        start_after: Mapping[str, Any] | None = None,
+        session: SyncSessionLike = None,
+        max_await_time: float = DEFAULT_MAX_AWAIT_TIME,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> SyncChangeStream[Model]: ...
+    def watch(
+        self,
+        model: type[M] | Sequence[type[M]] | Sequence[ODMModelMetaclass],
+        *queries: Any,
+        full_document: str | None = None,
+        resume_after: Mapping[str, Any] | None = None,
+        start_after: Mapping[str, Any] | None = None,
+        session: SyncSessionLike = None,
+        max_await_time: float = DEFAULT_MAX_AWAIT_TIME,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> SyncChangeStream[Any]:
         """Changes of ``model``'s collection matching ``queries`` (or, given a list of
         models, of their collections): ``with engine.watch(M) as changes: for change
         in changes``."""
@@ -128,7 +168,10 @@ class SyncEngine(EngineBase, SyncEngineMethods):
         return SyncTransaction(self, **options)
 
     def with_transaction(
-        self, callback: Callable[..., T], *args: Any, time_limit: float | None = None
+        self,
+        callback: Callable[[SyncTransaction, Unpack[Ts]], T],
+        *args: Unpack[Ts],
+        time_limit: float | None = None,
     ) -> T:
         """Run ``callback(tx, *args)`` in a transaction, retried by MongoDB's rules."""
         with self.session() as session:

@@ -82,7 +82,7 @@ def fetch(
             )
         result.append(found)
     value: Any = result if shape.many and isinstance(current, list) else result[0]
-    instance.__dict__[field] = value
+    vars(instance)[field] = value
     return value
 
 

@@ -85,12 +85,12 @@ class FindSpec(Generic[M]):
         decode: Callable[[Mapping[str, Any]], M] | None = None,
         projection: dict[str, int] | None = None,
     ) -> None:
-        self.model = model
-        self.filter = filter
-        self.sort = sort
-        self.skip = skip
-        self.limit = limit
-        self.pipeline = pipeline
+        self.model: type[Model] = model
+        self.filter: dict[str, Any] = filter
+        self.sort: list[tuple[str, int]] | None = sort
+        self.skip: int = skip
+        self.limit: int = limit
+        self.pipeline: list[dict[str, Any]] | None = pipeline
         if decode is None:
             self.decode: Callable[[Mapping[str, Any]], M] = model.model_validate_doc  # type: ignore[assignment]
             #: ``decode`` of a document read from the server with its bytes (the instance's
@@ -99,7 +99,7 @@ class FindSpec(Generic[M]):
         else:
             self.decode = decode
             self.load = _without_bytes(decode)
-        self.projection = projection
+        self.projection: dict[str, int] | None = projection
 
 
 def _without_bytes(
@@ -134,7 +134,7 @@ def make_find_spec(
     if projection is None:
         pipeline = find_pipeline(checked, filter_, sort_, skip_n, limit_n or None)
         return FindSpec(checked, filter_, sort_, skip_n, limit_n, pipeline)
-    view = projection_for(checked, projection)  # type: ignore[arg-type]
+    view = projection_for(checked, projection)
     pipeline = None
     if view.needs_lookups:
         pipeline = find_pipeline(checked, filter_, sort_, skip_n, limit_n or None, in_place=True)

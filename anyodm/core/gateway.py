@@ -22,7 +22,7 @@ class DatabaseGateway:
     __slots__ = ("_collections", "_raw_collections", "database")
 
     def __init__(self, database: Database[Any]) -> None:
-        self.database = database
+        self.database: Database[Any] = database
         self._collections: dict[type[Model], Collection[Any]] = {}
         self._raw_collections: dict[type[Model], Collection[Any]] = {}
 

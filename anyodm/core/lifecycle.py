@@ -49,8 +49,8 @@ class SessionLifecycle:
     __slots__ = ("kind", "phase")
 
     def __init__(self, kind: str) -> None:
-        self.kind = kind  # "Session", "SyncTransaction", ... for messages
-        self.phase = SessionPhase.NEW
+        self.kind: str = kind  # "Session", "SyncTransaction", ... for messages
+        self.phase: SessionPhase = SessionPhase.NEW
 
     def require_open(self, operation: str) -> None:
         """Raise unless the session is started and not ended."""

@@ -83,11 +83,11 @@ class UpdateSpec:
         upsert: bool,
         references: list[tuple[str, Any]] | None = None,
     ) -> None:
-        self.find = find
-        self.update = update
-        self.upsert = upsert
+        self.find: FindSpec[Any] = find
+        self.update: dict[str, Any] = update
+        self.upsert: bool = upsert
         #: ``(field, instance)``: the instances whose keys the update stores
-        self.references = references or []
+        self.references: list[tuple[str, Any]] = references or []
 
     def check_references_saved(self, session: ClientSession | None) -> None:
         """Refuse, before sending, an update storing the key of an instance not known to
@@ -142,8 +142,8 @@ class ModifySpec:
     __slots__ = ("return_updated", "update")
 
     def __init__(self, update: UpdateSpec, return_updated: bool) -> None:
-        self.update = update
-        self.return_updated = return_updated
+        self.update: UpdateSpec = update
+        self.return_updated: bool = return_updated
 
 
 def make_modify_spec(
@@ -165,9 +165,9 @@ class DistinctSpec:
     __slots__ = ("decode", "find", "key")
 
     def __init__(self, find: FindSpec[Any], key: str, decode: Any) -> None:
-        self.find = find
-        self.key = key
-        self.decode = decode
+        self.find: FindSpec[Any] = find
+        self.key: str = key
+        self.decode: Any = decode
 
 
 def make_distinct_spec(model: type[Any], field: Any, queries: tuple[Any, ...]) -> DistinctSpec:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from pymongo.client_session import (  # type: ignore[attr-defined,unused-ignore]
     ClientSession,
     TransactionOptions,  # public here; pymongo 4.20's typing misses the re-export
 )
-from typing_extensions import ParamSpec, Self
+from typing_extensions import ParamSpec, Self, TypeVar, TypeVarTuple, Unpack
 
 from anyodm.core.binding import session_bound
 from anyodm.core.engine_methods import SyncEngineMethods
@@ -31,13 +31,20 @@ from anyodm.core.retry import (
 from anyodm.errors import SessionStateError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from anyodm.core.cursor import SyncCursor
     from anyodm.core.engine import SyncEngine
+    from anyodm.core.server_operations import UpdateResult
     from anyodm.model import Model
 
 __all__ = ["SyncSession", "SyncTransaction"]
 
 M = TypeVar("M", bound="Model")
+V = TypeVar("V", default=M)
+D = TypeVar("D", default=dict[str, Any])
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 P = ParamSpec("P")
 
 
@@ -45,20 +52,106 @@ class _SyncCrud:
     """The engine's operations, bound to this session (``session=`` filled in)."""
 
     engine: SyncEngine
-    find = session_bound(SyncEngineMethods.find)
-    find_one = session_bound(SyncEngineMethods.find_one)
-    count = session_bound(SyncEngineMethods.count)
-    save = session_bound(SyncEngineMethods.save)
-    save_all = session_bound(SyncEngineMethods.save_all)
-    delete = session_bound(SyncEngineMethods.delete)
-    remove = session_bound(SyncEngineMethods.remove)
-    update_one = session_bound(SyncEngineMethods.update_one)
-    update_many = session_bound(SyncEngineMethods.update_many)
-    find_one_and_update = session_bound(SyncEngineMethods.find_one_and_update)
-    find_one_and_delete = session_bound(SyncEngineMethods.find_one_and_delete)
-    distinct = session_bound(SyncEngineMethods.distinct)
-    aggregate = session_bound(SyncEngineMethods.aggregate)
-    fetch = session_bound(SyncEngineMethods.fetch)
+    # What type checkers see: the engine's methods without ``session=`` (a test checks
+    # that these declarations are the engine's, parameter for parameter).
+    if TYPE_CHECKING:
+
+        def find(
+            self,
+            model: type[M],
+            *queries: Any,
+            sort: Any = None,
+            skip: int = 0,
+            limit: int | None = None,
+            projection: type[V] | None = None,
+        ) -> SyncCursor[V]:
+            """Like the engine's ``find``, in this session."""
+            ...
+
+        def find_one(
+            self, model: type[M], *queries: Any, sort: Any = None, projection: type[V] | None = None
+        ) -> V | None:
+            """Like the engine's ``find_one``, in this session."""
+            ...
+
+        def count(self, model: type[Model], *queries: Any) -> int:
+            """Like the engine's ``count``, in this session."""
+            ...
+
+        def save(self, instance: M) -> M:
+            """Like the engine's ``save``, in this session."""
+            ...
+
+        def save_all(self, instances: Iterable[M]) -> list[M]:
+            """Like the engine's ``save_all``, in this session."""
+            ...
+
+        def delete(self, instance: Model) -> None:
+            """Like the engine's ``delete``, in this session."""
+            ...
+
+        def remove(self, model: type[Model], *queries: Any, just_one: bool = False) -> int:
+            """Like the engine's ``remove``, in this session."""
+            ...
+
+        def update_one(
+            self, model: type[Model], *queries: Any, update: Any, upsert: bool = False
+        ) -> UpdateResult:
+            """Like the engine's ``update_one``, in this session."""
+            ...
+
+        def update_many(
+            self, model: type[Model], *queries: Any, update: Any, upsert: bool = False
+        ) -> UpdateResult:
+            """Like the engine's ``update_many``, in this session."""
+            ...
+
+        def find_one_and_update(
+            self,
+            model: type[M],
+            *queries: Any,
+            update: Any,
+            sort: Any = None,
+            return_updated: bool = True,
+            upsert: bool = False,
+        ) -> M | None:
+            """Like the engine's ``find_one_and_update``, in this session."""
+            ...
+
+        def find_one_and_delete(self, model: type[M], *queries: Any, sort: Any = None) -> M | None:
+            """Like the engine's ``find_one_and_delete``, in this session."""
+            ...
+
+        def distinct(self, model: type[Model], field: Any, *queries: Any) -> list[Any]:
+            """Like the engine's ``distinct``, in this session."""
+            ...
+
+        def aggregate(
+            self, model: type[Model], pipeline: Any, *, into: type[D] | None = None
+        ) -> SyncCursor[D]:
+            """Like the engine's ``aggregate``, in this session."""
+            ...
+
+        def fetch(self, instance: Model, field: Any) -> Any:
+            """Like the engine's ``fetch``, in this session."""
+            ...
+            ...
+
+    else:
+        find = session_bound(SyncEngineMethods.find)
+        find_one = session_bound(SyncEngineMethods.find_one)
+        count = session_bound(SyncEngineMethods.count)
+        save = session_bound(SyncEngineMethods.save)
+        save_all = session_bound(SyncEngineMethods.save_all)
+        delete = session_bound(SyncEngineMethods.delete)
+        remove = session_bound(SyncEngineMethods.remove)
+        update_one = session_bound(SyncEngineMethods.update_one)
+        update_many = session_bound(SyncEngineMethods.update_many)
+        find_one_and_update = session_bound(SyncEngineMethods.find_one_and_update)
+        find_one_and_delete = session_bound(SyncEngineMethods.find_one_and_delete)
+        distinct = session_bound(SyncEngineMethods.distinct)
+        aggregate = session_bound(SyncEngineMethods.aggregate)
+        fetch = session_bound(SyncEngineMethods.fetch)
 
 
 class SyncSession(_SyncCrud):
@@ -140,7 +233,10 @@ class SyncSession(_SyncCrud):
         return SyncTransaction(self.engine, session=self, **options)
 
     def with_transaction(
-        self, callback: Callable[..., T], *args: Any, time_limit: float | None = None
+        self,
+        callback: Callable[[SyncTransaction, Unpack[Ts]], T],
+        *args: Unpack[Ts],
+        time_limit: float | None = None,
     ) -> T:
         """Run ``callback(tx, *args)`` in a transaction with MongoDB's retry rules."""
         self._life.require_open("with_transaction")
@@ -214,7 +310,7 @@ class SyncTransaction(_SyncCrud):
         self._owns_session = session is None
         self._options = check_transaction_options(options, "SyncTransaction")
         self._ledger: PendingStates | None = None
-        self.phase = TransactionPhase.NEW
+        self.phase: TransactionPhase = TransactionPhase.NEW
 
     @property
     def session(self) -> SyncSession:

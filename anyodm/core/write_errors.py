@@ -40,8 +40,8 @@ class duplicate_keys_as_anyodm_errors:  # lower case: used like a function, `wit
     __slots__ = ("instances", "model")
 
     def __init__(self, model: type[Any], instances: Sequence[Any] = ()) -> None:
-        self.model = model
-        self.instances = instances
+        self.model: type[Any] = model
+        self.instances: Sequence[Any] = instances
 
     def __enter__(self) -> None:
         return None

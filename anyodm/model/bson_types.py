@@ -15,11 +15,12 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import bson
 import bson.binary
 import bson.decimal128
+import bson.errors
 import bson.int64
 import bson.regex
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
@@ -103,7 +104,7 @@ class ObjectId(bson.ObjectId, metaclass=_BSONTypeMeta):
     string.  ``isinstance(bson.ObjectId(), ObjectId)`` holds, so the driver's values count.
     """
 
-    __bson_base__ = bson.ObjectId
+    __bson_base__: ClassVar[type] = bson.ObjectId
     __slots__ = ()
 
     @classmethod
@@ -146,7 +147,7 @@ def _decimal128_to_json(value: bson.decimal128.Decimal128) -> str:
 class Decimal128(bson.decimal128.Decimal128, metaclass=_BSONTypeMeta):
     """A BSON Decimal128 field type; accepts ``Decimal``, ``str``, ``int`` and ``float``."""
 
-    __bson_base__ = bson.decimal128.Decimal128
+    __bson_base__: ClassVar[type] = bson.decimal128.Decimal128
     __slots__ = ()
 
     @classmethod
@@ -181,7 +182,7 @@ def _to_int64(value: Any) -> bson.int64.Int64:
 class Int64(bson.int64.Int64, metaclass=_BSONTypeMeta):
     """A 64-bit integer always stored as BSON int64."""
 
-    __bson_base__ = bson.int64.Int64
+    __bson_base__: ClassVar[type] = bson.int64.Int64
     __slots__ = ()
 
     @classmethod
@@ -237,7 +238,7 @@ def bytes_schema(node: core_schema.CoreSchema) -> core_schema.CoreSchema:
 class Binary(bson.binary.Binary, metaclass=_BSONTypeMeta):
     """BSON binary data with its subtype; JSON form is base64 (subtype 0 on input)."""
 
-    __bson_base__ = bson.binary.Binary
+    __bson_base__: ClassVar[type] = bson.binary.Binary
     __slots__ = ()
 
     @classmethod
@@ -282,7 +283,7 @@ def _regex_to_json(value: bson.regex.Regex[Any]) -> str:
 class Regex(bson.regex.Regex[Any], metaclass=_BSONTypeMeta):
     """A BSON regular expression (pattern and flags), kept uncompiled."""
 
-    __bson_base__ = bson.regex.Regex
+    __bson_base__: ClassVar[type] = bson.regex.Regex
     __slots__ = ()
 
     @classmethod

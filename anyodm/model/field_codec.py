@@ -14,18 +14,20 @@ from __future__ import annotations
 import functools
 import types
 import typing
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Annotated, Any, get_args, get_origin
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast, get_args, get_origin
 
 import bson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import (
+    CoreSchema,
     PydanticSerializationError,
     PydanticUndefined,
     SchemaSerializer,
     SchemaValidator,
 )
+from typing_extensions import ParamSpec
 
 from anyodm.errors import InvalidFieldError, InvalidValueError
 from anyodm.model.bson_types import ObjectId
@@ -34,6 +36,19 @@ from anyodm.model.schema import adapt_own_schema, doc_serializer_schema, doc_val
 
 if TYPE_CHECKING:
     from anyodm.model.model import Model
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def cached(maxsize: int) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """``functools.lru_cache(maxsize=...)``, typed as keeping the function's signature.
+
+    Its arguments here are model classes, which are hashable; pyright cannot tell (it
+    reads a pydantic model's ``__hash__ = None``, which is its instances').
+    """
+    return cast("Callable[[Callable[_P, _R]], Callable[_P, _R]]", functools.lru_cache(maxsize))
+
 
 __all__ = [
     "FieldCodec",
@@ -74,20 +89,20 @@ class ResolvedField:
         through_array: bool,
     ) -> None:
         #: the model the operation runs on
-        self.model = model
+        self.model: type[Model] = model
         #: the (embedded) model class that declares the field
-        self.owner = owner
+        self.owner: type[BaseModel] = owner
         #: stored dotted path ("address.city")
-        self.path = path
+        self.path: str = path
         #: "Order.address.city", for error messages
-        self.where = where
-        self.info = info
+        self.where: str = where
+        self.info: FieldInfo = info
         self.annotation: Any = info.annotation
-        self.primary = primary
+        self.primary: bool = primary
         #: the referenced model for a ``Reference()`` field
-        self.reference = reference
+        self.reference: type[Model] | None = reference
         #: the path goes through an array of embedded models
-        self.through_array = through_array
+        self.through_array: bool = through_array
         self._codec: FieldCodec | None = None  # see field_codec()
 
     def usage_error(self, reason: str) -> InvalidFieldError:
@@ -139,7 +154,7 @@ def resolve_field(model: type[Model], field: Any, operation: str) -> ResolvedFie
     return resolve_name(model, field._name, operation)
 
 
-@functools.lru_cache(maxsize=2048)
+@cached(maxsize=2048)
 def resolve_name(model: type[Model], name: str, operation: str) -> ResolvedField:
     """The field named by python attribute names ``a.b.c`` of ``model`` (cached: models
     do not change once built)."""
@@ -206,9 +221,9 @@ class FieldCodec:
         if schema is None:
             schema = TypeAdapter(annotation).core_schema
         own = adapt_own_schema(dict(schema), object)
-        self._encoder = SchemaValidator(own)
-        self._serializer = SchemaSerializer(doc_serializer_schema(own))
-        self._decoder = SchemaValidator(doc_validator_schema(own))
+        self._encoder = SchemaValidator(cast(CoreSchema, own))
+        self._serializer = SchemaSerializer(cast(CoreSchema, doc_serializer_schema(own)))
+        self._decoder = SchemaValidator(cast(CoreSchema, doc_validator_schema(own)))
 
     def encode(self, value: Any) -> Any:
         """The stored form of ``value``; ``ValidationError`` if it does not fit."""
@@ -268,7 +283,7 @@ class _OwnedFieldCodec(FieldCodec):
             return dump(include={self._name}).popitem()[1]
 
 
-@functools.lru_cache(maxsize=1024)
+@cached(maxsize=1024)
 def _field_codec(owner: type[BaseModel], name: str) -> FieldCodec:
     fields, definitions = _unwrap_to_fields(owner.__pydantic_core_schema__)
     schema = fields["fields"][name]["schema"]
@@ -378,7 +393,7 @@ def _encoded(codec: FieldCodec | None, value: Any) -> Any:
     return bson_value(encoded)  # what BSON cannot hold in untyped (Any) parts, as before
 
 
-@functools.lru_cache(maxsize=2048)
+@cached(maxsize=2048)
 def query_codec(model: type[Model], name: str, target: type[Model] | None) -> QueryCodec:
     """The (cached) query codec of field ``name`` (``a.b.c``) of ``model``; ``target``:
     the referenced model of a reference field."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -38,6 +39,8 @@ _RENAMED = {"regex": "pattern", "min_items": "min_length", "max_items": "max_len
 def Field(
     default: Any = PydanticUndefined,
     *,
+    default_factory: Callable[..., Any] | None = None,
+    alias: str | None = None,
     key_name: str | None = None,
     primary_field: bool = False,
     index: bool = False,
@@ -49,8 +52,16 @@ def Field(
     ``key_name``: the key the field is stored under (default: the field name; a primary
     field is always stored as ``_id``). ``primary_field``: this field is the primary key
     instead of the automatic ``id``. ``index`` / ``unique``: create a (unique) single-field
-    index in ``engine.configure_database``. Every other keyword goes to ``pydantic.Field``.
+    index in ``engine.configure_database``. ``default``, ``default_factory``, ``alias`` and
+    every other keyword go to ``pydantic.Field``.
+
+    Type checkers see a default only when it is passed by name: write
+    ``Field(default=0, ge=0)`` rather than ``Field(0, ge=0)`` (both work at run time).
     """
+    if default_factory is not None:
+        kwargs["default_factory"] = default_factory
+    if alias is not None:
+        kwargs["alias"] = alias
     for old, new in _RENAMED.items():
         if old in kwargs:
             kwargs.setdefault(new, kwargs.pop(old))

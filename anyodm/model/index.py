@@ -18,6 +18,8 @@ from anyodm.model.query import FieldProxy, SortExpression
 
 __all__ = ["Index", "model_indexes"]
 
+#: What ``Index()`` takes at run time. Its parameters are typed ``Any``: to a type
+#: checker ``Book.pages`` is the field's value type (``int``), not a field proxy.
 KeySpec = FieldProxy | SortExpression | str | tuple[str, Any]
 
 
@@ -32,7 +34,7 @@ class Index:
 
     def __init__(
         self,
-        *keys: KeySpec,
+        *keys: Any,
         unique: bool = False,
         name: str | None = None,
         index_name: str | None = None,
@@ -42,7 +44,7 @@ class Index:
             raise TypeError("Index() needs at least one key")
         self.keys = keys
         self.unique = unique
-        self.name = name or index_name
+        self.name: str | None = name or index_name
         self.options = options
 
     def __repr__(self) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
-from pydantic_core import SchemaSerializer, SchemaValidator
+from pydantic_core import CoreSchema, SchemaSerializer, SchemaValidator
 
 from anyodm.errors import DocumentParsingError
 from anyodm.model.schema import doc_serializer_schema, doc_validator_schema
@@ -119,8 +119,8 @@ class ShapeInfo:
                 f"{model.__name__} is not fully defined (unresolved forward references)"
             )
         schema = model.__pydantic_core_schema__
-        self.doc_validator = SchemaValidator(doc_validator_schema(schema, model))
-        self.doc_serializer = SchemaSerializer(doc_serializer_schema(schema))
+        self.doc_validator = SchemaValidator(cast(CoreSchema, doc_validator_schema(schema, model)))
+        self.doc_serializer = SchemaSerializer(cast(CoreSchema, doc_serializer_schema(schema)))
 
     def parsing_error(self, exc: ValidationError, doc: Mapping[str, Any]) -> DocumentParsingError:
         """A ``DocumentParsingError`` naming every failing stored path."""

@@ -17,8 +17,8 @@ class NotLoaded:
     __slots__ = ("key", "model")
 
     def __init__(self, model: type[Any], key: Any) -> None:
-        self.model = model
-        self.key = key
+        self.model: type[Any] = model
+        self.key: Any = key
 
     @property
     def __anyodm_stored_pk__(self) -> Any:

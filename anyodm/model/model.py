@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import sys
 import types
@@ -316,6 +317,37 @@ def _inherited(cls: type[Any], attribute: str, default: Any) -> Any:
     return default
 
 
+def _field_proxy_or_error(cls: Any, name: str) -> Any:
+    """``Book.title`` (a field declared without a class value): its query field proxy;
+    anything else missing: ``AttributeError`` naming the model and the closest field."""
+    fields = cls.__dict__.get("__pydantic_fields__")
+    proxies = cls.__dict__.get("__anyodm_proxies__")
+    if fields is not None and proxies is not None and name in fields:
+        proxy = proxies.get(name)
+        if proxy is None:
+            from anyodm.model.query import FieldProxy
+
+            proxy = proxies[name] = FieldProxy.for_field(cls, name)
+        return proxy
+    parent = getattr(ModelMetaclass, "__getattr__", None)
+    if parent is not None:
+        try:
+            return parent(cls, name)
+        except AttributeError:
+            pass
+    if name.startswith("_") or fields is None:  # probes by pydantic, copy, pickle...
+        raise AttributeError(name)
+    raise AttributeError(_no_field_message(cls, name, fields), name=name, obj=cls)
+
+
+def _no_field_message(cls: type[Any], name: str, fields: Mapping[str, Any]) -> str:
+    """``Person.nmae``: name the model, and its closest field if one is close."""
+    close = difflib.get_close_matches(name, list(fields), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    listed = ", ".join(fields) if len(fields) <= 12 else ", ".join(list(fields)[:12]) + ", ..."
+    return f"{cls.__name__} has no attribute or field {name!r} (its fields: {listed}){hint}"
+
+
 # ------------------------------------------------------------------ the metaclass
 
 
@@ -363,20 +395,8 @@ class ODMModelMetaclass(ModelMetaclass):
         """ODMantic's FastAPI-facing pydantic model: an anyodm model is one already."""
         return cls
 
-    def __getattr__(cls, name: str) -> Any:
-        fields = cls.__dict__.get("__pydantic_fields__")
-        proxies = cls.__dict__.get("__anyodm_proxies__")
-        if fields is not None and proxies is not None and name in fields:
-            proxy = proxies.get(name)
-            if proxy is None:
-                from anyodm.model.query import FieldProxy
-
-                proxy = proxies[name] = FieldProxy.for_field(cls, name)
-            return proxy
-        parent = getattr(ModelMetaclass, "__getattr__", None)
-        if parent is None:
-            raise AttributeError(name)
-        return parent(cls, name)
+    if not typing.TYPE_CHECKING:  # checkers see the declared fields (and flag a typo)
+        __getattr__ = _field_proxy_or_error
 
 
 def _defining_namespace() -> dict[str, Any] | None:
@@ -415,7 +435,9 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
 
     __anyodm_kind__ = "base"
     __slots__ = ("__anyodm_state__",)
-    model_config: ClassVar[ODMConfigDict] = ODMConfigDict(validate_assignment=True)
+    model_config: ClassVar[ODMConfigDict] = ODMConfigDict(  # pyright: ignore[reportIncompatibleVariableOverride]
+        validate_assignment=True
+    )
     __anyodm__: ClassVar[ShapeInfo]
 
     @classmethod
@@ -809,9 +831,12 @@ class Model(_DocumentBase):
     """
 
     __anyodm_kind__ = "document"
-    __anyodm__: ClassVar[ModelInfo]
+    __anyodm__: ClassVar[ModelInfo]  # pyright: ignore[reportIncompatibleVariableOverride]
     if typing.TYPE_CHECKING:
-        id: ObjectId | Any
+        #: The automatic primary key, as type checkers see it: optional in the
+        #: constructor (a fresh ObjectId). A model whose primary field has another name
+        #: has no ``id`` at run time; a checker cannot tell (see docs/typing.md).
+        id: ObjectId = Field(default_factory=ObjectId)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == type(self).__anyodm__.primary_field and getattr(self, _STATE, None) is not None:

@@ -21,8 +21,10 @@ if TYPE_CHECKING:
 __all__ = ["build_pipeline", "field_path", "lookup_references"]
 
 
-def field_path(field: FieldProxy) -> str:
-    """``"$path"``: the field's value in an aggregation expression."""
+def field_path(field: Any) -> str:
+    """``"$path"``: the field's value in an aggregation expression (``field``: a model
+    field such as ``Book.pages``, typed ``Any`` as type checkers see the field's value
+    type there)."""
     if not isinstance(field, FieldProxy):
         raise TypeError(f"field_path() needs a model field such as Book.title, not {field!r}")
     return f"${field._path}"

@@ -11,7 +11,6 @@ validated by the view.  A view naming a field the model lacks is an error at onc
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from anyodm.errors import DocumentParsingError, InvalidFieldError
 from anyodm.model.field_codec import (
     _embedded_alternatives,
+    cached,
     codec_for,
     field_codec,
     resolve_name,
@@ -56,9 +56,9 @@ class Projection:
                 f"projection= on {model.__name__} needs a pydantic model class naming some "
                 f"of its fields, not {view!r:.80}"
             )
-        self.model = model
-        self.view = view
-        self.needs_lookups = False
+        self.model: type[Model] = model
+        self.view: type[BaseModel] = view
+        self.needs_lookups: bool = False
         #: stored paths to request
         self.keys: dict[str, int] = {}
         self._fields: list[tuple[str, str, Decoder]] = []  # (view name, stored key, decode)
@@ -222,7 +222,7 @@ def _decode_fields(
     return values
 
 
-@functools.lru_cache(maxsize=256)
+@cached(maxsize=256)
 def projection_for(model: type[Model], view: type[BaseModel]) -> Projection:
     """The (cached) projection of ``model`` into ``view``; raises on a bad view."""
     return Projection(model, view)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import collections.abc as abc
 import decimal
+import difflib
 import enum
 import re
 import types
 import typing
 import uuid
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, Union, get_args, get_origin, overload
 
 import bson
 import bson.binary
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FieldProxy",
     "QueryExpression",
+    "QueryLike",
     "SortExpression",
     "all_",
     "and_",
@@ -41,6 +44,7 @@ __all__ = [
     "contains",
     "desc",
     "elem_match",
+    "embedded",
     "eq",
     "exists",
     "gt",
@@ -55,6 +59,13 @@ __all__ = [
     "or_",
     "size",
 ]
+
+
+#: What the combinators take: a query (a field expression or a raw dict). ``bool`` is
+#: there for type checkers only: to them ``Book.pages > 100`` is a ``bool`` (the field
+#: is an ``int``); at run time it is a :class:`QueryExpression`, and a real ``bool`` is
+#: refused with a ``TypeError``.
+QueryLike: TypeAlias = Mapping[str, Any] | bool
 
 
 class QueryExpression(dict[str, Any]):
@@ -243,23 +254,25 @@ class FieldProxy:
                 f"reference to {name!r} (only its key is stored in {self._model.__name__} "
                 f"documents; find the {what} documents first and query by their keys)"
             )
-        for alt in self._alternatives():
-            for candidate in [alt, *(_elements(alt) if _is_array(alt) else [])]:
-                sub = _embedded_model(candidate)
-                if sub is not None and name in sub.model_fields:
-                    sub_info = getattr(sub, "__anyodm__", None)
-                    key = sub_info.key_names[name] if sub_info is not None else name
-                    annotation = sub.model_fields[name].annotation
-                    kind, target = _field_kind(sub_info, name)
-                    return FieldProxy(
-                        self._model,
-                        f"{self._path}.{key}",
-                        f"{self._name}.{name}",
-                        annotation,
-                        kind,
-                        target,
-                    )
-        raise AttributeError(f"{self._where} has no sub-field {name!r}")
+        subs = self._embedded_models()
+        for sub in subs:
+            if name in sub.model_fields:
+                sub_info = getattr(sub, "__anyodm__", None)
+                key = sub_info.key_names[name] if sub_info is not None else name
+                annotation = sub.model_fields[name].annotation
+                kind, target = _field_kind(sub_info, name)
+                return FieldProxy(
+                    self._model,
+                    f"{self._path}.{key}",
+                    f"{self._name}.{name}",
+                    annotation,
+                    kind,
+                    target,
+                )
+        known = [field for sub in subs for field in sub.model_fields]
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise AttributeError(f"{self._where} has no sub-field {name!r}{hint}", name=name, obj=self)
 
     def _check_stored(self, what: str) -> None:
         """Refuse a back-reference (never stored) in a query, sort or index."""
@@ -272,6 +285,15 @@ class FieldProxy:
 
     def _alternatives(self) -> list[Any]:
         return _unwrap(self._annotation)
+
+    def _embedded_models(self) -> list[type[BaseModel]]:
+        """The embedded models the field holds: itself, optional, or as array elements."""
+        return [
+            sub
+            for alt in self._alternatives()
+            for candidate in [alt, *(_elements(alt) if _is_array(alt) else [])]
+            if (sub := _embedded_model(candidate)) is not None
+        ]
 
     def _expr(self, op: str, value: Any) -> QueryExpression:
         self._check_stored("a query")
@@ -435,7 +457,7 @@ class FieldProxy:
             raise TypeError(f"{self._where}: size() expects a non-negative int, not {length!r}")
         return self._expr("$size", length)
 
-    def elem_match(self, *queries: Mapping[str, Any]) -> QueryExpression:
+    def elem_match(self, *queries: QueryLike) -> QueryExpression:
         """An element of the array field matches all ``queries``.
 
         For arrays of embedded models use that model's fields
@@ -446,7 +468,14 @@ class FieldProxy:
         if not queries:
             raise TypeError(f"{self._where}: elem_match() needs at least one query")
         allowed = {e for alt in self._alternatives() if _is_array(alt) for e in _elements(alt)}
+        conditions: list[Mapping[str, Any]] = []
         for q in queries:
+            if not isinstance(q, Mapping):
+                raise TypeError(
+                    f"{self._where}: elem_match() expects queries (field expressions or "
+                    f"dicts), not {q!r}"
+                )
+            conditions.append(q)
             foreign = [
                 m for m in getattr(q, "models", ()) if not any(_is_base(m, a) for a in allowed)
             ]
@@ -455,7 +484,7 @@ class FieldProxy:
                     f"{self._where}: elem_match() got a query on {foreign[0].__name__}, "
                     "which is not the element type of this array"
                 )
-        parts = [self._element_condition(q) if _is_operators(q) else dict(q) for q in queries]
+        parts = [self._element_condition(q) if _is_operators(q) else dict(q) for q in conditions]
         cond = parts[0] if len(parts) == 1 else {"$and": parts}
         return self._expr("$elemMatch", cond)
 
@@ -569,7 +598,7 @@ def size(field: Any, length: int) -> QueryExpression:
     return _proxy(field).size(length)
 
 
-def elem_match(field: Any, *queries: Mapping[str, Any]) -> QueryExpression:
+def elem_match(field: Any, *queries: QueryLike) -> QueryExpression:
     return _proxy(field).elem_match(*queries)
 
 
@@ -581,7 +610,33 @@ def desc(field: Any) -> SortExpression:
     return _proxy(field).desc()
 
 
-def _combine(op: str, queries: tuple[Mapping[str, Any], ...]) -> QueryExpression:
+_E = TypeVar("_E", bound=BaseModel)
+
+
+@overload
+def embedded(field: Sequence[_E] | AbstractSet[_E] | None) -> _E: ...
+@overload
+def embedded(field: _E | None) -> _E: ...
+def embedded(field: Any) -> Any:
+    """The embedded model inside an optional or array field, for paths through it:
+    ``query.embedded(Person.address).city == "Paris"`` for ``address: Address | None``,
+    ``query.embedded(Person.shelves).zip_code`` for ``shelves: list[Shelf]``.
+
+    At run time it returns the field itself (``Person.address.city`` builds the same
+    path); it is there for type checkers, to which ``Person.address`` is an
+    ``Address | None`` without a ``city``. ``TypeError`` if the field holds no embedded
+    model.
+    """
+    proxy = _proxy(field)
+    if not proxy._embedded_models():
+        raise TypeError(
+            f"query.embedded() expects a field holding embedded models, and "
+            f"{proxy._where} is {proxy._annotation!r}"
+        )
+    return proxy
+
+
+def _combine(op: str, queries: tuple[QueryLike, ...]) -> QueryExpression:
     models: set[type[Any]] = set()
     parts: list[dict[str, Any]] = []
     for q in queries:
@@ -595,19 +650,19 @@ def _combine(op: str, queries: tuple[Mapping[str, Any], ...]) -> QueryExpression
     return QueryExpression({op: parts}, models)
 
 
-def and_(*queries: Mapping[str, Any]) -> QueryExpression:
+def and_(*queries: QueryLike) -> QueryExpression:
     """All of ``queries``."""
     if len(queries) == 1 and isinstance(queries[0], Mapping):
         return QueryExpression(queries[0], getattr(queries[0], "models", ()))
     return _combine("$and", queries)
 
 
-def or_(*queries: Mapping[str, Any]) -> QueryExpression:
+def or_(*queries: QueryLike) -> QueryExpression:
     """Any of ``queries``."""
     return _combine("$or", queries)
 
 
-def nor_(*queries: Mapping[str, Any]) -> QueryExpression:
+def nor_(*queries: QueryLike) -> QueryExpression:
     """None of ``queries``."""
     return _combine("$nor", queries)
 

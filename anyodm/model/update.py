@@ -13,7 +13,7 @@ import collections.abc
 import datetime
 import decimal
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, get_origin
+from typing import TYPE_CHECKING, Any, ClassVar, get_origin
 
 import bson.decimal128
 from pydantic import BaseModel, ValidationError
@@ -95,12 +95,12 @@ class UpdateOperation:
         value: Any,
         references: tuple[Model, ...] = (),
     ) -> None:
-        self.operator = operator
-        self.field = field
-        self.path = field.path
-        self.value = value
+        self.operator: str = operator
+        self.field: ResolvedField = field
+        self.path: str = field.path
+        self.value: Any = value
         #: the instances whose keys ``value`` stores: they must be saved when it is sent
-        self.references = references
+        self.references: tuple[Model, ...] = references
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
         """The raw MongoDB update document of this operation alone."""
@@ -114,7 +114,7 @@ class UpdateOperation:
             return self.as_dict() == other.as_dict()
         return NotImplemented
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]  # pyright: ignore[reportIncompatibleMethodOverride]
 
 
 # ------------------------------------------------------------------ field checks

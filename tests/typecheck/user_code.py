@@ -1,0 +1,375 @@
+"""A user's module, type-checked in CI by mypy --strict and pyright (``./dev types``).
+
+It is never run: it exercises the documented API the way an application would, says
+with ``assert_type`` what a user relies on, and marks the lines that must be errors with
+an ignore comment for each checker (mypy's ``# type: ignore[code]``, pyright's
+``# pyright: ignore[rule]``): both checkers report an ignore that is not needed, so such
+a line that stops being an error fails the check. The forms used here are the typed ones
+(see docs/typing.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import anyio
+from pydantic import BaseModel
+from typing_extensions import assert_type
+
+from anyodm import (
+    BackReference,
+    ChangeEvent,
+    ChangeStream,
+    EmbeddedModel,
+    Engine,
+    Field,
+    Index,
+    Model,
+    ObjectId,
+    Reference,
+    Session,
+    SyncChangeStream,
+    SyncEngine,
+    SyncSession,
+    SyncTransaction,
+    Transaction,
+    TransactionPhase,
+    UpdateResult,
+    pipeline,
+    query,
+    update,
+)
+from anyodm.aio.cursor import AsyncCursor
+from anyodm.core.cursor import SyncCursor
+from anyodm.errors import (
+    DocumentNotFoundError,
+    InvalidValueError,
+    RevisionConflictError,
+    WrittenDocumentParsingError,
+)
+from anyodm.query import QueryExpression, QueryLike, SortExpression
+from anyodm.update import UpdateOperation
+
+# -- models -----------------------------------------------------------------------------
+
+
+class Address(EmbeddedModel):
+    city: str
+    zip_code: str = Field(default="", key_name="zip")
+
+
+class Publisher(Model):
+    name: str = Field(unique=True)
+
+
+class Author(Model):
+    name: str
+    books: list[Book] = BackReference("authors")
+
+
+class Book(Model):
+    model_config = {
+        "collection": "books",
+        "indexes": lambda: [
+            Index(Book.title, query.desc(Book.pages), unique=True),
+            Index(Book.pages),
+        ],
+    }
+    title: str = Field(index=True)
+    pages: int = Field(default=0, ge=0)
+    price: Decimal = Decimal("0")
+    published: datetime | None = None
+    tags: list[str] = Field(default_factory=list)
+    status: Literal["draft", "printed"] = "draft"
+    address: Address | None = None
+    shelves: list[Address] = Field(default_factory=list)
+    publisher: Publisher = Reference()
+    authors: list[Author] = Reference(default_factory=list)
+    editor: Author | None = Reference(default=None)
+
+
+class Isbn(Model):
+    """A model whose primary field has another name."""
+
+    isbn: str = Field(primary_field=True)
+    title: str
+
+
+class Account(Model):
+    model_config = {"optimistic_concurrency": True}
+    owner: str = Field(unique=True)
+    balance: int = 0
+
+
+class Vehicle(Model):
+    model_config = {"polymorphic": True, "collection": "vehicles"}
+    name: str
+
+
+class Car(Vehicle):
+    doors: int = 4
+
+
+class Member(Model):
+    name: str
+    friends: list[Member] = Reference(default_factory=list, lazy=True)
+
+
+class CityOnly(BaseModel):
+    city: str
+
+
+class BookSummary(BaseModel):
+    title: str
+    address: CityOnly | None = None
+
+
+class PagesByPublisher(BaseModel):
+    publisher: ObjectId
+    total: int
+
+
+# -- constructors and instances ---------------------------------------------------------
+
+publisher = Publisher(name="Ace")
+book = Book(title="Dune", publisher=publisher)
+isbn = Isbn(isbn="978-0", title="Dune")
+assert_type(book.id, ObjectId)
+assert_type(book.pages, int)
+assert_type(book.address, Address | None)
+assert_type(book.publisher, Publisher)
+assert_type(book.authors, list[Author])
+assert_type(isbn.isbn, str)
+assert_type(Author(name="ann").books, list[Book])
+book.pages = 400
+book.model_update({"pages": 410})
+copied = book.model_copy(update={"title": "Dune Messiah"})
+assert_type(copied, Book)
+assert_type(book.model_dump_doc(), dict[str, Any])
+assert_type(Book.model_validate_doc({"_id": ObjectId(), "title": "t"}), Book)
+
+Book(publisher=publisher)  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
+Book(title=3, publisher=publisher)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+book.pages = "many"  # type: ignore[assignment]  # pyright: ignore[reportAttributeAccessIssue]
+
+# -- queries and sorts: the typed forms ---------------------------------------------------
+
+queries: list[QueryLike] = [
+    Book.pages > 100,
+    Book.title == "Dune",
+    Book.price >= Decimal("9.90"),
+    Book.status == "printed",
+    (Book.pages < 50) | (Book.pages > 500),
+    (Book.pages > 100) & (Book.title != "x"),
+    query.or_(Book.pages < 3, {"raw": 1}),
+    query.and_(Book.pages > 1, Book.title == "x"),
+    query.nor_(Book.pages > 1),
+    query.in_(Book.tags, ["sf"]),
+    query.not_in(Book.title, ["x"]),
+    query.all_(Book.tags, ["a", "b"]),
+    query.size(Book.tags, 2),
+    query.contains(Book.authors, Author(name="ann")),
+    query.match(Book.title, r"^A"),
+    query.exists(Book.published),
+    query.eq(Book.pages, 1),
+    query.gt(Book.pages, 1),
+    query.elem_match(Book.shelves, Address.city == "Paris", Address.zip_code == "75001"),
+    Book.address.city == "Paris",  # type: ignore[union-attr]  # pyright: ignore[reportOptionalMemberAccess]
+    query.embedded(Book.address).city == "Paris",
+    query.in_(query.embedded(Book.shelves).zip_code, ["75001"]),
+    {"pages": {"$mod": [2, 0]}},
+]
+assert_type(query.and_(Book.pages > 1), QueryExpression)
+assert_type(query.desc(Book.pages), SortExpression)
+assert_type(query.embedded(Book.address), Address)
+assert_type(query.embedded(Book.shelves), Address)
+sorts: list[Any] = [
+    Book.pages,
+    query.desc(Book.pages),
+    query.asc(Book.title),
+    (Book.title, query.desc(Book.pages)),
+]
+Index(Book.author_count)  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue]
+query.embedded(Book.pages)  # type: ignore[call-overload]  # pyright: ignore[reportArgumentType, reportCallIssue]
+
+# -- updates ----------------------------------------------------------------------------
+
+operations: list[UpdateOperation] = [
+    update.set(Book.title, "x"),
+    update.set(query.embedded(Book.address).city, "Oslo"),
+    update.unset(Book.published),
+    update.inc(Book.pages, 1),
+    update.mul(Book.price, 2),
+    update.min(Book.pages, 3),
+    update.max(Book.pages, 3),
+    update.push(Book.tags, "a"),
+    update.push(Book.tags, each=["a", "b"], position=0, slice=10),
+    update.add_to_set(Book.tags, "a"),
+    update.pull(Book.tags, "a"),
+    update.pull(Book.shelves, Address.city == "Oslo"),
+    update.current_date(Book.published),
+    update.set(Book.publisher, publisher),
+]
+assert_type(operations[0].as_dict(), dict[str, dict[str, Any]])
+
+
+# -- the async engine ---------------------------------------------------------------------
+
+
+async def reads(engine: Engine) -> None:
+    cursor = engine.find(Book, Book.pages > 100, sort=query.desc(Book.pages), limit=10)
+    assert_type(cursor, AsyncCursor[Book])
+    assert_type(await cursor, list[Book])
+    async for each in engine.find(Book):
+        assert_type(each, Book)
+    async with engine.find(Book) as open_cursor:
+        async for each in open_cursor:
+            assert_type(each, Book)
+    assert_type(await engine.find_one(Book, Book.title == "Dune"), Book | None)
+    assert_type(await engine.find_one(Isbn, Isbn.isbn == "978-0"), Isbn | None)
+    assert_type(await engine.count(Book, query.size(Book.tags, 0)), int)
+    assert_type(await engine.find(Book, projection=BookSummary), list[BookSummary])
+    assert_type(await engine.find_one(Book, projection=BookSummary), BookSummary | None)
+    assert_type(await engine.distinct(Book, Book.tags), list[Any])
+    assert_type(await engine.find(Vehicle), list[Vehicle])
+    assert_type(await engine.find(Car), list[Car])
+    member = await engine.find_one(Member)
+    if member is not None:
+        assert_type(await engine.fetch(member, "friends"), Any)
+
+
+async def writes(engine: Engine) -> None:
+    await engine.configure_database([Book, Publisher, Author, Account])
+    assert_type(await engine.save(book), Book)
+    assert_type(await engine.save_all([book, copied]), list[Book])
+    await engine.delete(book)
+    assert_type(await engine.remove(Book, Book.pages < 10, just_one=True), int)
+    result = await engine.update_one(
+        Book, Book.id == book.id, update=update.inc(Book.pages, 1), upsert=True
+    )
+    assert_type(result, UpdateResult)
+    assert_type(result.matched, int)
+    assert_type(result.upserted_id, Any)
+    await engine.update_many(Book, update=operations[:2])
+    await engine.update_many(Book, update={"$set": {"pages": 1}})
+    updated = await engine.find_one_and_update(
+        Book, Book.title == "x", update=update.set(Book.pages, 2), sort=Book.pages
+    )
+    assert_type(updated, Book | None)
+    try:
+        assert_type(await engine.find_one_and_delete(Book, Book.title == "t"), Book | None)
+    except WrittenDocumentParsingError as error:
+        assert_type(error.document, Mapping[str, Any])
+    except (DocumentNotFoundError, RevisionConflictError, InvalidValueError):
+        pass
+
+
+async def aggregation(engine: Engine) -> None:
+    stages: list[dict[str, Any]] = [
+        {"$match": Book.pages > 100},
+        {"$group": {"_id": Book.publisher, "total": {"$sum": pipeline.field_path(Book.pages)}}},
+        {"$project": {"_id": 0, "publisher": "$_id", "total": 1}},
+    ]
+    assert_type(await engine.aggregate(Book, stages), list[dict[str, Any]])
+    totals = await engine.aggregate(Book, stages, into=PagesByPublisher)
+    assert_type(totals, list[PagesByPublisher])
+    thick = engine.aggregate(Book, [*pipeline.lookup_references(Book)], into=Book)
+    assert_type(thick, AsyncCursor[Book])
+
+
+async def changes(engine: Engine, send: anyio.abc.ObjectSendStream[Book]) -> None:
+    async with engine.watch(Book, Book.status == "printed") as stream:
+        assert_type(stream, ChangeStream[Book])
+        async for change in stream:
+            assert_type(change, ChangeEvent[Book])
+            assert_type(change.operation, str)
+            assert_type(change.document, Book | None)
+            assert_type(change.resume_token, Mapping[str, Any])
+            if change.document is not None:
+                await send.send(change.document)
+        assert_type(stream.resume_token, Mapping[str, Any] | None)
+    both = engine.watch([Book, Author])
+    async with both:
+        async for event in both:
+            if isinstance(event.document, Book):
+                assert_type(event.document, Book)
+
+
+async def transfer(tx: Transaction, source: str, target: str, amount: int) -> int:
+    src = await tx.find_one(Account, Account.owner == source)
+    dst = await tx.find_one(Account, Account.owner == target)
+    if src is None or dst is None:
+        return 0
+    src.balance -= amount
+    dst.balance += amount
+    await tx.save_all([src, dst])
+    return amount
+
+
+async def sessions(engine: Engine) -> None:
+    async with engine.session() as session:
+        assert_type(session, Session)
+        found = await session.find_one(Account, Account.owner == "ann")
+        assert_type(found, Account | None)
+        assert_type(session.find(Account), AsyncCursor[Account])
+        async with session.transaction() as tx:
+            assert_type(tx, Transaction)
+            await tx.save(Account(owner="bob"))
+        await session.find_one(Account, session=session)  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
+    raw = engine.session()
+    await raw.start()
+    await raw.end()
+    async with engine.transaction() as tx:
+        await tx.update_one(Account, update=update.inc(Account.balance, 1))
+        tx.start_soon(transfer, tx, "ann", "bob", 3)
+        assert_type(tx.phase, TransactionPhase)
+    assert_type(await engine.with_transaction(transfer, "ann", "bob", 30), int)
+    assert_type(await session.with_transaction(transfer, "ann", "bob", 30), int)
+    await engine.with_transaction(transfer, "ann", 3, "bob")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    await engine.with_transaction(transfer, "ann", "bob")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+
+
+# -- the sync engine ---------------------------------------------------------------------
+
+
+def sync_transfer(tx: SyncTransaction, source: str, amount: int) -> None:
+    account = tx.find_one(Account, Account.owner == source)
+    if account is not None:
+        account.balance -= amount
+        tx.save(account)
+
+
+def sync_engine(uri: str) -> None:
+    with SyncEngine(uri, database="library") as engine:
+        cursor = engine.find(Book, sort=query.desc(Book.pages))
+        assert_type(cursor, SyncCursor[Book])
+        for each in cursor:
+            assert_type(each, Book)
+        assert_type(engine.find(Book).to_list(), list[Book])
+        assert_type(engine.find_one(Book), Book | None)
+        assert_type(engine.save(book), Book)
+        assert_type(engine.count(Book), int)
+        assert_type(engine.aggregate(Book, [], into=PagesByPublisher), SyncCursor[PagesByPublisher])
+        with engine.session() as session:
+            assert_type(session, SyncSession)
+            assert_type(session.find_one(Book), Book | None)
+            session.count(Book, session=session)  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
+        with engine.transaction() as tx:
+            assert_type(tx, SyncTransaction)
+            tx.save(book)
+        engine.with_transaction(sync_transfer, "ann", 3)
+        engine.with_transaction(sync_transfer, 3, "ann")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+        with engine.watch(Book) as stream:
+            assert_type(stream, SyncChangeStream[Book])
+            for change in stream:
+                assert_type(change.document, Book | None)
+
+
+# -- what type checkers cannot catch (docs/typing.md) -----------------------------------
+# Both are refused at run time, before anything is sent, not by a checker: to a checker
+# ``Book.pages`` is an ``int``, so nothing ties the value to the field's type.
+update.set(Book.pages, "not an int")
+Book.pages.desc()  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue]
