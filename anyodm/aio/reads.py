@@ -38,7 +38,7 @@ class ReadTurns:
         self._what = what
         self._lock: anyio.Lock | None = None  # made on first use, in the loop using it
         self._reads: set[anyio.CancelScope] = set()
-        self.closed = False
+        self.closed: bool = False
 
     def _closed_error(self) -> CursorClosedError:
         return CursorClosedError(

@@ -66,7 +66,7 @@ __all__ = [
 
 M = TypeVar("M", bound="Model")
 
-log = logging.getLogger("anyodm")
+log: logging.Logger = logging.getLogger("anyodm")
 
 #: Seconds a getMore waits on the server for new events; bounds cancellation.
 DEFAULT_MAX_AWAIT_TIME = 0.25
@@ -314,8 +314,8 @@ class ChangeReader(Generic[M]):
             database.codec_options if spec.database_wide else gateway.codec_options(spec.models[0])
         )
         #: closed by close(); ended by the server (the stream was invalidated)
-        self.closed = False
-        self.ended = False
+        self.closed: bool = False
+        self.ended: bool = False
         #: the non-resumable error that ended the stream, if one did
         self.broken: BaseException | None = None
 

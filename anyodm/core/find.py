@@ -290,9 +290,9 @@ class BatchReader(Generic[M]):
         self._codec = gateway.codec_options(spec.model)
         self._mutex = threading.Lock()
         #: read to its end, or closed
-        self.done = False
+        self.done: bool = False
         #: closed by close() (a read after it raises CursorClosedError)
-        self.closed = False
+        self.closed: bool = False
 
     @property
     def session(self) -> ClientSession | None:

@@ -23,7 +23,7 @@ from typing import Protocol
 
 __all__ = ["close_soon", "forget", "remember"]
 
-log = logging.getLogger("anyodm")
+log: logging.Logger = logging.getLogger("anyodm")
 
 
 class _Closable(Protocol):

@@ -44,9 +44,9 @@ class FailPoint:
         self, client: MongoClient[Any], mode: FailPointMode, data: Mapping[str, Any]
     ) -> None:
         self.client = client
-        self.mode = mode
-        self.data = dict(data)
-        self.active = False
+        self.mode: FailPointMode = mode
+        self.data: dict[str, Any] = dict(data)
+        self.active: bool = False
 
     def enable(self) -> FailPoint:
         """Arm the fail point on the server."""
