@@ -576,6 +576,11 @@ class Transaction(_AsyncCrud):
     ``async with engine.transaction() as tx`` (its own session) or
     ``async with session.transaction() as tx``.  Clean exit commits; an exception, or a
     cancellation of the enclosing scope, aborts.  See the module docs for ``phase``.
+
+    ``Transaction(engine)`` starts and ends a session of its own.  ``Transaction(session)``
+    takes a started session (one that is not started raises :class:`SessionStateError`,
+    a ``RuntimeError``) and leaves it open when the transaction ends: the session is
+    ended by whoever started it.
     """
 
     def __init__(
@@ -584,6 +589,11 @@ class Transaction(_AsyncCrud):
         if isinstance(engine, Session):  # ODMantic's spelling: Transaction(session)
             session = engine
             engine = session.engine
+        if session is not None and not session.is_started:
+            raise SessionStateError(
+                "Transaction(session): provided session is not started; start it first "
+                "('async with engine.session() as session', or await session.start())"
+            )
         self.engine = engine
         self._session = session
         self._owns_session = session is None

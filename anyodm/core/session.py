@@ -297,6 +297,11 @@ class SyncTransaction(_SyncCrud):
 
     A clean exit of the ``with`` block commits; an exception aborts.  After an explicit
     ``commit()``/``abort()`` the exit does nothing more and further operations raise.
+
+    ``SyncTransaction(engine)`` starts and ends a session of its own.
+    ``SyncTransaction(session)`` takes a started session (one that is not started raises
+    :class:`SessionStateError`, a ``RuntimeError``) and leaves it open when the
+    transaction ends: the session is ended by whoever started it.
     """
 
     def __init__(
@@ -305,6 +310,11 @@ class SyncTransaction(_SyncCrud):
         if isinstance(engine, SyncSession):  # ODMantic's spelling: SyncTransaction(session)
             session = engine
             engine = session.engine
+        if session is not None and not session.is_started:
+            raise SessionStateError(
+                "SyncTransaction(session): provided session is not started; start it first "
+                "('with engine.session() as session', or session.start())"
+            )
         self.engine = engine
         self._session = session
         self._owns_session = session is None
