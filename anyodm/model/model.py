@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections.abc
 import difflib
 import functools
 import sys
@@ -12,9 +13,16 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, NamedTuple, Union, cast, get_args, get_origin
 
 import bson
-from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    GetCoreSchemaHandler,
+    PydanticUserError,
+    TypeAdapter,
+    ValidationError,
+)
 from pydantic.fields import FieldInfo
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, PydanticUndefined
 from typing_extensions import Self, dataclass_transform
 
 from anyodm.errors import DocumentParsingError
@@ -107,9 +115,37 @@ def _check_config(cls_name: str, config: Mapping[str, Any], embedded: bool) -> N
                 cls_name, None, f"model_config[{key!r}] is only for Model, not EmbeddedModel"
             )
     if "collection" in config:
-        name = config["collection"]
-        if not isinstance(name, str) or not name or "$" in name or "\0" in name:
-            raise _fail(cls_name, None, f"invalid collection name {name!r}")
+        _check_collection_name(cls_name, config["collection"])
+    for key, allowed in _ENFORCED_CONFIG.items():
+        if key in config and config[key] != allowed:
+            raise _fail(
+                cls_name,
+                None,
+                f"model_config[{key!r}] = {config[key]!r} cannot work for a document model: "
+                f"anyodm needs {allowed!r} ({_ENFORCED_WHY[key]})",
+            )
+
+
+#: pydantic options whose other values break what a document model relies on
+_ENFORCED_CONFIG: dict[str, Any] = {"validate_assignment": True, "revalidate_instances": "never"}
+_ENFORCED_WHY = {
+    "validate_assignment": "an assigned value is validated as the field's type before it "
+    "is saved",
+    "revalidate_instances": "a referenced or embedded instance must stay the instance "
+    "given, so that saving it and tracking its changes follow it",
+}
+
+
+def _check_collection_name(cls_name: str, name: Any) -> None:
+    if not isinstance(name, str) or not name or "$" in name or "\0" in name:
+        raise _fail(cls_name, None, f"invalid collection name {name!r}")
+    if name.startswith("system."):
+        raise _fail(
+            cls_name,
+            None,
+            f"invalid collection name {name!r}: names starting with 'system.' are "
+            "reserved by MongoDB",
+        )
 
 
 def _check_key_name(cls_name: str, field: str, key: Any) -> None:
@@ -190,6 +226,13 @@ def _build_info(
     primary = primaries[0] if primaries else ("" if embedded else "id")
     if not embedded and primary not in fields:
         raise _fail(name, None, "no primary field")
+    if primary and (container := _array_container(fields[primary].annotation)) is not None:
+        raise _fail(
+            name,
+            primary,
+            f"a primary field cannot be a {container} (MongoDB refuses an array as '_id'); "
+            "use an EmbeddedModel, a str or another single value",
+        )
 
     key_names: dict[str, str] = {}
     seen: dict[str, str] = {}
@@ -234,6 +277,8 @@ def _build_info(
             )
         elif (problem := field_type_problem(cls, field, fields[field])) is not None:
             raise _fail(name, field, problem)
+        else:
+            _check_default(cls, field, fields[field])
 
     parse_factories = bool(
         own_config.get(
@@ -246,6 +291,8 @@ def _build_info(
             raise _fail(name, back_references[0], "back-references are for Model fields only")
         return ShapeInfo(cls, key_names, tuple(references), parse_factories)
     collection = own_config.get("collection") or namespace.get("__collection__")
+    if collection:
+        _check_collection_name(name, collection)
     family, discriminator = _family_of(cls, own_config)
     if family is not None and family.root is not cls:
         root_collection = family.root.__anyodm__.collection
@@ -285,6 +332,67 @@ def _build_info(
         discriminator=discriminator,
         back_reference_names=tuple(back_references),
     )
+
+
+#: the public methods of anyodm's models (a field may not hide one)
+_RESERVED_NAMES = frozenset(
+    {"model_dump_doc", "model_update", "model_validate_doc", "doc", "parse_doc", "update"}
+)
+
+_ARRAYS: dict[Any, str] = {
+    list: "list",
+    set: "set",
+    frozenset: "frozenset",
+    tuple: "tuple",
+    collections.abc.Sequence: "sequence",
+    collections.abc.MutableSequence: "sequence",
+    collections.abc.Set: "set",
+    collections.abc.MutableSet: "set",
+}
+
+
+def _array_container(annotation: Any) -> str | None:
+    """``"list"`` (``"set"``, ``"tuple"``...) when an annotation is an array, optional or not."""
+    origin = get_origin(annotation)
+    if origin is typing.Annotated:
+        return _array_container(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        for arg in get_args(annotation):
+            if (found := _array_container(arg)) is not None:
+                return found
+        return None
+    return _ARRAYS.get(origin if origin is not None else annotation)
+
+
+def _check_default(cls: type[Any], field: str, info: FieldInfo) -> None:
+    """A plain default must validate as its field's type (``TypeError`` naming both)."""
+    default = info.default
+    annotation = info.annotation
+    if default is PydanticUndefined or annotation is None:
+        return
+    if not info.metadata and (
+        (type(default) is annotation and annotation in (str, int, float, bool))
+        or (default is None and type(None) in get_args(annotation))
+    ):
+        return  # the common cases, without building a validator
+    try:
+        adapter: TypeAdapter[Any] = TypeAdapter(
+            typing.Annotated[(annotation, *info.metadata)] if info.metadata else annotation
+        )
+        adapter.validate_python(default)
+    except PydanticUserError:  # not fully defined yet (forward references): not checked
+        return
+    except ValidationError as exc:
+        first = exc.errors()[0]["msg"] if exc.errors() else str(exc)
+        raise _fail(
+            cls.__name__,
+            field,
+            f"the default {default!r} is not a valid {_type_name(info.annotation)} ({first})",
+        ) from None
+
+
+def _type_name(annotation: Any) -> str:
+    return annotation.__name__ if isinstance(annotation, type) else repr(annotation)
 
 
 def _family_of(cls: type[Any], own_config: Mapping[str, Any]) -> tuple[Family | None, str | None]:
@@ -371,6 +479,15 @@ class ODMModelMetaclass(ModelMetaclass):
         _check_config(cls_name, own_config, embedded)
 
         annotations: dict[str, Any] = namespace.setdefault("__annotations__", {})
+        for field in annotations:
+            if field in _RESERVED_NAMES:
+                raise _fail(
+                    cls_name,
+                    field,
+                    f"{field!r} is the name of a method of anyodm models; a field of that "
+                    "name would hide it (rename the field, and keep the stored name with "
+                    f"Field(key_name={field!r}))",
+                )
         for field, annotation in list(annotations.items()):
             if isinstance(annotation, str):
                 annotations[field] = _evaluated(annotation, namespace)

@@ -9,13 +9,17 @@ import pytest
 
 from anyodm import (
     AIOTransaction,
+    EmbeddedModel,
     Engine,
+    Field,
     Model,
+    ObjectId,
     SessionStateError,
     SyncEngine,
     SyncTransaction,
     Transaction,
 )
+from anyodm.model import ODMConfigDict
 
 
 class Item(Model):
@@ -61,3 +65,91 @@ def test_sync_transaction_refuses_a_session_not_started(anyodm_sync_engine: Sync
             tx.save(Item(name="a"))
         assert started.is_started
         assert started.count(Item) == 1
+
+
+# -- model_update never drops the primary key ------------------------------------------------
+
+
+def test_model_update_refuses_another_primary_key() -> None:
+    item = Item(name="a")
+    with pytest.raises(ValueError, match=r"Item.model_update: the primary key 'id'"):
+        item.model_update({"id": ObjectId(), "name": "b"})
+    assert item.name == "a"  # nothing applied
+    item.model_update({"id": item.id, "name": "b"})  # the same key changes nothing
+    item.model_update({"id": ObjectId(), "name": "c"}, exclude={"id"})
+    assert item.name == "c"
+
+
+# -- checks made when a model class is created -----------------------------------------------
+
+
+class Part(EmbeddedModel):
+    size: int
+
+
+def test_a_default_that_does_not_validate_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"Bad\.count: the default 'many' is not a valid int"):
+
+        class Bad(Model):
+            count: int = "many"  # type: ignore[assignment]
+
+    with pytest.raises(TypeError, match=r"Bad\.size: the default -1"):
+
+        class Bad(Model):  # type: ignore[no-redef]
+            size: int = Field(default=-1, ge=0)
+
+    class Good(Model):
+        count: int = 1
+        note: str | None = None
+        parts: list[Part] = Field(default_factory=list)
+
+    assert Good().count == 1
+
+
+@pytest.mark.parametrize("name", ["model_dump_doc", "model_validate_doc", "model_update", "doc"])
+def test_a_field_named_like_a_method_is_refused(name: str) -> None:
+    with pytest.raises(TypeError, match=rf"Bad\.{name}: '{name}' is the name of a method"):
+        type(Model)("Bad", (Model,), {"__annotations__": {name: int}, "__module__": __name__})
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [({"validate_assignment": False}, "validate_assignment"),
+     ({"revalidate_instances": "always"}, "revalidate_instances")],
+)
+def test_pydantic_options_a_document_model_cannot_use(config: Any, key: str) -> None:
+    with pytest.raises(TypeError, match=rf"Bad: model_config\['{key}'\]"):
+        type(Model)(
+            "Bad", (Model,), {"__annotations__": {"x": int}, "model_config": config,
+                              "__module__": __name__}
+        )
+    with pytest.raises(TypeError, match=rf"BadPart: model_config\['{key}'\]"):
+        type(EmbeddedModel)(
+            "BadPart", (EmbeddedModel,), {"__annotations__": {"x": int}, "model_config": config,
+                                          "__module__": __name__}
+        )
+
+
+@pytest.mark.parametrize(
+    "annotation", [list[Part], set[int], tuple[Part, ...], list[Part] | None, frozenset[str]]
+)
+def test_an_array_primary_key_is_refused(annotation: Any) -> None:
+    with pytest.raises(TypeError, match=r"Bad\.key: a primary field cannot be a"):
+        type(Model)(
+            "Bad",
+            (Model,),
+            {"__annotations__": {"key": annotation}, "key": Field(primary_field=True),
+             "__module__": __name__},
+        )
+
+
+def test_a_system_collection_name_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"Bad: invalid collection name 'system.users'"):
+
+        class Bad(Model):
+            model_config = ODMConfigDict(collection="system.users")
+
+    with pytest.raises(TypeError, match=r"Bad: invalid collection name 'system.x'"):
+
+        class Bad(Model):  # type: ignore[no-redef]
+            __collection__ = "system.x"
