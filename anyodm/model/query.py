@@ -74,8 +74,11 @@ class QueryExpression(dict[str, Any]):
     __slots__ = ("models",)
     models: frozenset[type[Any]]
 
-    def __init__(self, query: Mapping[str, Any], models: Iterable[type[Any]] = ()) -> None:
-        super().__init__(query)
+    def __init__(
+        self, query: Mapping[str, Any] | None = None, models: Iterable[type[Any]] = ()
+    ) -> None:
+        """``QueryExpression()`` is the empty query (it matches every document)."""
+        super().__init__(query or {})
         self.models = frozenset(models)
 
     def __and__(self, other: Mapping[str, Any]) -> QueryExpression:
@@ -100,8 +103,11 @@ class SortExpression(dict[str, int]):
     __slots__ = ("models",)
     models: frozenset[type[Any]]
 
-    def __init__(self, keys: Mapping[str, int], models: Iterable[type[Any]] = ()) -> None:
-        super().__init__(keys)
+    def __init__(
+        self, keys: Mapping[str, int] | None = None, models: Iterable[type[Any]] = ()
+    ) -> None:
+        """``SortExpression()`` is the empty sort (the server's order)."""
+        super().__init__(keys or {})
         self.models = frozenset(models)
 
     def __repr__(self) -> str:
@@ -337,16 +343,31 @@ class FieldProxy:
         return self._expr("$ne", self._value(value))
 
     def __gt__(self, value: Any) -> QueryExpression:
+        self._not_a_reference(">")
         return self._expr("$gt", self._value(value))
 
     def __ge__(self, value: Any) -> QueryExpression:
+        self._not_a_reference(">=")
         return self._expr("$gte", self._value(value))
 
     def __lt__(self, value: Any) -> QueryExpression:
+        self._not_a_reference("<")
         return self._expr("$lt", self._value(value))
 
     def __le__(self, value: Any) -> QueryExpression:
+        self._not_a_reference("<=")
         return self._expr("$lte", self._value(value))
+
+    def _not_a_reference(self, op: str) -> None:
+        """Refuse an order comparison or a regex on a reference (its key has no order
+        a query could mean)."""
+        if self._kind == "reference":
+            what = self._target.__name__ if self._target is not None else "another model"
+            raise TypeError(
+                f"{self._where} is a reference to {what}: {op} is not supported on a "
+                "reference (compare it with == / != / in_(), or query the referenced "
+                "documents first)"
+            )
 
     def eq(self, value: Any) -> QueryExpression:
         return self._expr("$eq", self._value(value))
@@ -355,15 +376,19 @@ class FieldProxy:
         return self._expr("$ne", self._value(value))
 
     def gt(self, value: Any) -> QueryExpression:
+        self._not_a_reference(">")
         return self._expr("$gt", self._value(value))
 
     def gte(self, value: Any) -> QueryExpression:
+        self._not_a_reference(">=")
         return self._expr("$gte", self._value(value))
 
     def lt(self, value: Any) -> QueryExpression:
+        self._not_a_reference("<")
         return self._expr("$lt", self._value(value))
 
     def lte(self, value: Any) -> QueryExpression:
+        self._not_a_reference("<=")
         return self._expr("$lte", self._value(value))
 
     def in_(self, values: Iterable[Any]) -> QueryExpression:
@@ -393,6 +418,7 @@ class FieldProxy:
     def match(self, pattern: str | re.Pattern[str] | bson.regex.Regex[Any]) -> QueryExpression:
         """A regular expression match; only for string fields (or arrays of strings)."""
         self._check_stored("a query")
+        self._not_a_reference("match()")
         alts = self._alternatives()
         if not any(
             _is_stringy(alt) or (_is_array(alt) and any(map(_is_stringy, _elements(alt))))
@@ -734,28 +760,16 @@ def _sort_items(model: type[Any], item: Any) -> list[tuple[str, Any]]:
             _check_sort_key(model, key)
             result.append((key, direction))
         return result
-    if isinstance(item, str):
-        key = _sort_key(model, item)
-        _check_sort_key(model, key)
-        return [(key, 1)]
-    if (
-        isinstance(item, tuple)
-        and len(item) == 2
-        and isinstance(item[0], str)
-        and isinstance(item[1], int)
-    ):
-        return _sort_items(model, {item[0]: item[1]})
-    raise TypeError(f"cannot sort {model.__name__} by {item!r}")
-
-
-def _sort_key(model: type[Any], name: str) -> str:
-    """A field name or stored key path as a stored key path; ``ValueError`` if unknown."""
-    key_names: dict[str, str] = model.__anyodm__.key_names
-    if name in key_names:
-        return key_names[name]
-    if name.split(".", 1)[0] in key_names.values():
-        return name
-    raise ValueError(f"cannot sort {model.__name__} by {name!r}: no such field")
+    hint = (
+        f" (a name: sort={{{item!r}: 1}} names a stored key explicitly)"
+        if isinstance(item, str)
+        else ""
+    )
+    raise TypeError(
+        f"cannot sort {model.__name__} by {item!r}: a sort is a field of the model "
+        f"({model.__name__}.<field>), query.asc(...)/query.desc(...), a tuple of them, "
+        f"or a raw dict of stored keys{hint}"
+    )
 
 
 def _check_sort_key(model: type[Any], key: str) -> None:
@@ -771,12 +785,14 @@ def _check_sort_key(model: type[Any], key: str) -> None:
 
 
 def build_sort(model: type[Any], sort: Any) -> list[tuple[str, int]] | None:
-    """``None``, a field, ``asc()``/``desc()``, a raw dict, or a tuple/list of them."""
+    """``None``, a field, ``asc()``/``desc()``, a raw dict, or a tuple/list of them.
+
+    A name (``"pages"``) or a tuple of names is refused with a ``TypeError``, as in
+    ODMantic: a sort by a stored key is the explicit raw dict ``{"pages": 1}``.
+    """
     if sort is None:
         return None
-    if isinstance(sort, (tuple, list)) and not (
-        len(sort) == 2 and isinstance(sort[0], str) and isinstance(sort[1], int)
-    ):
+    if isinstance(sort, (tuple, list)):
         items = [pair for part in sort for pair in _sort_items(model, part)]
     else:
         items = _sort_items(model, sort)

@@ -14,12 +14,15 @@ from anyodm import (
     Field,
     Model,
     ObjectId,
+    Reference,
     SessionStateError,
     SyncEngine,
     SyncTransaction,
     Transaction,
+    query,
 )
 from anyodm.model import ODMConfigDict
+from anyodm.query import QueryExpression, SortExpression
 
 
 class Item(Model):
@@ -153,3 +156,65 @@ def test_a_system_collection_name_is_refused() -> None:
 
         class Bad(Model):  # type: ignore[no-redef]
             __collection__ = "system.x"
+
+
+# -- references have no order; sorts are fields; empty queries and sorts ---------------------
+
+
+class Publisher(Model):
+    name: str
+
+
+class Book(Model):
+    title: str
+    pages: int = 0
+    publisher: Publisher = Reference()
+    publishers: list[Publisher] = Reference(default_factory=list)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Book.publisher < ObjectId(),
+        lambda: Book.publisher <= ObjectId(),
+        lambda: Book.publisher > ObjectId(),
+        lambda: Book.publisher >= ObjectId(),
+        lambda: Book.publishers > ObjectId(),
+        lambda: query.gt(Book.publisher, ObjectId()),
+        lambda: query.lte(Book.publisher, ObjectId()),
+        lambda: Book.publisher.match("^a"),  # type: ignore[attr-defined]
+        lambda: query.match(Book.publishers, "^a"),
+    ],
+)
+def test_order_and_regex_on_a_reference_are_refused(build: Any) -> None:
+    with pytest.raises(TypeError, match=r"Book\.publishers? is a reference to Publisher: "):
+        build()
+
+
+async def test_references_compare_by_equality(engine: Any) -> None:
+    ace = Publisher(name="ace")
+    await engine.save(Book(title="a", publisher=ace))
+    assert await engine.count(Book, Book.publisher == ace) == 1
+    assert await engine.count(Book, query.in_(Book.publisher, [ace.id])) == 1
+
+
+@pytest.mark.parametrize(
+    "sort", ["title", ("title", "pages"), ("title", -1), [("title", 1)], (Book.title, "pages")]
+)
+async def test_a_sort_by_names_is_refused(engine: Any, sort: Any) -> None:
+    with pytest.raises(TypeError, match="cannot sort Book by .*a sort is a field"):
+        await engine.find(Book, sort=sort)
+    with pytest.raises(TypeError, match="cannot sort Book by"):
+        await engine.find_one(Book, sort=sort)
+
+
+async def test_empty_query_and_sort_expressions(engine: Any) -> None:
+    ace = Publisher(name="ace")
+    await engine.save_all([Book(title="b", publisher=ace), Book(title="a", publisher=ace)])
+    assert QueryExpression() == {}
+    assert SortExpression() == {}
+    assert await engine.count(Book, QueryExpression()) == 2
+    found = await engine.find(Book, QueryExpression(), sort=SortExpression())
+    assert sorted(book.title for book in found) == ["a", "b"]
+    found = await engine.find(Book, sort=(SortExpression(), Book.title, {"pages": 1}))
+    assert [book.title for book in found] == ["a", "b"]

@@ -9,7 +9,7 @@ import bson
 import pytest
 
 from anyodm import query
-from anyodm.model.query import build_filter, build_sort
+from anyodm.model.query import QueryExpression, SortExpression, build_filter, build_sort
 
 from .models import Address, Author, Book, Person, Publisher
 
@@ -115,17 +115,19 @@ def test_build_sort() -> None:
     assert build_sort(Book, query.asc(Book.pages)) == [("pages", 1)]
     assert build_sort(Book, (Book.title, query.desc(Book.pages))) == [("title", 1), ("pages", -1)]
     assert build_sort(Book, {"pages": -1}) == [("pages", -1)]
-    assert build_sort(Book, [("pages", -1), ("title", 1)]) == [("pages", -1), ("title", 1)]
+    assert build_sort(Book, [{"pages": -1}, Book.title]) == [("pages", -1), ("title", 1)]
+    assert build_sort(Book, SortExpression()) is None
     with pytest.raises(TypeError, match="Person"):
         build_sort(Book, Person.name)
     with pytest.raises(ValueError, match="direction"):
         build_sort(Book, {"pages": 2})
     with pytest.raises(TypeError):
         build_sort(Book, 3)
-    assert build_sort(Person, "address.zip") == [("address.zip", 1)]
-    assert build_sort(Person, "id") == [("_id", 1)]
-    with pytest.raises(ValueError, match="sort Book by 'nope'"):
-        build_sort(Book, "nope")
+    assert build_sort(Person, {"address.zip": 1}) == [("address.zip", 1)]
+    # names, and tuples of them, are refused as ODMantic refuses them
+    for wrong in ("pages", ("pages", "title"), [("pages", -1)], ("pages", -1), (Book.pages, "id")):
+        with pytest.raises(TypeError, match="cannot sort Book by .*a sort is a field"):
+            build_sort(Book, wrong)
 
 
 def test_inherited_fields_are_accepted() -> None:
