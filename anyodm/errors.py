@@ -172,12 +172,20 @@ class RevisionConflictError(AnyODMError):
     was written.  Re-read the document, re-apply the change and save again.
     """
 
-    def __init__(self, instance: Any, operation: str) -> None:
+    def __init__(self, instance: Any, operation: str, *, never_loaded: bool = False) -> None:
         self.instance = instance
         self.operation = operation
         model = type(instance).__name__
         pk = getattr(instance, "__anyodm_pk_value__", None)
-        super().__init__(
-            f"{operation} of {model} (primary key {pk!r}) refused: the document was changed "
-            "or deleted since this instance was loaded (stale revision); re-read it and retry"
-        )
+        if never_loaded:
+            reason = (
+                "a document with this primary key already exists, and this instance was "
+                "never loaded or saved (it knows no revision of it); load the document "
+                "to change it, or choose another key"
+            )
+        else:
+            reason = (
+                "the document was changed or deleted since this instance was loaded "
+                "(stale revision); re-read it and retry"
+            )
+        super().__init__(f"{operation} of {model} (primary key {pk!r}) refused: {reason}")

@@ -45,6 +45,7 @@ from anyodm.core.revisions import (
     conflict_or_not_found,
     guarded_filter,
     next_revision,
+    revision_conflict,
     uses_revisions,
     with_revision_increment,
 )
@@ -371,7 +372,7 @@ def _send_one(
         if revised and collection.count_documents(
             {**(write.filter or {}), REVISION_KEY: {"$exists": True}}, limit=1, session=session
         ):
-            raise RevisionConflictError(instance, "save") from exc
+            raise revision_conflict(instance, "save") from exc
         raise
     except BaseException as exc:
         if _outcome_unknown(exc):
@@ -381,7 +382,7 @@ def _send_one(
         sibling = sibling_conflicts(collection, [instance], session)
         if sibling is not None:
             raise sibling
-        raise RevisionConflictError(instance, "save")
+        raise revision_conflict(instance, "save")
     _record(instance, write.sent, session, overlapped)
 
 

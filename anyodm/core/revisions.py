@@ -23,7 +23,7 @@ from pymongo.collection import Collection
 
 from anyodm.errors import DocumentNotFoundError, RevisionConflictError
 from anyodm.model.info import REVISION_KEY
-from anyodm.model.tracking import StoredDocument
+from anyodm.model.tracking import StoredDocument, saved_state
 
 if TYPE_CHECKING:
     from anyodm.model import Model
@@ -92,5 +92,10 @@ def conflict_or_not_found(
         {"_id": instance.__anyodm_stored_pk__, **(within or {})}, limit=1, session=session
     )
     if exists:
-        return RevisionConflictError(instance, operation)
+        return revision_conflict(instance, operation)
     return DocumentNotFoundError(instance)
+
+
+def revision_conflict(instance: Model, operation: str) -> RevisionConflictError:
+    """The conflict error, saying whether the instance was ever loaded or saved."""
+    return RevisionConflictError(instance, operation, never_loaded=saved_state(instance) is None)

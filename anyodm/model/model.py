@@ -36,6 +36,7 @@ from anyodm.model.reference_shapes import (
     BackReferenceShape,
     ReferenceShape,
     back_reference_shape,
+    check_back_reference_annotation,
     hashable_key,
     is_missing_target,
     missing_target,
@@ -129,8 +130,7 @@ def _check_config(cls_name: str, config: Mapping[str, Any], embedded: bool) -> N
 #: pydantic options whose other values break what a document model relies on
 _ENFORCED_CONFIG: dict[str, Any] = {"validate_assignment": True, "revalidate_instances": "never"}
 _ENFORCED_WHY = {
-    "validate_assignment": "an assigned value is validated as the field's type before it "
-    "is saved",
+    "validate_assignment": "an assigned value is validated as the field's type before it is saved",
     "revalidate_instances": "a referenced or embedded instance must stay the instance "
     "given, so that saving it and tracking its changes follow it",
 }
@@ -255,6 +255,7 @@ def _build_info(
 
         annotation = fields[field].annotation
         if opts.back_reference is not None:
+            check_back_reference_annotation(cls, field, annotation)
             back_references.append(field)
         elif opts.reference:
             if embedded and opts.lazy:
@@ -376,9 +377,10 @@ def _check_default(cls: type[Any], field: str, info: FieldInfo) -> None:
     ):
         return  # the common cases, without building a validator
     try:
-        adapter: TypeAdapter[Any] = TypeAdapter(
+        checked: Any = (
             typing.Annotated[(annotation, *info.metadata)] if info.metadata else annotation
         )
+        adapter: TypeAdapter[Any] = TypeAdapter(checked)
         adapter.validate_python(default)
     except PydanticUserError:  # not fully defined yet (forward references): not checked
         return

@@ -4,6 +4,7 @@ annotations (on first use: forward references must be resolved by then)."""
 
 from __future__ import annotations
 
+import difflib
 import types
 import typing
 from collections.abc import Mapping
@@ -137,14 +138,54 @@ def back_reference_shape(model: type[Any], name: str) -> BackReferenceShape:
         )
     assert source is not None
     names = tuple(field.split("."))
+    other_target: type[Any] | None = None
     for path in reference_paths(source):
         steps = tuple(step.name for step in path.steps if isinstance(step, FieldStep))
-        if steps == names and issubclass(model, path.target):
-            return BackReferenceShape(source, field, path.dotted, path)
+        if steps == names:
+            if issubclass(model, path.target):
+                return BackReferenceShape(source, field, path.dotted, path)
+            other_target = path.target
+    if (missing := _missing_field(source, names)) is not None:
+        raise _fail(model.__name__, name, f"BackReference({field!r}): {missing}")
+    if other_target is not None:
+        raise _fail(
+            model.__name__,
+            name,
+            f"BackReference({field!r}): {source.__name__}.{field} is a reference to "
+            f"{other_target.__name__}, not to {model.__name__}",
+        )
     raise _fail(
         model.__name__,
         name,
-        f"{source.__name__}.{field} is not a reference to {model.__name__}",
+        f"BackReference({field!r}): {source.__name__}.{field} is not a reference field "
+        f"(declare it with Reference() to {model.__name__})",
+    )
+
+
+def _missing_field(source: type[Any], names: tuple[str, ...]) -> str | None:
+    """What is missing on the way along ``names`` through ``source``'s fields, or None."""
+    fields = source.model_fields
+    if names[0] not in fields:
+        close = difflib.get_close_matches(names[0], list(fields), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{source.__name__} has no field {names[0]!r}{hint}"
+    proxy = getattr(source, names[0])
+    for part in names[1:]:
+        try:
+            proxy = getattr(proxy, part)
+        except AttributeError as exc:
+            return str(exc) if "has no sub-field" in str(exc) else None
+    return None
+
+
+def check_back_reference_annotation(model: type[Any], name: str, annotation: Any) -> None:
+    """At class creation: a ``BackReference`` field is a ``list`` of a model."""
+    if get_origin(annotation) is list or isinstance(annotation, (str, typing.ForwardRef)):
+        return
+    raise _fail(
+        model.__name__,
+        name,
+        f"BackReference() needs a list[Model] annotation, not {annotation!r}",
     )
 
 

@@ -100,19 +100,24 @@ def test_a_path_that_is_not_a_reference_to_the_model_is_refused() -> None:
     class NoSuchPath(Model):
         papers: list[Paper] = BackReference("meta.nope")
 
-    with pytest.raises(TypeError, match=r"NoSuchPath\.papers: Paper\.meta\.nope is not a ref"):
+    with pytest.raises(
+        TypeError,
+        match=r"NoSuchPath\.papers: .*Paper\.meta has no sub-field 'nope'",
+    ):
         NoSuchPath.__anyodm__.back_references  # noqa: B018 - resolved on first use
 
     class NotAReference(Model):
         papers: list[Paper] = BackReference("meta")
 
-    with pytest.raises(TypeError, match=r"Paper\.meta is not a reference to NotAReference"):
+    with pytest.raises(TypeError, match=r"Paper\.meta is not a reference field"):
         NotAReference.__anyodm__.back_references  # noqa: B018
 
     class WrongTarget(Model):
         papers: list[Paper] = BackReference("meta.lead")
 
-    with pytest.raises(TypeError, match=r"Paper\.meta\.lead is not a reference to WrongTarget"):
+    with pytest.raises(
+        TypeError, match=r"Paper\.meta\.lead is a reference to Scholar, not to WrongTarget"
+    ):
         WrongTarget.__anyodm__.back_references  # noqa: B018
 
     for bad in ("", "meta.", ".lead", "meta..lead"):

@@ -113,8 +113,10 @@ async def test_updates_without_loading_make_instances_stale(engine: Any) -> None
 
 async def test_a_fresh_instance_with_a_taken_key_conflicts(engine: Any) -> None:
     await engine.save(Named(name="a", value=1))
-    with pytest.raises(RevisionConflictError):
+    with pytest.raises(RevisionConflictError, match="already exists, and this instance was never"):
         await engine.save(Named(name="a", value=2))
+    with pytest.raises(RevisionConflictError, match="already exists, and this instance was never"):
+        await engine.save_all([Named(name="a", value=3)])
     assert raw_doc(engine, Named(name="a"))["value"] == 1
 
 
@@ -124,7 +126,7 @@ async def test_save_all_checks_each_instance(engine: Any) -> None:
     second.balance = 9
     await engine.save(second)
     first.balance, stale.balance = 1, 2
-    with pytest.raises(RevisionConflictError):
+    with pytest.raises(RevisionConflictError, match="changed or deleted since this instance"):
         await engine.save_all([first, stale])
     assert raw_doc(engine, first)["balance"] == 1  # before the conflict: saved
     assert raw_doc(engine, stale)["balance"] == 9
