@@ -377,9 +377,8 @@ def _check_default(cls: type[Any], field: str, info: FieldInfo) -> None:
     ):
         return  # the common cases, without building a validator
     try:
-        checked: Any = (
-            typing.Annotated[(annotation, *info.metadata)] if info.metadata else annotation
-        )
+        params = (annotation, *info.metadata)
+        checked: Any = typing.Annotated[params] if info.metadata else annotation
         adapter: TypeAdapter[Any] = TypeAdapter(checked)
         adapter.validate_python(default)
     except PydanticUserError:  # not fully defined yet (forward references): not checked
