@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from anyodm.core.changes import ChangeEvent, SyncChangeStream
     from anyodm.core.engine import SyncEngine
     from anyodm.core.lifecycle import TransactionPhase
+    from anyodm.core.revisions import revision
     from anyodm.core.server_operations import UpdateResult
     from anyodm.core.session import SyncSession, SyncTransaction
     from anyodm.model import (
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
         Reference,
         WithBsonSerializer,
     )
+    from anyodm.model.lazy import NotLoaded
 
 __all__ = [
     "AIOEngine",
@@ -73,6 +75,7 @@ __all__ = [
     "InvalidOperationError",
     "InvalidValueError",
     "Model",
+    "NotLoaded",
     "ObjectId",
     "Reference",
     "RevisionConflictError",
@@ -89,6 +92,7 @@ __all__ = [
     "WrittenDocumentParsingError",
     "pipeline",
     "query",
+    "revision",
     "update",
 ]
 
@@ -118,6 +122,8 @@ _LAZY = {
     "ObjectId": "anyodm.model",
     "Reference": "anyodm.model",
     "WithBsonSerializer": "anyodm.model",
+    "NotLoaded": "anyodm.model.lazy",
+    "revision": "anyodm.core.revisions",
 }
 
 #: ODMantic's names for anyodm's classes: name -> (module, class)

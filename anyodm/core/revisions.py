@@ -33,6 +33,7 @@ __all__ = [
     "conflict_or_not_found",
     "guarded_filter",
     "next_revision",
+    "revision",
     "revision_of",
     "uses_revisions",
     "with_revision_increment",
@@ -50,6 +51,25 @@ def revision_of(state: Any) -> int | None:
         rev = state.get(REVISION_KEY)
         return int(rev) if isinstance(rev, int) and not isinstance(rev, bool) else None
     return None
+
+
+def revision(instance: Model) -> int | None:
+    """The revision of ``instance``'s document, as it was loaded or last saved.
+
+    For a model with ``model_config = {"optimistic_concurrency": True}``: an ``int`` that
+    each write of the document increments (an HTTP API can send it as an ``ETag`` and
+    compare an ``If-Match`` with it before saving), or ``None`` for an instance never
+    loaded or saved (or whose last save's outcome is unknown).  Inside a transaction it
+    follows the data: a save there counts once the transaction commits.  A model
+    without optimistic concurrency raises ``TypeError``.
+    """
+    model = type(instance)
+    if not uses_revisions(model):
+        raise TypeError(
+            f"{model.__name__} keeps no revision: set model_config = "
+            '{"optimistic_concurrency": True} on it'
+        )
+    return revision_of(saved_state(instance))
 
 
 def guarded_filter(pk: Any, state: Any) -> dict[str, Any]:

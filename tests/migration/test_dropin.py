@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+import anyodm
 from anyodm import (
     AIOTransaction,
     EmbeddedModel,
@@ -20,6 +21,7 @@ from anyodm import (
     SyncTransaction,
     Transaction,
     query,
+    update,
 )
 from anyodm.model import ODMConfigDict
 from anyodm.query import QueryExpression, SortExpression
@@ -225,3 +227,39 @@ async def test_empty_query_and_sort_expressions(engine: Any) -> None:
     assert sorted(book.title for book in found) == ["a", "b"]
     found = await engine.find(Book, sort=(SortExpression(), Book.title, {"pages": 1}))
     assert [book.title for book in found] == ["a", "b"]
+
+
+# -- the revision is readable; NotLoaded is exported ------------------------------------------
+
+
+class Versioned(Model):
+    value: int = 0
+
+    model_config = ODMConfigDict(optimistic_concurrency=True)
+
+
+async def test_the_revision_of_an_instance(engine: Any) -> None:
+    item = Versioned()
+    assert anyodm.revision(item) is None  # never loaded or saved
+    await engine.save(item)
+    assert anyodm.revision(item) == 1
+    item.value = 2
+    await engine.save(item)
+    assert anyodm.revision(item) == 2
+    loaded = await engine.find_one(Versioned)
+    assert anyodm.revision(loaded) == 2
+    await engine.update_one(
+        Versioned, Versioned.id == item.id, update=update.inc(Versioned.value, 1)
+    )
+    reloaded = await engine.find_one(Versioned)
+    assert anyodm.revision(reloaded) == 3
+    assert anyodm.revision(loaded) == 2  # what that instance knows: stale now
+    with pytest.raises(TypeError, match=r"Item keeps no revision"):
+        anyodm.revision(Item(name="a"))
+
+
+def test_not_loaded_is_exported() -> None:
+    from anyodm.model.lazy import NotLoaded
+
+    assert anyodm.NotLoaded is NotLoaded
+    assert "NotLoaded" in anyodm.__all__
