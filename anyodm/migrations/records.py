@@ -126,6 +126,10 @@ def try_lock(state: RunState, session: ClientSession | None = None) -> LockAttem
     now = _now()
     lock = {"owner": state.owner, "acquired_at": now, "expires_at": now + _lease(state)}
     free = {"$or": [{"lock": None}, {"lock.expires_at": {"$lt": now}}]}
+    # Maybe held from here on: a call cut short by a deadline may have taken the lock on
+    # the server without this process learning it, so the run gives it back whatever
+    # happens (a release matches only this run's own lock).
+    state.locked = True
     try:
         record = state.records_collection().find_one_and_update(
             {"_id": state.name, **free},
@@ -138,6 +142,7 @@ def try_lock(state: RunState, session: ClientSession | None = None) -> LockAttem
         held = state.records_collection().find_one({"_id": state.name}, session=session)
         if held is None:  # released between the two calls: try again at once
             return try_lock(state, session)
+        state.locked = False
         return LockAttempt(False, held)
     return LockAttempt(True, record)
 
@@ -255,6 +260,7 @@ def release(state: RunState, error: str | None, session: ClientSession | None = 
         {"$set": {"lock": None, "last_error": error}},
         session=session,
     )
+    state.locked = False
 
 
 def _lease(state: RunState) -> timedelta:

@@ -9,6 +9,7 @@ back by a shielded, bounded cleanup (S9).  ``migrate_sync`` does the same blocki
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,9 @@ from anyodm.migrations.steps import (
     statuses,
     stop_reason,
 )
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
 
 if TYPE_CHECKING:
     from pymongo.client_session import ClientSession
@@ -115,9 +119,16 @@ async def migrate_async(
         for migration in queue:
             done[migration.name] = await run_one(migration)
 
-    async with anyio.create_task_group() as tg:
-        for queue in lanes.values():
-            tg.start_soon(lane, queue)
+    try:
+        async with anyio.create_task_group() as tg:
+            for queue in lanes.values():
+                tg.start_soon(lane, queue)
+    except BaseExceptionGroup as group:
+        # One worker failed and the others were cancelled: its error comes out as itself.
+        real = [e for e in group.exceptions if not isinstance(e, anyio.get_cancelled_exc_class())]
+        if len(real) == 1:
+            raise real[0] from None
+        raise
     report.runs = [done[m.name] for m in chosen]
     return report
 

@@ -279,12 +279,11 @@ def run_steps(
     while True:
         attempt: rec.LockAttempt = yield Call(partial(rec.try_lock, state))
         if attempt.acquired:
-            break
+            break  # try_lock set state.locked
         if time.monotonic() >= give_up_at:
             lock = attempt.record.get("lock") or {}
             raise MigrationLockedError(run.name, lock.get("owner", "?"), lock.get("expires_at"))
         yield Sleep(min(LOCK_POLL, max(give_up_at - time.monotonic(), 0.0)))
-    state.locked = True
     current = attempt.record.get("state")
     running, finished = (
         ("applying", "applied") if state.direction == "up" else ("reverting", "reverted")
@@ -293,7 +292,6 @@ def run_steps(
     if current == finished or (state.direction == "down" and current is None):
         # Another process did it while this one waited for the lock.
         yield Call(partial(rec.release, state, None))
-        state.locked = False
         run.outcome, run.seconds = "skipped", time.monotonic() - started
         progress.finish(run.name, run.outcome)
         return run
