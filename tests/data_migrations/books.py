@@ -20,13 +20,13 @@ BATCH = int(os.environ.get("ANYODM_MIGRATION_BATCH", "20"))
 class BookV1(Model):
     title: str
     pages: str
-    model_config = {"collection": "books"}
+    model_config = {"collection": "books"}  # noqa: RUF012
 
 
 class BookV2(Model):
     name: str
     pages: int
-    model_config = {"collection": "books"}
+    model_config = {"collection": "books"}  # noqa: RUF012
 
 
 def forward(doc: dict[str, Any]) -> dict[str, Any]:
