@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from pymongo import DeleteOne, ReplaceOne
+from pymongo import DeleteOne, ReplaceOne, UpdateOne
 
 from anyodm.migrations.errors import MigrationError
 
@@ -328,8 +328,9 @@ class UpdateMigration(Migration):
         if update is None:
             raise MigrationError(f"migration {self._name!r} has no backward step")
         if docs:
-            ids = [doc["_id"] for doc in docs]
-            collection.update_many({"_id": {"$in": ids}}, update, session=session)
+            # One update per document, each found by its _id.
+            writes = [UpdateOne({"_id": doc["_id"]}, update) for doc in docs]
+            collection.bulk_write(writes, ordered=True, session=session)
 
 
 def _check_update(update: Any, name: str | None, which: str) -> Any:
