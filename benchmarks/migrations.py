@@ -76,7 +76,9 @@ async def run(args: argparse.Namespace, uri: str) -> dict[str, Any]:
     started = time.perf_counter()
     report = await engine.migrate([migration(args.kind, args.batch_size)])
     seconds = time.perf_counter() - started
-    migrated = books.count_documents({"title": {"$exists": False}, "pages": {"$type": "int"}})
+    # Counted by a find (the embedded server refuses a count over this many documents).
+    done = {"title": {"$exists": False}, "pages": {"$type": "int"}}
+    migrated = sum(1 for _ in books.find(done, {"_id": 1}))
     assert migrated == args.documents, (migrated, args.documents)
     client.drop_database("anyodm_bench_migrations")
     client.close()

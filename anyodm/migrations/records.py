@@ -28,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from anyodm.migrations.errors import MigrationLockLostError
 
@@ -172,8 +172,13 @@ def begin(state: RunState, session: ClientSession | None = None) -> None:
 
 
 def count_remaining(state: RunState, session: ClientSession | None = None) -> int:
+    """The documents still to migrate, for progress displays only (the run never relies
+    on it): the collection's estimated size when a server refuses the exact count."""
     coll = state.database[state.migration.collection]
-    return int(coll.count_documents(state.document_filter(), session=session))
+    try:
+        return int(coll.count_documents(state.document_filter(), session=session))
+    except OperationFailure:
+        return max(int(coll.estimated_document_count()) - state.processed, 0)
 
 
 def read_batch(state: RunState, session: ClientSession | None) -> list[dict[str, Any]]:
