@@ -23,7 +23,7 @@ from bank import mongodb_uri_or_exit
 from anyodm import Engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-BOOKS = 2_000
+BOOKS = 1_000
 
 
 async def main(uri: str) -> None:
