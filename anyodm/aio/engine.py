@@ -32,6 +32,8 @@ from anyodm.core.retry import DEFAULT_TRANSACTION_TIME_LIMIT
 from anyodm.errors import SessionStateError
 
 if TYPE_CHECKING:
+    from anyodm.migrations.loading import MigrationSource
+    from anyodm.migrations.steps import MigrationReport, MigrationStatus, Progress
     from anyodm.model import Model
     from anyodm.model.model import ODMModelMetaclass
 
@@ -274,6 +276,56 @@ class Engine(EngineBase, EngineMethods):
             return await session.with_transaction(callback, *args, time_limit=time_limit)
         finally:
             await session._end()
+
+    # -- migrations ----------------------------------------------------------------------
+
+    async def migrate(
+        self,
+        migrations: MigrationSource,
+        *,
+        to: str | None = None,
+        down: int | None = None,
+        dry_run: bool = False,
+        parallel: bool = False,
+        lock_timeout: float = 90.0,
+        lock_lease: float = 60.0,
+        records: str = "migrations",
+        progress: Progress | None = None,
+    ) -> MigrationReport:
+        """Run the pending ``migrations`` (a directory of migration modules, a package, or
+        a list of ``Migration`` objects), in name order, up to ``to`` (all by default);
+        or, with ``down=N``, the backward steps of the last ``N`` applied ones.
+
+        Each batch commits with its checkpoint in one transaction, so a run that is
+        cancelled, fails or dies resumes where it stopped and never migrates a document
+        twice.  A lock per migration (in ``records``) keeps other processes out: a run
+        waits up to ``lock_timeout`` seconds for it; a holder that died loses it after
+        ``lock_lease`` seconds.  ``parallel=True`` runs the migrations of different
+        collections at once, one worker per collection, in one task group.
+        ``dry_run=True`` reads and converts every document and writes nothing.
+        """
+        from anyodm.migrations.runner import migrate_async
+
+        return await migrate_async(
+            self,
+            migrations,
+            to=to,
+            down=down,
+            dry_run=dry_run,
+            parallel=parallel,
+            lock_timeout=lock_timeout,
+            lock_lease=lock_lease,
+            records=records,
+            progress=progress,
+        )
+
+    async def migration_status(
+        self, migrations: MigrationSource, *, records: str = "migrations"
+    ) -> list[MigrationStatus]:
+        """Each migration (given or recorded) and what ``records`` says of it."""
+        from anyodm.migrations.runner import status_async
+
+        return await status_async(self, migrations, records)
 
     # -- lifecycle -----------------------------------------------------------------------
 

@@ -25,6 +25,8 @@ from anyodm.core.session import SyncSession, SyncTransaction
 from anyodm.errors import SessionStateError
 
 if TYPE_CHECKING:
+    from anyodm.migrations.loading import MigrationSource
+    from anyodm.migrations.steps import MigrationReport, MigrationStatus, Progress
     from anyodm.model import Model
     from anyodm.model.model import ODMModelMetaclass
 
@@ -176,6 +178,44 @@ class SyncEngine(EngineBase, SyncEngineMethods):
         """Run ``callback(tx, *args)`` in a transaction, retried by MongoDB's rules."""
         with self.session() as session:
             return session.with_transaction(callback, *args, time_limit=time_limit)
+
+    # -- migrations ----------------------------------------------------------------------
+
+    def migrate(
+        self,
+        migrations: MigrationSource,
+        *,
+        to: str | None = None,
+        down: int | None = None,
+        dry_run: bool = False,
+        lock_timeout: float = 90.0,
+        lock_lease: float = 60.0,
+        records: str = "migrations",
+        progress: Progress | None = None,
+    ) -> MigrationReport:
+        """Run the pending ``migrations`` (see :meth:`anyodm.Engine.migrate`; one at a
+        time: ``parallel=`` is the async engine's)."""
+        from anyodm.migrations.runner import migrate_sync
+
+        return migrate_sync(
+            self,
+            migrations,
+            to=to,
+            down=down,
+            dry_run=dry_run,
+            lock_timeout=lock_timeout,
+            lock_lease=lock_lease,
+            records=records,
+            progress=progress,
+        )
+
+    def migration_status(
+        self, migrations: MigrationSource, *, records: str = "migrations"
+    ) -> list[MigrationStatus]:
+        """Each migration (given or recorded) and what ``records`` says of it."""
+        from anyodm.migrations.runner import status_sync
+
+        return status_sync(self, migrations, records)
 
     # -- lifecycle -----------------------------------------------------------------------
 
