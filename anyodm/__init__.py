@@ -26,6 +26,8 @@ from anyodm.errors import (
     InvalidValueError,
     RevisionConflictError,
     SessionStateError,
+    TransactionRetriesExhaustedError,
+    TransactionsNotSupportedError,
     WrittenDocumentParsingError,
 )
 
@@ -87,6 +89,8 @@ __all__ = [
     "SyncTransaction",
     "Transaction",
     "TransactionPhase",
+    "TransactionRetriesExhaustedError",
+    "TransactionsNotSupportedError",
     "UpdateResult",
     "WithBsonSerializer",
     "WrittenDocumentParsingError",

@@ -18,6 +18,8 @@ __all__ = [
     "InvalidValueError",
     "RevisionConflictError",
     "SessionStateError",
+    "TransactionRetriesExhaustedError",
+    "TransactionsNotSupportedError",
 ]
 
 
@@ -189,3 +191,102 @@ class RevisionConflictError(AnyODMError):
                 "(stale revision); re-read it and retry"
             )
         super().__init__(f"{operation} of {model} (primary key {pk!r}) refused: {reason}")
+
+
+_RETRY_LABELS = ("TransientTransactionError", "UnknownTransactionCommitResult")
+
+
+def _describe_driver_error(error: BaseException) -> str:
+    """``OperationFailure: Write conflict (code 112, TransientTransactionError)``."""
+    details = getattr(error, "details", None)
+    text = details.get("errmsg") if isinstance(details, Mapping) else None
+    text = str(text or error)
+    if len(text) > 160:
+        text = text[:157] + "..."
+    extra = []
+    code = getattr(error, "code", None)
+    if code is not None:
+        extra.append(f"code {code}")
+    has_label = getattr(error, "has_error_label", None)
+    if has_label is not None:
+        extra += [label for label in _RETRY_LABELS if has_label(label)]
+    more = f" ({'; '.join(extra)})" if extra else ""
+    return f"{type(error).__name__}: {text}{more}"
+
+
+class TransactionsNotSupportedError(AnyODMError):
+    """The server cannot run transactions: it is a standalone ``mongod``.
+
+    MongoDB runs transactions only on a replica set member or through ``mongos``; a
+    standalone server refuses the first operation of a transaction (code 20,
+    ``IllegalOperation``).  Nothing of the transaction was written.  Run the server as a
+    replica set (one member is enough), or test against ``anyodm.testing``'s embedded
+    server.  ``driver_error`` is PyMongo's error (also the ``__cause__``).
+    """
+
+    def __init__(self, driver_error: BaseException) -> None:
+        self.driver_error = driver_error
+        reply = getattr(driver_error, "details", None)
+        said = reply.get("errmsg") if isinstance(reply, Mapping) else None
+        super().__init__(
+            "transactions need a replica set or a sharded cluster, and this server is a "
+            f"standalone mongod (it answered {said or str(driver_error)!r}, code 20); "
+            "nothing of the transaction was written. Run it as a replica set, one member "
+            "is enough: start mongod with --replSet rs0, run rs.initiate() once, and "
+            "connect with ?replicaSet=rs0. For tests, anyodm.testing's embedded server "
+            "runs transactions (pip install 'anyodm[testing]'; see the testing docs)"
+        )
+
+
+class TransactionRetriesExhaustedError(AnyODMError):
+    """``with_transaction`` stopped retrying: its time ran out while the last error of
+    the transaction still asked for a retry (``TransientTransactionError``, or a commit
+    whose outcome was unknown).
+
+    ``attempts`` is how many times the callback ran, ``elapsed`` the seconds spent,
+    ``time_limit`` the retry window (seconds), ``deadline_first`` whether the caller's
+    own deadline ended the window before ``time_limit`` did, and ``last_error`` the
+    error of the last attempt (also the ``__cause__``).  ``outcome_unknown`` is True
+    when that was a commit whose outcome could not be learned: the transaction may have
+    committed, so check the data before running it again; otherwise nothing of it was
+    committed.  Frequent conflicts come from concurrent transactions writing the same
+    documents: fewer of them at once, or a longer ``time_limit``, let it through.
+    """
+
+    def __init__(
+        self,
+        *,
+        attempts: int,
+        elapsed: float,
+        time_limit: float,
+        last_error: BaseException,
+        outcome_unknown: bool,
+        deadline_first: bool = False,
+    ) -> None:
+        self.attempts = attempts
+        self.elapsed = elapsed
+        self.time_limit = time_limit
+        self.last_error = last_error
+        self.outcome_unknown = outcome_unknown
+        self.deadline_first = deadline_first
+        window = (
+            "the caller's deadline ended its retry window"
+            if deadline_first
+            else f"its retry window (time_limit={time_limit:g}s) ran out"
+        )
+        if outcome_unknown:
+            what = (
+                "the last commit's outcome is unknown (UnknownTransactionCommitResult): the "
+                "transaction may have committed; check the data before running it again"
+            )
+        else:
+            what = (
+                "the last attempt failed with a transient error "
+                "(TransientTransactionError); nothing of the transaction was committed"
+            )
+        super().__init__(
+            f"with_transaction gave up after {attempts} attempt(s) in {elapsed:.2f}s: "
+            f"{window}; {what}. Last error: {_describe_driver_error(last_error)}. "
+            "Transactions that keep conflicting write the same documents concurrently: "
+            "run fewer of them at once, or allow a longer time_limit"
+        )

@@ -282,7 +282,7 @@ def _server(plain: bool) -> Iterator[tuple[str, str]]:
     from anyodm.testing import MongoServer, mongodb_server
 
     if os.environ.get("MONGODB_URI", "").strip() and not plain:
-        with mongodb_server() as uri:
+        with mongodb_server(env="MONGODB_URI") as uri:
             yield uri, "MONGODB_URI"
         return
     with MongoServer(patch=not plain) as server:

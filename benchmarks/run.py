@@ -517,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
                 labels[twin] = f"{LABELS[base_client(twin)]}, before ({args.before})"
             clients = clients + twins
         if os.environ.get("MONGODB_URI", "").strip():
-            write_uri = read_uri = stack.enter_context(mongodb_server())
+            write_uri = read_uri = stack.enter_context(mongodb_server(env="MONGODB_URI"))
             meta["server"] = {"kind": "MONGODB_URI"}
         else:
             write_server = stack.enter_context(MongoServer())

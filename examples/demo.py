@@ -24,7 +24,7 @@ def main() -> int:
     where = "MONGODB_URI" if os.environ.get("MONGODB_URI", "").strip() else "embedded server"
     print(f"anyodm demo: starting ({where}) ...", flush=True)
     try:
-        with mongodb_server() as uri:
+        with mongodb_server(env="MONGODB_URI") as uri:  # this program's own choice
             print(f"anyodm demo: MongoDB at {uri} (ready in {time.monotonic() - started:.1f}s)\n")
             ok = trio.run(trio_transfers.run, uri, "anyodm_demo")
     except EmbeddedServerError as exc:

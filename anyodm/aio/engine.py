@@ -61,7 +61,9 @@ class Engine(EngineBase, EngineMethods):
     the other or at once (trio's guest mode on asyncio).  ``client`` is a
     ``pymongo.MongoClient`` (used as is, never closed by the engine) or a connection
     string (the engine owns that client and closes it in ``aclose()`` /
-    ``async with engine:``).
+    ``async with engine:``).  ``database`` is the database the models are stored in;
+    without it, the database named in the connection string (``mongodb://host/mydb``),
+    else ``"test"``.
 
     ``cleanup_timeout`` bounds the shielded abort/end-session work done under
     cancellation (default 10 s); ``transaction_time_limit`` is ``with_transaction``'s
@@ -71,7 +73,7 @@ class Engine(EngineBase, EngineMethods):
     def __init__(
         self,
         client: MongoClient[Any] | str | None = None,
-        database: str = "test",
+        database: str | None = None,
         *,
         max_threads: int | None = None,
         cleanup_threads: int = DEFAULT_CLEANUP_THREADS,

@@ -52,6 +52,7 @@ from pymongo.client_session import (  # type: ignore[attr-defined,unused-ignore]
     ClientSession,
     TransactionOptions,  # public here; pymongo 4.20's typing misses the re-export
 )
+from pymongo.errors import OperationFailure
 from typing_extensions import Self, TypeVar, TypeVarTuple, Unpack
 
 from anyodm.aio.cleanup import shielded_cleanup
@@ -73,6 +74,7 @@ from anyodm.core.retry import (
     is_transient,
     should_retry_commit,
 )
+from anyodm.core.transaction_errors import retries_exhausted, translate_transaction_error
 from anyodm.errors import SessionStateError
 
 if sys.version_info < (3, 11):
@@ -373,6 +375,11 @@ class Session(_AsyncCrud):
                     return await self.engine._runner.run(
                         func, driver, hooks=_TurnHooks(self._turns, driver, still_allowed)
                     )
+        except OperationFailure as exc:
+            error = translate_transaction_error(exc)  # a standalone server's refusal
+            if error is exc:
+                raise
+            raise error from exc
         finally:
             self._op_scopes.discard(scope)
             if scopes is not None:
@@ -526,14 +533,29 @@ class Session(_AsyncCrud):
         engine's ``transaction_time_limit``, 120 s) and never past the caller's deadline.
         Before each retry, every instance saved by the failed attempt is as it was before
         it (S8), so the retry sends it again.  If it returns, the transaction committed
-        (unless the callback committed or aborted it itself).
+        (unless the callback committed or aborted it itself).  If the time runs out
+        while the last error still asks for a retry, it raises
+        :class:`~anyodm.errors.TransactionRetriesExhaustedError` (that error as its
+        cause, with the number of attempts); other errors are raised as they are.
         """
         self._life.require_open("with_transaction")
         limit = self.engine.transaction_time_limit if time_limit is None else time_limit
-        give_up_at = anyio.current_time() + min(limit, max(remaining_seconds(), 0.0))
+        started = anyio.current_time()
+        remaining = max(remaining_seconds(), 0.0)
+        give_up_at = started + min(limit, remaining)
 
         def time_left() -> bool:
             return anyio.current_time() < give_up_at
+
+        def gave_up(exc: BaseException, at_commit: bool) -> BaseException:
+            return retries_exhausted(
+                exc,
+                at_commit=at_commit,
+                attempts=attempt,
+                elapsed=anyio.current_time() - started,
+                time_limit=limit,
+                deadline_first=remaining < limit,
+            )
 
         attempt = 0
         while True:
@@ -547,7 +569,10 @@ class Session(_AsyncCrud):
                 if isinstance(exc, Exception) and is_transient(exc) and time_left():
                     await anyio.sleep(backoff_seconds(attempt))
                     continue
-                raise
+                error = gave_up(exc, at_commit=False)
+                if error is exc:
+                    raise
+                raise error from exc
             if tx.phase is not TransactionPhase.ACTIVE:
                 return result  # the callback committed or aborted it itself
             pending = await _pending_cancellation()
@@ -563,7 +588,10 @@ class Session(_AsyncCrud):
                     continue
                 if is_transient(failure) and time_left():
                     break
-                raise failure
+                error = gave_up(failure, at_commit=True)
+                if error is failure:
+                    raise failure
+                raise error from failure
             await anyio.sleep(backoff_seconds(attempt))
 
     def __repr__(self) -> str:

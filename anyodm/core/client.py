@@ -6,7 +6,12 @@ from typing import Any
 
 from pymongo import MongoClient
 
-__all__ = ["resolve_client"]
+from anyodm.core.arguments import check_database_name
+
+__all__ = ["DEFAULT_DATABASE", "default_database_name", "resolve_client"]
+
+#: The database used when neither ``database=`` nor the connection string names one.
+DEFAULT_DATABASE = "test"
 
 _ASYNC_CLIENT_HELP = (
     "anyodm drives the synchronous pymongo.MongoClient in worker threads (that is how it "
@@ -29,3 +34,13 @@ def resolve_client(client: Any, owner: str) -> tuple[MongoClient[Any], bool]:
     raise TypeError(
         f"{owner}(client=...) needs a pymongo.MongoClient or a connection string, got {kind}"
     )
+
+
+def default_database_name(client: MongoClient[Any], owner: str) -> str:
+    """The database named in the client's connection string, else ``"test"``.
+
+    The same choice as PyMongo's ``client.get_default_database("test")``.
+    """
+    name = client.get_default_database(DEFAULT_DATABASE).name
+    check_database_name(name, owner)
+    return name

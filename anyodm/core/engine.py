@@ -72,12 +72,14 @@ class SyncEngine(EngineBase, SyncEngineMethods):
 
     ``client`` is a ``pymongo.MongoClient`` (used as is, never closed by the engine) or a
     connection string (the engine then owns its client and closes it in ``close()``).
+    ``database`` is the database the models are stored in; without it, the database
+    named in the connection string (``mongodb://host/mydb``), else ``"test"``.
     """
 
     def __init__(
         self,
         client: MongoClient[Any] | str | None = None,
-        database: str = "test",
+        database: str | None = None,
         *,
         transaction_time_limit: float = DEFAULT_TRANSACTION_TIME_LIMIT,
     ) -> None:

@@ -9,7 +9,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from anyodm.core.arguments import check_database_name, check_model_class
-from anyodm.core.client import resolve_client
+from anyodm.core.client import default_database_name, resolve_client
 from anyodm.core.gateway import DatabaseGateway
 
 if TYPE_CHECKING:
@@ -24,11 +24,15 @@ class EngineBase:
     def __init__(
         self,
         client: MongoClient[Any] | str | None,
-        database: str,
+        database: str | None,
         transaction_time_limit: float,
     ) -> None:
-        check_database_name(database, type(self).__name__)
-        self._client, self._owns_client = resolve_client(client, type(self).__name__)
+        owner = type(self).__name__
+        if database is not None:
+            check_database_name(database, owner)
+        self._client, self._owns_client = resolve_client(client, owner)
+        if database is None:
+            database = default_database_name(self._client, owner)
         self.database_name = database
         self._gateway = DatabaseGateway(self._client[database])
         self.transaction_time_limit = transaction_time_limit

@@ -28,6 +28,7 @@ from anyodm.core.retry import (
     is_transient,
     should_retry_commit,
 )
+from anyodm.core.transaction_errors import retries_exhausted, translate_transaction_error
 from anyodm.errors import SessionStateError
 
 if TYPE_CHECKING:
@@ -238,13 +239,28 @@ class SyncSession(_SyncCrud):
         *args: Unpack[Ts],
         time_limit: float | None = None,
     ) -> T:
-        """Run ``callback(tx, *args)`` in a transaction with MongoDB's retry rules."""
+        """Run ``callback(tx, *args)`` in a transaction with MongoDB's retry rules.
+
+        Retries as :meth:`anyodm.Session.with_transaction` does, within ``time_limit``
+        seconds (default: the engine's ``transaction_time_limit``); when the time runs
+        out while the last error still asks for a retry, it raises
+        :class:`~anyodm.errors.TransactionRetriesExhaustedError` (that error as its cause).
+        """
         self._life.require_open("with_transaction")
         limit = self.engine.transaction_time_limit if time_limit is None else time_limit
         started = time.monotonic()
 
         def time_left() -> bool:
             return time.monotonic() - started < limit
+
+        def gave_up(exc: BaseException, at_commit: bool) -> BaseException:
+            return retries_exhausted(
+                translate_transaction_error(exc),
+                at_commit=at_commit,
+                attempts=attempt,
+                elapsed=time.monotonic() - started,
+                time_limit=limit,
+            )
 
         attempt = 0
         while True:
@@ -259,7 +275,10 @@ class SyncSession(_SyncCrud):
                 if is_transient(exc) and time_left():
                     time.sleep(backoff_seconds(attempt))
                     continue
-                raise
+                error = gave_up(exc, at_commit=False)
+                if error is exc:
+                    raise
+                raise error from exc
             if not tx.is_active:  # the callback committed or aborted itself
                 return result
             while True:
@@ -271,7 +290,10 @@ class SyncSession(_SyncCrud):
                     tx._finish_after_failed_commit(exc)
                     if isinstance(exc, Exception) and is_transient(exc) and time_left():
                         break
-                    raise
+                    error = gave_up(exc, at_commit=True)
+                    if error is exc:
+                        raise
+                    raise error from exc
                 tx._finish_committed()
                 return result
             time.sleep(backoff_seconds(attempt))
@@ -392,7 +414,10 @@ class SyncTransaction(_SyncCrud):
             self._commit_once()
         except BaseException as exc:
             self._finish_after_failed_commit(exc)
-            raise
+            error = translate_transaction_error(exc)
+            if error is exc:
+                raise
+            raise error from exc
         self._finish_committed()
 
     def _commit_once(self) -> None:
@@ -434,12 +459,15 @@ class SyncTransaction(_SyncCrud):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.phase is not TransactionPhase.ACTIVE:
-            return
-        if exc is None:
-            self.commit()
-        else:
-            self.abort()
+        if self.phase is TransactionPhase.ACTIVE:
+            if exc is None:
+                self.commit()
+            else:
+                self.abort()
+        if exc is not None:
+            error = translate_transaction_error(exc)
+            if error is not exc:  # a standalone server: say what it means
+                raise error from exc
 
     def __repr__(self) -> str:
         return f"<SyncTransaction {self.phase.value}>"

@@ -5,7 +5,7 @@ its own process under a Python >= 3.13, so the code under test may run on 3.10-3
 
     from anyodm.testing import mongodb_server
 
-    with mongodb_server() as uri:          # $MONGODB_URI if set, else an embedded server
+    with mongodb_server() as uri:          # $ANYODM_TEST_URI if set, else an embedded server
         client = pymongo.MongoClient(uri)
 
 ``python -m anyodm.testing`` runs one in the foreground and prints its URI.  The pytest
@@ -13,7 +13,8 @@ plugin (``anyodm.testing.plugin``, loaded automatically) provides the fixtures
 ``mongodb_uri``, ``mongo_client``, ``mongo_database``, ``anyodm_engine``,
 ``anyodm_sync_engine`` and ``failpoint``.
 
-Environment: ``MONGODB_URI`` (use that server), ``ANYODM_SERVER_PYTHON`` (the
+Environment: ``ANYODM_TEST_URI`` (use that server; ``MONGODB_URI`` is never read, as it
+often names an application's production database), ``ANYODM_SERVER_PYTHON`` (the
 interpreter for the embedded server), ``ANYODM_SERVER_STARTUP_TIMEOUT`` (seconds).
 """
 

@@ -1,7 +1,8 @@
 """The embedded server's own process: mongoeco's wire server on a loopback port.
 
 Run as a script by path (``python _child.py --port 0``) under a Python >= 3.13 that has
-mongoeco; it needs nothing of anyodm, so any such interpreter will do.  It speaks to
+mongoeco and pymongo (anyodm's patches import its ``bson``); it needs nothing of anyodm,
+so any such interpreter will do.  It speaks to
 its parent through two pipes:
 
 - stdout: exactly one line, ``READY {"host": ..., "port": ..., ...}`` once the server
@@ -164,6 +165,12 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(
             f"{sys.executable} cannot import mongoeco; install it there "
             "(pip install 'anyodm[testing]') or point ANYODM_SERVER_PYTHON elsewhere"
+        )
+    if not args.no_patch and importlib.util.find_spec("bson") is None:
+        return _fail(
+            f"{sys.executable} has mongoeco but cannot import bson, which comes with pymongo "
+            "and which anyodm's patches of the server need; install pymongo there "
+            "(pip install 'anyodm[testing]' brings both) or point ANYODM_SERVER_PYTHON elsewhere"
         )
     try:
         return asyncio.run(_serve(args.host, args.port, args.parent_pid, not args.no_patch))

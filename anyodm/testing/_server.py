@@ -21,8 +21,8 @@ from typing import IO, Any
 from pymongo.errors import PyMongoError
 
 from anyodm.testing._errors import EmbeddedServerError
-from anyodm.testing._python import SERVER_PYTHON_ENV, resolve_server_python
-from anyodm.testing._uri import MONGODB_URI_ENV, check_uri, ping
+from anyodm.testing._python import SERVER_NEEDS, SERVER_PYTHON_ENV, resolve_server_python
+from anyodm.testing._uri import TEST_URI_ENV, check_uri, ping
 
 CHILD_SCRIPT = Path(__file__).with_name("_child.py")
 STARTUP_TIMEOUT_ENV = "ANYODM_SERVER_STARTUP_TIMEOUT"
@@ -171,7 +171,7 @@ class MongoServer:
             self._close_files()
             raise EmbeddedServerError(
                 f"cannot run the server interpreter {python!r} ({exc.strerror or exc}); "
-                f"set {SERVER_PYTHON_ENV} to a Python >= 3.13 that has mongoeco installed"
+                f"set {SERVER_PYTHON_ENV} to {SERVER_NEEDS}"
             ) from None
         try:
             self._await_ready(python, timeout, deadline)
@@ -192,14 +192,14 @@ class MongoServer:
             raise EmbeddedServerError(
                 f"the embedded server ({python}) did not come up within {timeout:g}s; "
                 f"allow more time with {STARTUP_TIMEOUT_ENV}=<seconds>, or check that "
-                f"'{python} -c \"import mongoeco\"' works"
+                f"'{python} -c \"import mongoeco, pymongo\"' works"
             )
         if kind != "READY":
             code = self._process.wait(timeout=STOP_GRACE_SECONDS)
             raise EmbeddedServerError(
                 f"the embedded server ({python}) exited with code {code} before it was "
                 f"ready: {self._stderr_tail() or 'no output'}; check that "
-                f"'{python} -c \"import mongoeco\"' works, or set {SERVER_PYTHON_ENV}"
+                f"'{python} -c \"import mongoeco, pymongo\"' works, or set {SERVER_PYTHON_ENV}"
             )
         self.info = json.loads(payload)
         if self.patch and not self.patched:
@@ -268,15 +268,18 @@ def mongodb_server(
     python: str | None = None,
     startup_timeout: float | None = None,
     use_env: bool = True,
+    env: str = TEST_URI_ENV,
 ) -> Iterator[str]:
     """Yield the URI of a MongoDB server for the duration of the block.
 
-    If ``$MONGODB_URI`` is set (and ``use_env``), that server is checked and used and
-    nothing is started; otherwise an embedded :class:`MongoServer` runs for the block.
+    If the variable ``env`` (``$ANYODM_TEST_URI``) is set and ``use_env`` is true, that
+    server is checked and used and nothing is started; otherwise an embedded
+    :class:`MongoServer` runs for the block.  ``MONGODB_URI`` is never read unless
+    passed here as ``env`` on purpose: it often names an application's own database.
     """
-    configured = os.environ.get(MONGODB_URI_ENV, "").strip() if use_env else ""
+    configured = os.environ.get(env, "").strip() if use_env else ""
     if configured:
-        yield check_uri(configured)
+        yield check_uri(configured, source=env)
         return
     with MongoServer(port=port, python=python, startup_timeout=startup_timeout) as server:
         yield server.uri

@@ -10,7 +10,9 @@ from pymongo.uri_parser import parse_uri
 
 from anyodm.testing._errors import EmbeddedServerError
 
-MONGODB_URI_ENV = "MONGODB_URI"
+#: The variable naming a server for tests (anyodm's own name: never an application's
+#: ``MONGODB_URI``, which may well point at production).
+TEST_URI_ENV = "ANYODM_TEST_URI"
 DEFAULT_PING_TIMEOUT = 5.0
 
 _PASSWORD = re.compile(r"^(mongodb(?:\+srv)?://[^:/@]*):[^@/]*@")
@@ -39,7 +41,7 @@ def ping(uri: str, timeout: float) -> None:
 
 
 def check_uri(
-    uri: str, *, source: str = MONGODB_URI_ENV, timeout: float = DEFAULT_PING_TIMEOUT
+    uri: str, *, source: str = TEST_URI_ENV, timeout: float = DEFAULT_PING_TIMEOUT
 ) -> str:
     """Return ``uri`` once it parses and a server there answers; otherwise raise.
 

@@ -2,7 +2,7 @@
 
 Fixtures:
 
-- ``mongodb_uri`` (session): ``$MONGODB_URI`` if set, else an embedded server's URI;
+- ``mongodb_uri`` (session): ``$ANYODM_TEST_URI`` if set, else an embedded server's URI;
 - ``mongo_client`` (session): a ``pymongo.MongoClient`` on it;
 - ``mongo_database``: a fresh database (unique name), dropped afterwards;
 - ``anyodm_engine`` (async) / ``anyodm_sync_engine``: an ``anyodm.Engine`` /
@@ -10,12 +10,18 @@ Fixtures:
 - ``failpoint``: ``failpoint(["find"], mode={"times": 1}, error_code=..., ...)`` arms
   ``configureFailPoint failCommand``; it is always disarmed after the test.
 
-Markers: ``needs_real_mongodb(reason)`` skips unless ``MONGODB_URI`` is set;
+Markers: ``needs_real_mongodb(reason)`` skips unless ``ANYODM_TEST_URI`` is set;
 ``embedded_only(reason)`` skips when it is.
+
+The plugin reads ``ANYODM_TEST_URI`` and never ``MONGODB_URI``: that name commonly holds
+an application's own (production) connection string, and a test run must not write
+there because it happens to be set.  Tests parametrized to run on trio
+(``anyio_backend``) are skipped, with the reason, when trio is not installed.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -28,13 +34,14 @@ from pymongo.database import Database
 from anyodm.testing._errors import EmbeddedServerError
 from anyodm.testing._failpoint import FailPoint, FailPointMode, disable_fail_command, fail_point
 from anyodm.testing._server import mongodb_server
-from anyodm.testing._uri import MONGODB_URI_ENV
+from anyodm.testing._uri import TEST_URI_ENV, redact
 
 DATABASE_PREFIX = "anyodm_test_"
 
 _MARKERS = (
-    "needs_real_mongodb(reason): needs a real MongoDB server; skipped unless MONGODB_URI is set",
-    "embedded_only(reason): needs the embedded server; skipped when MONGODB_URI is set",
+    "needs_real_mongodb(reason): needs a real MongoDB server; skipped unless "
+    f"{TEST_URI_ENV} is set",
+    f"embedded_only(reason): needs the embedded server; skipped when {TEST_URI_ENV} is set",
 )
 
 
@@ -43,21 +50,61 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
 
 
+def _configured_uri() -> str:
+    return os.environ.get(TEST_URI_ENV, "").strip()
+
+
 def _real_server_configured() -> bool:
-    return bool(os.environ.get(MONGODB_URI_ENV, "").strip())
+    return bool(_configured_uri())
+
+
+def _trio_available() -> bool:
+    return importlib.util.find_spec("trio") is not None
+
+
+def pytest_report_header() -> str:
+    uri = _configured_uri()
+    if uri:
+        return f"anyodm: tests use the server at {TEST_URI_ENV}={redact(uri)}"
+    return (
+        f"anyodm: tests use an embedded server ({TEST_URI_ENV} is unset; "
+        "anyodm's plugin never reads MONGODB_URI)"
+    )
+
+
+def _backend_name(item: pytest.Item) -> str | None:
+    """The anyio backend a parametrized test runs on (``"trio"``, ``("trio", {...})``)."""
+    callspec = getattr(item, "callspec", None)
+    backend = callspec.params.get("anyio_backend") if callspec is not None else None
+    if isinstance(backend, tuple) and backend:
+        backend = backend[0]
+    return backend if isinstance(backend, str) else None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     real = _real_server_configured()
+    trio_missing: bool | None = None
     for item in items:
         marker = item.get_closest_marker("needs_real_mongodb")
         if marker is not None and not real:
             reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
-            item.add_marker(pytest.mark.skip(reason=f"needs MONGODB_URI (a real server): {reason}"))
+            item.add_marker(
+                pytest.mark.skip(reason=f"needs {TEST_URI_ENV} (a real server): {reason}")
+            )
         marker = item.get_closest_marker("embedded_only")
         if marker is not None and real:
             reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
             item.add_marker(pytest.mark.skip(reason=f"embedded server only: {reason}"))
+        if _backend_name(item) == "trio":
+            if trio_missing is None:
+                trio_missing = not _trio_available()
+            if trio_missing:
+                item.add_marker(
+                    pytest.mark.skip(
+                        reason="runs on trio, which is not installed "
+                        "(pip install 'anyodm[trio]' to run it)"
+                    )
+                )
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import pytest
 from pymongo.client_session import ClientSession
 from pymongo.errors import OperationFailure
 
-from anyodm import Engine, SyncEngine
+from anyodm import Engine, SyncEngine, TransactionRetriesExhaustedError
 from tests.sessions.models import Player
 
 WRITE_CONFLICT = 112
@@ -144,9 +144,10 @@ async def test_retries_stop_at_the_time_limit(
         error_code=WRITE_CONFLICT,
         error_labels=["TransientTransactionError"],
     )
-    with pytest.raises(OperationFailure):
+    with pytest.raises(TransactionRetriesExhaustedError) as info:
         await anyodm_engine.with_transaction(work, time_limit=0.3)
     assert calls >= 2
+    assert info.value.attempts == calls
     assert players.count_documents({}) == 0
 
 
@@ -164,7 +165,7 @@ async def test_retries_never_outlive_the_callers_deadline(
     )
     started = anyio.current_time()
     with anyio.move_on_after(0.4):
-        with contextlib.suppress(OperationFailure):
+        with contextlib.suppress(TransactionRetriesExhaustedError):
             await anyodm_engine.with_transaction(work)
     assert anyio.current_time() - started < 3
 

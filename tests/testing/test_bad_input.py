@@ -6,6 +6,7 @@ import io
 import socket
 import time
 from contextlib import redirect_stdout
+from typing import Any
 
 import pytest
 
@@ -44,7 +45,7 @@ def test_too_old_current_python(monkeypatch: pytest.MonkeyPatch) -> None:
     message = _one_line(caught)
     assert "is too old" in message
     assert "set ANYODM_SERVER_PYTHON=/path/to/python3.13" in message
-    assert "MONGODB_URI" in message
+    assert "ANYODM_TEST_URI" in message
 
 
 def test_too_old_server_python_reports_from_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,11 +56,43 @@ def test_too_old_server_python_reports_from_the_child(monkeypatch: pytest.Monkey
     assert out.getvalue().startswith("ERROR the embedded server needs Python >= 3.13")
 
 
+def test_server_python_without_pymongo_reports_from_the_child(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_find_spec = _child.importlib.util.find_spec
+
+    def find_spec(name: str, *args: Any) -> Any:
+        return None if name == "bson" else real_find_spec(name, *args)
+
+    monkeypatch.setattr(_child.importlib.util, "find_spec", find_spec)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert _child.main([]) == 1
+    line = out.getvalue()
+    assert line.startswith("ERROR ")
+    assert "has mongoeco but cannot import bson, which comes with pymongo" in line
+    assert "pip install 'anyodm[testing]'" in line
+
+
+def test_current_python_without_pymongo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANYODM_SERVER_PYTHON", raising=False)
+    monkeypatch.setattr(
+        _python, "SERVER_MODULES", {"mongoeco": "mongoeco", "anyodm_no_such_module": "pymongo"}
+    )
+    with pytest.raises(EmbeddedServerError) as caught:
+        _python.resolve_server_python()
+    message = _one_line(caught)
+    assert "cannot import pymongo" in message
+    assert "with mongoeco and pymongo" in message
+
+
 def test_server_python_that_exits_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANYODM_SERVER_PYTHON", "false")
     with pytest.raises(EmbeddedServerError) as caught:
         MongoServer().start()
-    assert "exited with code 1 before it was ready" in _one_line(caught)
+    message = _one_line(caught)
+    assert "exited with code 1 before it was ready" in message
+    assert "import mongoeco, pymongo" in message
 
 
 def test_port_already_taken() -> None:
@@ -96,13 +129,13 @@ def test_bad_startup_timeout_variable(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("uri", ["not-a-uri", "mongodb://", "mongodb://h:99999999/"])
-def test_unparsable_mongodb_uri(monkeypatch: pytest.MonkeyPatch, uri: str) -> None:
-    monkeypatch.setenv("MONGODB_URI", uri)
+def test_unparsable_test_uri(monkeypatch: pytest.MonkeyPatch, uri: str) -> None:
+    monkeypatch.setenv("ANYODM_TEST_URI", uri)
     with pytest.raises(EmbeddedServerError) as caught, mongodb_server():
         pass
     message = _one_line(caught)
     assert "is not a valid MongoDB URI" in message
-    assert "unset MONGODB_URI" in message
+    assert "unset ANYODM_TEST_URI" in message
 
 
 def test_unreachable_mongodb_uri() -> None:
@@ -121,10 +154,10 @@ def test_unreachable_mongodb_uri() -> None:
 def test_plugin_reports_a_bad_uri_in_one_line(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("MONGODB_URI", "not-a-uri")
+    monkeypatch.setenv("ANYODM_TEST_URI", "not-a-uri")
     pytester.makepyfile("def test_x(mongodb_uri):\n    pass\n")
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-ra")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*MONGODB_URI='not-a-uri' is not a valid MongoDB URI*"])
+    result.stdout.fnmatch_lines(["*ANYODM_TEST_URI='not-a-uri' is not a valid MongoDB URI*"])
     assert "Traceback" not in result.stdout.str()
     assert "subprocess" not in result.stdout.str()

@@ -30,7 +30,7 @@ def test_mongo_database_names_differ(
 def test_mongo_database_is_dropped_after_the_test(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, mongodb_uri: str
 ) -> None:
-    monkeypatch.setenv("MONGODB_URI", mongodb_uri)
+    monkeypatch.setenv("ANYODM_TEST_URI", mongodb_uri)
     pytester.makepyfile(
         """
         def test_write(mongo_database, mongo_client):
@@ -99,7 +99,7 @@ async def test_blocking_failpoint_stalls(
 def test_engines_skip_until_they_exist(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, mongodb_uri: str
 ) -> None:
-    monkeypatch.setenv("MONGODB_URI", mongodb_uri)
+    monkeypatch.setenv("ANYODM_TEST_URI", mongodb_uri)
     pytester.makeconftest(
         """
         import pytest

@@ -12,12 +12,12 @@ from anyodm.testing import mongodb_server
 
 @pytest.fixture
 def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, mongodb_uri: str) -> Any:
-    """A pytester whose runs use this session's server through MONGODB_URI."""
-    monkeypatch.setenv("MONGODB_URI", mongodb_uri)
+    """A pytester whose runs use this session's server through ANYODM_TEST_URI."""
+    monkeypatch.setenv("ANYODM_TEST_URI", mongodb_uri)
     return pytester
 
 
-def test_mongodb_uri_is_honoured(inner: pytest.Pytester, mongodb_uri: str) -> None:
+def test_anyodm_test_uri_is_honoured(inner: pytest.Pytester, mongodb_uri: str) -> None:
     inner.makepyfile(
         f"""
         def test_uri(mongodb_uri):
@@ -27,17 +27,17 @@ def test_mongodb_uri_is_honoured(inner: pytest.Pytester, mongodb_uri: str) -> No
     inner.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
-def test_mongodb_server_uses_mongodb_uri_and_starts_nothing(
+def test_mongodb_server_uses_anyodm_test_uri_and_starts_nothing(
     monkeypatch: pytest.MonkeyPatch, mongodb_uri: str
 ) -> None:
-    monkeypatch.setenv("MONGODB_URI", mongodb_uri)
+    monkeypatch.setenv("ANYODM_TEST_URI", mongodb_uri)
     monkeypatch.setattr("anyodm.testing._server.MongoServer.start", _must_not_start)
     with mongodb_server() as uri:
         assert uri == mongodb_uri
 
 
 def _must_not_start(self: object) -> str:
-    raise AssertionError("an embedded server was started although MONGODB_URI is set")
+    raise AssertionError("an embedded server was started although ANYODM_TEST_URI is set")
 
 
 def test_failpoint_is_disarmed_after_a_failing_test(
@@ -72,18 +72,18 @@ MARKED = """
 """
 
 
-def test_markers_with_mongodb_uri(inner: pytest.Pytester) -> None:
+def test_markers_with_a_test_uri(inner: pytest.Pytester) -> None:
     inner.makepyfile(MARKED)
     result = inner.runpytest_inprocess("-p", "no:cacheprovider", "-ra", "--strict-markers")
     result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines(["*embedded server only: uses a mongoeco fail point*"])
 
 
-def test_markers_without_mongodb_uri(
+def test_markers_without_a_test_uri(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("MONGODB_URI", raising=False)
+    monkeypatch.delenv("ANYODM_TEST_URI", raising=False)
     pytester.makepyfile(MARKED)
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-ra", "--strict-markers")
     result.assert_outcomes(passed=1, skipped=1)
-    result.stdout.fnmatch_lines(["*needs MONGODB_URI (a real server): uses killSessions*"])
+    result.stdout.fnmatch_lines(["*needs ANYODM_TEST_URI (a real server): uses killSessions*"])

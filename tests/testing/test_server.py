@@ -34,7 +34,7 @@ def server_python() -> str:
 @pytest.fixture
 def child_env(server_python: str) -> dict[str, str]:
     """Environment for a child process that must start its own embedded server."""
-    env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
+    env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "ANYODM_TEST_URI")}
     env["ANYODM_SERVER_PYTHON"] = server_python
     return env
 
