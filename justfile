@@ -42,6 +42,10 @@ lint: sync
 types: sync
     scripts/check-types
 
+# build the sdist and wheel from a clean clone of HEAD, install the wheel at the lowest and newest versions allowed, run a program and the plugin on the embedded server in each
+wheel-check:
+    scripts/wheel-check
+
 # format the code
 fmt: sync
     uv run --no-sync ruff format .
