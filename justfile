@@ -31,11 +31,13 @@ test-on version *args: sync
 test-lowest *args: sync
     scripts/run-tests-lowest "$@"
 
-# ruff check, ruff format --check, mypy --strict on anyodm/
+# ruff check, ruff format --check, mypy --strict on anyodm/, the GitHub workflows against their schema
 lint: sync
     uv run --no-sync ruff check .
     uv run --no-sync ruff format --check .
     uv run --no-sync mypy anyodm
+    uv run --no-sync check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+    bash -n .github/scripts/start-mongodb
 
 # mypy --strict and pyright on users' code (tests/typecheck, examples/, the docs' programs);
 # pyright standard and --verifytypes (at least 95%) on anyodm
