@@ -214,8 +214,10 @@ class ModelMigration(_ReplacingMigration):
             single_transaction=single_transaction,
             description=description,
         )
-        self.old, self.new = old, new
-        self.forward, self.backward = forward, backward
+        self.old: type[Model] = old
+        self.new: type[Model] = new
+        self.forward: Callable[[Any], Model | None] = forward
+        self.backward: Callable[[Any], Model | None] | None = backward
 
     @property
     def reversible(self) -> bool:
@@ -267,7 +269,8 @@ class DocumentMigration(_ReplacingMigration):
             single_transaction=single_transaction,
             description=description,
         )
-        self.forward, self.backward = forward, backward
+        self.forward: Convert = forward
+        self.backward: Convert | None = backward
 
     @property
     def reversible(self) -> bool:
@@ -310,8 +313,10 @@ class UpdateMigration(Migration):
             single_transaction=single_transaction,
             description=description,
         )
-        self.forward = _check_update(forward, name, "forward")
-        self.backward = None if backward is None else _check_update(backward, name, "backward")
+        self.forward: Update = _check_update(forward, name, "forward")
+        self.backward: Update | None = (
+            None if backward is None else _check_update(backward, name, "backward")
+        )
 
     @property
     def reversible(self) -> bool:

@@ -16,7 +16,9 @@ class MigrationLockedError(MigrationError):
     """Another process holds the migration's lock (and kept it past ``lock_timeout``)."""
 
     def __init__(self, name: str, holder: str, expires_at: object) -> None:
-        self.name, self.holder, self.expires_at = name, holder, expires_at
+        self.name: str = name
+        self.holder: str = holder
+        self.expires_at: object = expires_at
         super().__init__(
             f"migration {name!r} is being run by {holder} (its lock expires at "
             f"{expires_at} UTC unless renewed); wait for it, or raise lock_timeout"

@@ -15,8 +15,8 @@ class TextProgress:
     """``name up: 1200/5000 documents`` lines, at most one per ``every`` seconds."""
 
     def __init__(self, stream: TextIO | None = None, every: float = 1.0) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.every = every
+        self.stream: TextIO = stream if stream is not None else sys.stderr
+        self.every: float = every
         self._seen: dict[str, list[Any]] = {}
 
     def start(self, name: str, direction: str, total: int, done: int) -> None:

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = ["migrate_async", "migrate_sync", "status_async", "status_sync"]
 
-log = logging.getLogger("anyodm")
+log: logging.Logger = logging.getLogger("anyodm")
 
 #: Seconds a lock is held without renewal (each batch renews it).
 DEFAULT_LOCK_LEASE = 60.0
