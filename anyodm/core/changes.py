@@ -121,16 +121,17 @@ class WatchSpec(Generic[M]):
     start_after: Mapping[str, Any] | None
     max_await_time: float
     batch_size: int
+    #: each model's class filter (None: every document of its collection), taken once
+    class_filters: tuple[dict[str, Any] | None, ...]
 
     def model_for(self, collection: str | None, document: Any) -> type[M] | None:
         """The watched model an event of ``collection`` (with ``document``) belongs to."""
         if not self.database_wide:
             return self.models[0]
         fallback = None
-        for model in self.models:
+        for model, own in zip(self.models, self.class_filters, strict=True):
             if model.__anyodm__.collection != collection:
                 continue
-            own = model.__anyodm__.family_filter()
             if own is None:
                 fallback = fallback or model
             elif isinstance(document, Mapping):
@@ -186,17 +187,16 @@ def make_watch_spec(
         )
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"{operation}(batch_size=...) must be at least 1, got {batch_size!r}")
+    class_filters = tuple(m.__anyodm__.family_filter() for m in models)
     pipeline: list[dict[str, Any]] = []
     if database_wide:
-        pipeline.append({"$match": _of_collections(models)})
-        if full_document is None and any(m.__anyodm__.family_filter() for m in models):
-            full_document = "updateLookup"
+        pipeline.append({"$match": _of_collections(models, class_filters)})
     else:
         filter_ = build_filter(models[0], *queries)
         if filter_:
             pipeline.append({"$match": _on_full_document(filter_, models[0].__name__)})
-        if full_document is None and models[0].__anyodm__.family_filter() is not None:
-            full_document = "updateLookup"
+    if full_document is None and any(own is not None for own in class_filters):
+        full_document = "updateLookup"
     return WatchSpec(
         models,
         database_wide,
@@ -206,18 +206,19 @@ def make_watch_spec(
         None if start_after is None else dict(start_after),
         max_await_time,
         batch_size,
+        class_filters,
     )
 
 
-def _of_collections(models: tuple[type[Model], ...]) -> dict[str, Any]:
+def _of_collections(
+    models: tuple[type[Model], ...], class_filters: tuple[dict[str, Any] | None, ...]
+) -> dict[str, Any]:
     """A database-wide stream's filter: the models' collections (a polymorphic
     subclass: its own documents of its collection)."""
-    whole = sorted(
-        {m.__anyodm__.collection for m in models if m.__anyodm__.family_filter() is None}
-    )
+    pairs = list(zip(models, class_filters, strict=True))
+    whole = sorted({m.__anyodm__.collection for m, own in pairs if own is None})
     parts: list[dict[str, Any]] = [{"ns.coll": {"$in": whole}}] if whole else []
-    for model in models:
-        own = model.__anyodm__.family_filter()
+    for model, own in pairs:
         if own is not None and model.__anyodm__.collection not in whole:
             parts.append(
                 {"ns.coll": model.__anyodm__.collection, **_on_full_document(own, model.__name__)}
