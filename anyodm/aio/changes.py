@@ -28,7 +28,6 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from anyodm.aio.cleanup import shielded_cleanup
 from anyodm.aio.cursor import Executor
 from anyodm.aio.reads import ReadTurns
 from anyodm.core.changes import ChangeEvent, ChangeFailure, ChangeReader
@@ -133,18 +132,8 @@ class ChangeStream(Generic[M]):
         """Close the server cursor (shielded, bounded by the engine's cleanup timeout,
         on worker capacity kept for cleanup).  Reads in flight end with
         ``CursorClosedError``."""
-        reads_in_flight = self._turns.busy
-        self._turns.close()
         self._buffer.clear()
-        reader = self._reader
-        reader.closed = True  # a read that has not started its thread never will
-        if not reader.has_open_cursor and not reads_in_flight:
-            return
-
-        async def close() -> None:
-            await self._execute("close", lambda _driver: reader.close(), cleanup=True)
-
-        await shielded_cleanup("closing a change stream", close, self._cleanup_timeout)
+        await self._turns.close_reader(self._reader, self._execute, self._cleanup_timeout)
         self._buffer.clear()
 
     async def __aenter__(self) -> ChangeStream[M]:

@@ -9,7 +9,6 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pymongo.client_session import ClientSession
 
-from anyodm.aio.cleanup import shielded_cleanup
 from anyodm.aio.reads import ReadTurns
 from anyodm.core.cursor import BatchSource
 from anyodm.errors import CursorConsumedError
@@ -125,19 +124,9 @@ class AsyncCursor(Generic[M]):
         self._batch.clear()
         if self._consumed is None:
             self._consumed = "closed"
-        reads_in_flight = self._turns.busy
-        self._turns.close()  # reads queued or running end with CursorClosedError
-        reader = self._reader
-        reader.closed = True  # a read that has not started its thread never will
-        if not reader.has_open_cursor and not reads_in_flight:
-            reader.done = True
-            return
-
-        async def close() -> None:
-            # Waits only for a read whose thread is running (one round trip at most).
-            await self._execute("close", lambda _driver: reader.close(), cleanup=True)
-
-        await shielded_cleanup("closing a cursor", close, self._cleanup_timeout)
+        # Reads queued or running end with CursorClosedError; the close never waits
+        # behind them.
+        await self._turns.close_reader(self._reader, self._execute, self._cleanup_timeout)
         self._batch.clear()
 
     async def __aenter__(self) -> AsyncCursor[M]:

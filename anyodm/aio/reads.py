@@ -18,15 +18,35 @@ lock makes it wait only for a thread that is running, never for one that is queu
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import anyio
 
+from anyodm.aio.cleanup import shielded_cleanup
 from anyodm.errors import CursorClosedError
 
 __all__ = ["ReadTurns"]
 
 T = TypeVar("T")
+
+
+class ServerReader(Protocol):
+    """The core reader behind a cursor or stream (``BatchReader``, ``ChangeReader``)."""
+
+    closed: bool
+
+    @property
+    def has_open_cursor(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class CleanupExecutor(Protocol):
+    """Runs ``func(driver_session)`` in a worker thread, on cleanup capacity if asked."""
+
+    def __call__(
+        self, operation: str, func: Callable[[object], None], cleanup: bool = False
+    ) -> Awaitable[None]: ...
 
 
 class ReadTurns:
@@ -75,3 +95,22 @@ class ReadTurns:
         self.closed = True
         for scope in list(self._reads):
             scope.cancel()
+
+    async def close_reader(
+        self, reader: ServerReader, execute: CleanupExecutor, bound: float
+    ) -> None:
+        """Close the cursor: end the reads in flight, mark ``reader`` closed at once (a
+        read that has not started its thread never will), then close its server cursor
+        on the capacity kept for cleanup, shielded and bounded by ``bound`` seconds.
+        The core reader waits only for a read whose thread is running (one round trip
+        at most)."""
+        reads_in_flight = self.busy
+        self.close()
+        reader.closed = True
+        if not reader.has_open_cursor and not reads_in_flight:
+            return
+
+        async def close() -> None:
+            await execute("close", lambda _driver: reader.close(), cleanup=True)
+
+        await shielded_cleanup(f"closing a {self._what}", close, bound)
