@@ -59,6 +59,11 @@ def migration(kind: str, batch_size: int) -> Migration:
     )
 
 
+def client_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def peak_rss_mb() -> float:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
@@ -73,9 +78,11 @@ async def run(args: argparse.Namespace, uri: str) -> dict[str, Any]:
         stop = min(start + 10_000, args.documents)
         books.insert_many([{"title": f"book {i}", "pages": str(i)} for i in range(start, stop)])
     rss_before = peak_rss_mb()
+    cpu_before = client_cpu_seconds()
     started = time.perf_counter()
     report = await engine.migrate([migration(args.kind, args.batch_size)])
     seconds = time.perf_counter() - started
+    cpu = client_cpu_seconds() - cpu_before
     # Counted by a find (the embedded server refuses a count over this many documents).
     done = {"title": {"$exists": False}, "pages": {"$type": "int"}}
     migrated = sum(1 for _ in books.find(done, {"_id": 1}))
@@ -90,6 +97,7 @@ async def run(args: argparse.Namespace, uri: str) -> dict[str, Any]:
         "batches": report.runs[0].batches,
         "seconds": round(seconds, 2),
         "documents_per_second": round(args.documents / seconds),
+        "client_cpu_us_per_document": round(cpu / args.documents * 1e6, 1),
         "peak_rss_mb_before_migrating": round(rss_before, 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "python": platform.python_version(),
