@@ -43,7 +43,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import anyio
 import anyio.lowlevel
@@ -115,17 +115,25 @@ class _AsyncCrud:
             skip: int = 0,
             limit: int | None = None,
             projection: type[V] | None = None,
+            references: Literal["load", "keys"] = "load",
+            with_children: bool = True,
         ) -> AsyncCursor[V]:
             """Like the engine's ``find``, in this session."""
             ...
 
         async def find_one(
-            self, model: type[M], *queries: Any, sort: Any = None, projection: type[V] | None = None
+            self,
+            model: type[M],
+            *queries: Any,
+            sort: Any = None,
+            projection: type[V] | None = None,
+            references: Literal["load", "keys"] = "load",
+            with_children: bool = True,
         ) -> V | None:
             """Like the engine's ``find_one``, in this session."""
             ...
 
-        async def count(self, model: type[Model], *queries: Any) -> int:
+        async def count(self, model: type[Model], *queries: Any, with_children: bool = True) -> int:
             """Like the engine's ``count``, in this session."""
             ...
 

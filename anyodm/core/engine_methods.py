@@ -6,7 +6,7 @@ Sessions and transactions offer the same methods through :mod:`anyodm.core.bindi
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pymongo.client_session import ClientSession
 from typing_extensions import TypeVar
@@ -65,14 +65,21 @@ class SyncEngineMethods:
         skip: int = 0,
         limit: int | None = None,
         projection: type[V] | None = None,
+        references: Literal["load", "keys"] = "load",
+        with_children: bool = True,
         session: SyncSessionLike = None,
     ) -> SyncCursor[V]:
         """The matching instances: iterate to stream them, or use it as a list.
 
         ``projection=View`` (a pydantic model naming some of the model's fields) requests
-        only those fields and gives ``View`` instances.
+        only those fields and gives ``View`` instances. ``references="keys"`` looks no
+        referenced document up: references hold ``NotLoaded`` placeholders of their
+        keys (``fetch`` loads them). ``with_children=False``: only documents of exactly
+        ``model``'s class in a polymorphic family.
         """
-        spec = make_find_spec(model, queries, sort, skip, limit, "find", projection)
+        spec = make_find_spec(
+            model, queries, sort, skip, limit, "find", projection, references, with_children
+        )
         driver = self._driver_session(session, "find")
         return SyncCursor(BatchReader(self._gateway, spec, driver))
 
@@ -82,15 +89,25 @@ class SyncEngineMethods:
         *queries: Any,
         sort: Any = None,
         projection: type[V] | None = None,
+        references: Literal["load", "keys"] = "load",
+        with_children: bool = True,
         session: SyncSessionLike = None,
     ) -> V | None:
-        """The first matching instance (of ``projection`` if given), or None."""
-        spec = make_first_spec(model, queries, sort, projection)
+        """The first matching instance (of ``projection`` if given), or None
+        (``references`` and ``with_children`` as for :meth:`find`)."""
+        spec = make_first_spec(model, queries, sort, projection, references, with_children)
         return ops.find_one(self._gateway, spec, self._driver_session(session, "find_one"))
 
-    def count(self, model: type[Model], *queries: Any, session: SyncSessionLike = None) -> int:
-        """How many instances match."""
-        spec = make_filter_spec(model, queries, "count")
+    def count(
+        self,
+        model: type[Model],
+        *queries: Any,
+        with_children: bool = True,
+        session: SyncSessionLike = None,
+    ) -> int:
+        """How many instances match (``with_children=False``: of exactly ``model``'s
+        class in a polymorphic family)."""
+        spec = make_filter_spec(model, queries, "count", with_children)
         return ops.count(self._gateway, spec, self._driver_session(session, "count"))
 
     # -- writes --------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pymongo.client_session import (  # type: ignore[attr-defined,unused-ignore]
     ClientSession,
@@ -65,17 +65,25 @@ class _SyncCrud:
             skip: int = 0,
             limit: int | None = None,
             projection: type[V] | None = None,
+            references: Literal["load", "keys"] = "load",
+            with_children: bool = True,
         ) -> SyncCursor[V]:
             """Like the engine's ``find``, in this session."""
             ...
 
         def find_one(
-            self, model: type[M], *queries: Any, sort: Any = None, projection: type[V] | None = None
+            self,
+            model: type[M],
+            *queries: Any,
+            sort: Any = None,
+            projection: type[V] | None = None,
+            references: Literal["load", "keys"] = "load",
+            with_children: bool = True,
         ) -> V | None:
             """Like the engine's ``find_one``, in this session."""
             ...
 
-        def count(self, model: type[Model], *queries: Any) -> int:
+        def count(self, model: type[Model], *queries: Any, with_children: bool = True) -> int:
             """Like the engine's ``count``, in this session."""
             ...
 
