@@ -8,7 +8,7 @@ transactions offer the same methods through :mod:`anyodm.core.binding`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from pymongo.client_session import ClientSession
 from typing_extensions import TypeVar
@@ -48,6 +48,7 @@ M = TypeVar("M", bound="Model")
 V = TypeVar("V", default=M)
 D = TypeVar("D", default=dict[str, Any])
 T = TypeVar("T")
+F = TypeVar("F")
 
 
 class EngineMethods:
@@ -156,9 +157,15 @@ class EngineMethods:
         gateway = self._gateway
         await self._run(session, "delete", lambda d: ops.delete(gateway, instance, d))
 
+    @overload
+    async def fetch(self, instance: Model, field: str, *, session: SessionLike = None) -> Any: ...
+    @overload
+    async def fetch(self, instance: Model, field: F, *, session: SessionLike = None) -> F: ...
     async def fetch(self, instance: Model, field: Any, *, session: SessionLike = None) -> Any:
-        """Load the reference field ``field`` (its name, or ``Book.author``) of
-        ``instance`` — a lazy reference, or a reload of any — and return its value."""
+        """Load what the field ``field`` (``Book.author``, typed as the field; or its
+        name) of ``instance`` refers to and return its new value: a reference (lazy, read
+        as a key by ``references="keys"``, or a reload of any), every reference held in
+        an embedded model field, or a back-reference."""
         check_instance(instance, "fetch")
         name = check_fetch(instance, field)
         gateway = self._gateway

@@ -43,7 +43,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import anyio
 import anyio.lowlevel
@@ -96,6 +96,7 @@ M = TypeVar("M", bound="Model")
 V = TypeVar("V", default=M)
 D = TypeVar("D", default=dict[str, Any])
 T = TypeVar("T")
+F = TypeVar("F")
 Ts = TypeVarTuple("Ts")
 
 
@@ -193,6 +194,10 @@ class _AsyncCrud:
             """Like the engine's ``aggregate``, in this session."""
             ...
 
+        @overload
+        async def fetch(self, instance: Model, field: str) -> Any: ...
+        @overload
+        async def fetch(self, instance: Model, field: F) -> F: ...
         async def fetch(self, instance: Model, field: Any) -> Any:
             """Like the engine's ``fetch``, in this session."""
             ...

@@ -6,7 +6,7 @@ Sessions and transactions offer the same methods through :mod:`anyodm.core.bindi
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from pymongo.client_session import ClientSession
 from typing_extensions import TypeVar
@@ -44,6 +44,7 @@ __all__ = ["SyncEngineMethods"]
 M = TypeVar("M", bound="Model")
 V = TypeVar("V", default=M)
 D = TypeVar("D", default=dict[str, Any])
+F = TypeVar("F")
 
 
 class SyncEngineMethods:
@@ -128,9 +129,15 @@ class SyncEngineMethods:
         check_instance(instance, "delete")
         ops.delete(self._gateway, instance, self._driver_session(session, "delete"))
 
+    @overload
+    def fetch(self, instance: Model, field: str, *, session: SyncSessionLike = None) -> Any: ...
+    @overload
+    def fetch(self, instance: Model, field: F, *, session: SyncSessionLike = None) -> F: ...
     def fetch(self, instance: Model, field: Any, *, session: SyncSessionLike = None) -> Any:
-        """Load the reference field ``field`` (its name, or ``Book.author``) of
-        ``instance`` — a lazy reference, or a reload of any — and return its value."""
+        """Load what the field ``field`` (``Book.author``, typed as the field; or its
+        name) of ``instance`` refers to and return its new value: a reference (lazy, read
+        as a key by ``references="keys"``, or a reload of any), every reference held in
+        an embedded model field, or a back-reference."""
         check_instance(instance, "fetch")
         name = check_fetch(instance, field)
         return fetch(self._gateway, instance, name, self._driver_session(session, "fetch"))
