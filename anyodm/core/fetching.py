@@ -10,7 +10,7 @@ from pymongo.client_session import ClientSession
 
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.core.pending import note_loaded
-from anyodm.errors import DocumentNotFoundError, InvalidFieldError
+from anyodm.errors import DocumentNotFoundError, InvalidFieldError, InvalidValueError
 from anyodm.model.reference_paths import Each, FieldStep
 from anyodm.model.reference_shapes import hashable_key
 from anyodm.model.references import find_pipeline
@@ -70,27 +70,49 @@ class _Slot:
         self.keys: list[Any] = [_key_of(value) for value in values]
 
 
-def _owners(value: Any, steps: tuple[Any, ...]) -> Iterator[Any]:
-    """The (embedded) model instances reached by following ``steps`` from ``value``."""
+def _owners(value: Any, steps: tuple[Any, ...], where: tuple[str, ...]) -> Iterator[Any]:
+    """The (embedded) model instances reached by following ``steps`` from ``value``;
+    ``_NotAModel`` for a value on the way that is not a model (a list mutated by hand)."""
     if value is None:
         return
     if not steps:
+        if not isinstance(getattr(value, "__dict__", None), dict):
+            raise _NotAModel(where, value)
         yield value
         return
     step, rest = steps[0], steps[1:]
     if isinstance(step, Each):
         if isinstance(value, (list, tuple, set, frozenset)):
-            for item in value:
-                yield from _owners(item, rest)
+            for index, item in enumerate(value):
+                yield from _owners(item, rest, (*where, str(index)))
         return
-    yield from _owners(value.__dict__.get(step.name), rest)
+    if not isinstance(getattr(value, "__dict__", None), dict):
+        raise _NotAModel(where, value)
+    yield from _owners(value.__dict__.get(step.name), rest, (*where, step.name))
+
+
+class _NotAModel(Exception):
+    def __init__(self, where: tuple[str, ...], value: Any) -> None:
+        super().__init__()
+        self.where = where
+        self.value = value
 
 
 def _slots(instance: Model, path: ReferencePath) -> list[_Slot]:
     steps = path.steps[:-1] if path.many else path.steps
     last = steps[-1]
     assert isinstance(last, FieldStep)
-    return [_Slot(owner, last.name, path.many) for owner in _owners(instance, steps[:-1])]
+    model = type(instance)
+    try:
+        owners = list(_owners(instance, steps[:-1], (model.__name__,)))
+    except _NotAModel as bad:
+        raise InvalidValueError(
+            model,
+            ".".join(bad.where),
+            f"holds {bad.value!r:.80} (of type {type(bad.value).__name__}) instead of an "
+            "embedded model: fetch() cannot load the references in it",
+        ) from None
+    return [_Slot(owner, last.name, path.many) for owner in owners]
 
 
 def _load_targets(

@@ -16,7 +16,12 @@ from anyodm import (
     is_loaded,
     maybe_loaded,
 )
-from anyodm.errors import DocumentNotFoundError, DocumentParsingError, InvalidFieldError
+from anyodm.errors import (
+    DocumentNotFoundError,
+    DocumentParsingError,
+    InvalidFieldError,
+    InvalidValueError,
+)
 from anyodm.model.lazy import BackReferencesNotLoaded
 from anyodm.model.tracking import changes_for_save
 from tests.references.family import Garage, SportsCar, Vehicle
@@ -314,3 +319,12 @@ async def test_bad_loading_arguments_are_refused_before_anything_is_sent(engine:
     with pytest.raises(InvalidFieldError, match=r"fetch\(\): not a reference, a back-reference"):
         await engine.fetch(Book(title="t", authors=[]), "title")
     assert await engine.count(Book) == 0
+
+
+async def test_fetch_through_a_list_mutated_by_hand_names_the_bad_item(engine: Any) -> None:
+    await _paper(engine)
+    found = await engine.find_one(Paper, references="keys")
+    found.reviews.append("not a review")
+    with pytest.raises(InvalidValueError, match=r"Paper\.reviews\.2: holds 'not a review'"):
+        await engine.fetch(found, "reviews")
+    assert isinstance(found.reviews[0].by[0], NotLoaded)  # nothing was changed
