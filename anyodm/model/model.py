@@ -263,8 +263,8 @@ def _build_info(
                     name,
                     field,
                     "a lazy reference (Reference(lazy=True)) is supported as a top-level "
-                    "field of a Model only (engine.fetch cannot load one inside an "
-                    "EmbeddedModel); use Reference() here",
+                    "field of a Model only; use Reference() here (a find with "
+                    "references='keys' leaves it unloaded, engine.fetch loads it)",
                 )
             if not unresolved(annotation):
                 reference_shape(cls, field)  # raises the TypeError naming the field

@@ -264,7 +264,6 @@ async def loading_control(engine: Engine) -> None:
         assert_type(is_loaded(keyed.authors), bool)
         assert_type(await engine.fetch(keyed, Book.publisher), Publisher)
         assert_type(await engine.fetch(keyed, Book.editor), Author | None)
-        assert_type(await engine.fetch(keyed, Book.shelves), list[Address])
         author = await engine.find_one(Author, references="keys")
         if author is not None:
             assert_type(await engine.fetch(author, Author.books), list[Book])
