@@ -11,17 +11,22 @@ from pymongo import MongoClient
 
 from anyodm import (
     Engine,
+    Model,
     NotLoaded,
+    Reference,
     SyncEngine,
     is_loaded,
     maybe_loaded,
+    revision,
 )
 from anyodm.errors import (
     DocumentNotFoundError,
     DocumentParsingError,
     InvalidFieldError,
     InvalidValueError,
+    RevisionConflictError,
 )
+from anyodm.model import ODMConfigDict
 from anyodm.model.lazy import BackReferencesNotLoaded
 from anyodm.model.tracking import changes_for_save
 from tests.references.family import Garage, SportsCar, Vehicle
@@ -328,3 +333,23 @@ async def test_fetch_through_a_list_mutated_by_hand_names_the_bad_item(engine: A
     with pytest.raises(InvalidValueError, match=r"Paper\.reviews\.2: holds 'not a review'"):
         await engine.fetch(found, "reviews")
     assert isinstance(found.reviews[0].by[0], NotLoaded)  # nothing was changed
+
+
+class Ledger(Model):
+    model_config = ODMConfigDict(optimistic_concurrency=True)
+    total: int = 0
+    keeper: Author = Reference()
+
+
+async def test_keys_keep_the_revision_of_optimistic_concurrency(engine: Any) -> None:
+    await engine.save(Ledger(keeper=Author(name="k")))
+    first = await engine.find_one(Ledger, references="keys")
+    stale = await engine.find_one(Ledger, references="keys")
+    assert revision(first) == revision(stale) is not None
+    first.total = 1
+    await engine.save(first)
+    stale.total = 2
+    with pytest.raises(RevisionConflictError):
+        await engine.save(stale)
+    full = await engine.find_one(Ledger)
+    assert (full.total, full.keeper.name) == (1, "k")
