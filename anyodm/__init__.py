@@ -54,7 +54,7 @@ if TYPE_CHECKING:
         Reference,
         WithBsonSerializer,
     )
-    from anyodm.model.lazy import NotLoaded
+    from anyodm.model.lazy import NotLoaded, is_loaded, maybe_loaded
 
 __all__ = [
     "AIOEngine",
@@ -94,6 +94,8 @@ __all__ = [
     "UpdateResult",
     "WithBsonSerializer",
     "WrittenDocumentParsingError",
+    "is_loaded",
+    "maybe_loaded",
     "pipeline",
     "query",
     "revision",
@@ -127,6 +129,8 @@ _LAZY = {
     "Reference": "anyodm.model",
     "WithBsonSerializer": "anyodm.model",
     "NotLoaded": "anyodm.model.lazy",
+    "is_loaded": "anyodm.model.lazy",
+    "maybe_loaded": "anyodm.model.lazy",
     "revision": "anyodm.core.revisions",
 }
 

@@ -8,7 +8,7 @@ transactions offer the same methods through :mod:`anyodm.core.binding`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from pymongo.client_session import ClientSession
 from typing_extensions import TypeVar
@@ -48,6 +48,7 @@ M = TypeVar("M", bound="Model")
 V = TypeVar("V", default=M)
 D = TypeVar("D", default=dict[str, Any])
 T = TypeVar("T")
+F = TypeVar("F")
 
 
 class EngineMethods:
@@ -76,14 +77,21 @@ class EngineMethods:
         skip: int = 0,
         limit: int | None = None,
         projection: type[V] | None = None,
+        references: Literal["load", "keys"] = "load",
+        with_children: bool = True,
         session: SessionLike = None,
     ) -> AsyncCursor[V]:
         """The matching instances: ``await`` for a list, ``async for`` to stream.
 
         ``projection=View`` (a pydantic model naming some of the model's fields) requests
-        only those fields and gives ``View`` instances.
+        only those fields and gives ``View`` instances. ``references="keys"`` looks no
+        referenced document up: references hold ``NotLoaded`` placeholders of their
+        keys (``fetch`` loads them). ``with_children=False``: only documents of exactly
+        ``model``'s class in a polymorphic family.
         """
-        spec = make_find_spec(model, queries, sort, skip, limit, "find", projection)
+        spec = make_find_spec(
+            model, queries, sort, skip, limit, "find", projection, references, with_children
+        )
         return self._cursor("find", spec, session)
 
     def _cursor(
@@ -106,16 +114,26 @@ class EngineMethods:
         *queries: Any,
         sort: Any = None,
         projection: type[V] | None = None,
+        references: Literal["load", "keys"] = "load",
+        with_children: bool = True,
         session: SessionLike = None,
     ) -> V | None:
-        """The first matching instance (of ``projection`` if given), or None."""
-        spec = make_first_spec(model, queries, sort, projection)
+        """The first matching instance (of ``projection`` if given), or None
+        (``references`` and ``with_children`` as for :meth:`find`)."""
+        spec = make_first_spec(model, queries, sort, projection, references, with_children)
         gateway = self._gateway
         return await self._run(session, "find_one", lambda d: ops.find_one(gateway, spec, d))
 
-    async def count(self, model: type[Model], *queries: Any, session: SessionLike = None) -> int:
-        """How many instances match."""
-        spec = make_filter_spec(model, queries, "count")
+    async def count(
+        self,
+        model: type[Model],
+        *queries: Any,
+        with_children: bool = True,
+        session: SessionLike = None,
+    ) -> int:
+        """How many instances match (``with_children=False``: of exactly ``model``'s
+        class in a polymorphic family)."""
+        spec = make_filter_spec(model, queries, "count", with_children)
         gateway = self._gateway
         return await self._run(session, "count", lambda d: ops.count(gateway, spec, d))
 
@@ -139,9 +157,15 @@ class EngineMethods:
         gateway = self._gateway
         await self._run(session, "delete", lambda d: ops.delete(gateway, instance, d))
 
+    @overload
+    async def fetch(self, instance: Model, field: str, *, session: SessionLike = None) -> Any: ...
+    @overload
+    async def fetch(self, instance: Model, field: F, *, session: SessionLike = None) -> F: ...
     async def fetch(self, instance: Model, field: Any, *, session: SessionLike = None) -> Any:
-        """Load the reference field ``field`` (its name, or ``Book.author``) of
-        ``instance`` — a lazy reference, or a reload of any — and return its value."""
+        """Load what the field ``field`` (``Book.author``, typed as the field; or its
+        name) of ``instance`` refers to and return its new value: a reference (lazy, read
+        as a key by ``references="keys"``, or a reload of any), every reference held in
+        an embedded model field, or a back-reference."""
         check_instance(instance, "fetch")
         name = check_fetch(instance, field)
         gateway = self._gateway

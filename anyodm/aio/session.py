@@ -43,7 +43,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import anyio
 import anyio.lowlevel
@@ -96,6 +96,7 @@ M = TypeVar("M", bound="Model")
 V = TypeVar("V", default=M)
 D = TypeVar("D", default=dict[str, Any])
 T = TypeVar("T")
+F = TypeVar("F")
 Ts = TypeVarTuple("Ts")
 
 
@@ -115,17 +116,25 @@ class _AsyncCrud:
             skip: int = 0,
             limit: int | None = None,
             projection: type[V] | None = None,
+            references: Literal["load", "keys"] = "load",
+            with_children: bool = True,
         ) -> AsyncCursor[V]:
             """Like the engine's ``find``, in this session."""
             ...
 
         async def find_one(
-            self, model: type[M], *queries: Any, sort: Any = None, projection: type[V] | None = None
+            self,
+            model: type[M],
+            *queries: Any,
+            sort: Any = None,
+            projection: type[V] | None = None,
+            references: Literal["load", "keys"] = "load",
+            with_children: bool = True,
         ) -> V | None:
             """Like the engine's ``find_one``, in this session."""
             ...
 
-        async def count(self, model: type[Model], *queries: Any) -> int:
+        async def count(self, model: type[Model], *queries: Any, with_children: bool = True) -> int:
             """Like the engine's ``count``, in this session."""
             ...
 
@@ -185,6 +194,10 @@ class _AsyncCrud:
             """Like the engine's ``aggregate``, in this session."""
             ...
 
+        @overload
+        async def fetch(self, instance: Model, field: str) -> Any: ...
+        @overload
+        async def fetch(self, instance: Model, field: F) -> F: ...
         async def fetch(self, instance: Model, field: Any) -> Any:
             """Like the engine's ``fetch``, in this session."""
             ...

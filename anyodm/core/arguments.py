@@ -12,8 +12,13 @@ __all__ = [
     "check_instance",
     "check_instances",
     "check_model_class",
+    "check_references",
     "check_skip_limit",
+    "check_with_children",
 ]
+
+#: what ``references=`` of a find takes: load the referenced documents, or their keys
+REFERENCE_LOADING = ("load", "keys")
 
 #: characters MongoDB refuses in a database name (on any platform)
 _BAD_DATABASE_CHARS = frozenset('/\\. "$\0')
@@ -69,3 +74,23 @@ def check_skip_limit(skip: Any, limit: Any, operation: str) -> tuple[int, int]:
             f"{operation}(): limit must be a positive int or None (no limit), got {limit!r}"
         )
     return skip, limit
+
+
+def check_references(references: Any, operation: str) -> bool:
+    """``references=`` of a find: ``"load"`` (the default: referenced documents looked
+    up) or ``"keys"``; returns whether only the keys are read."""
+    if isinstance(references, str) and references in REFERENCE_LOADING:
+        return references == "keys"
+    raise ValueError(
+        f"{operation}(): references must be 'load' (look the referenced documents up) or "
+        f"'keys' (read the stored keys only, as NotLoaded placeholders), got {references!r:.80}"
+    )
+
+
+def check_with_children(with_children: Any, operation: str) -> bool:
+    """``with_children=`` of a find or count: a bool."""
+    if isinstance(with_children, bool):
+        return with_children
+    raise TypeError(
+        f"{operation}(): with_children must be True or False, got {with_children!r:.80}"
+    )

@@ -6,7 +6,7 @@ Sessions and transactions offer the same methods through :mod:`anyodm.core.bindi
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from pymongo.client_session import ClientSession
 from typing_extensions import TypeVar
@@ -44,6 +44,7 @@ __all__ = ["SyncEngineMethods"]
 M = TypeVar("M", bound="Model")
 V = TypeVar("V", default=M)
 D = TypeVar("D", default=dict[str, Any])
+F = TypeVar("F")
 
 
 class SyncEngineMethods:
@@ -65,14 +66,21 @@ class SyncEngineMethods:
         skip: int = 0,
         limit: int | None = None,
         projection: type[V] | None = None,
+        references: Literal["load", "keys"] = "load",
+        with_children: bool = True,
         session: SyncSessionLike = None,
     ) -> SyncCursor[V]:
         """The matching instances: iterate to stream them, or use it as a list.
 
         ``projection=View`` (a pydantic model naming some of the model's fields) requests
-        only those fields and gives ``View`` instances.
+        only those fields and gives ``View`` instances. ``references="keys"`` looks no
+        referenced document up: references hold ``NotLoaded`` placeholders of their
+        keys (``fetch`` loads them). ``with_children=False``: only documents of exactly
+        ``model``'s class in a polymorphic family.
         """
-        spec = make_find_spec(model, queries, sort, skip, limit, "find", projection)
+        spec = make_find_spec(
+            model, queries, sort, skip, limit, "find", projection, references, with_children
+        )
         driver = self._driver_session(session, "find")
         return SyncCursor(BatchReader(self._gateway, spec, driver))
 
@@ -82,15 +90,25 @@ class SyncEngineMethods:
         *queries: Any,
         sort: Any = None,
         projection: type[V] | None = None,
+        references: Literal["load", "keys"] = "load",
+        with_children: bool = True,
         session: SyncSessionLike = None,
     ) -> V | None:
-        """The first matching instance (of ``projection`` if given), or None."""
-        spec = make_first_spec(model, queries, sort, projection)
+        """The first matching instance (of ``projection`` if given), or None
+        (``references`` and ``with_children`` as for :meth:`find`)."""
+        spec = make_first_spec(model, queries, sort, projection, references, with_children)
         return ops.find_one(self._gateway, spec, self._driver_session(session, "find_one"))
 
-    def count(self, model: type[Model], *queries: Any, session: SyncSessionLike = None) -> int:
-        """How many instances match."""
-        spec = make_filter_spec(model, queries, "count")
+    def count(
+        self,
+        model: type[Model],
+        *queries: Any,
+        with_children: bool = True,
+        session: SyncSessionLike = None,
+    ) -> int:
+        """How many instances match (``with_children=False``: of exactly ``model``'s
+        class in a polymorphic family)."""
+        spec = make_filter_spec(model, queries, "count", with_children)
         return ops.count(self._gateway, spec, self._driver_session(session, "count"))
 
     # -- writes --------------------------------------------------------------------------
@@ -111,9 +129,15 @@ class SyncEngineMethods:
         check_instance(instance, "delete")
         ops.delete(self._gateway, instance, self._driver_session(session, "delete"))
 
+    @overload
+    def fetch(self, instance: Model, field: str, *, session: SyncSessionLike = None) -> Any: ...
+    @overload
+    def fetch(self, instance: Model, field: F, *, session: SyncSessionLike = None) -> F: ...
     def fetch(self, instance: Model, field: Any, *, session: SyncSessionLike = None) -> Any:
-        """Load the reference field ``field`` (its name, or ``Book.author``) of
-        ``instance`` — a lazy reference, or a reload of any — and return its value."""
+        """Load what the field ``field`` (``Book.author``, typed as the field; or its
+        name) of ``instance`` refers to and return its new value: a reference (lazy, read
+        as a key by ``references="keys"``, or a reload of any), every reference held in
+        an embedded model field, or a back-reference."""
         check_instance(instance, "fetch")
         name = check_fetch(instance, field)
         return fetch(self._gateway, instance, name, self._driver_session(session, "fetch"))

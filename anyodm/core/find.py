@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from bson.codec_options import CodecOptions
@@ -13,7 +14,12 @@ from pymongo.command_cursor import CommandCursor
 from pymongo.cursor import Cursor
 
 from anyodm.core import open_cursors
-from anyodm.core.arguments import check_model_class, check_skip_limit
+from anyodm.core.arguments import (
+    check_model_class,
+    check_references,
+    check_skip_limit,
+    check_with_children,
+)
 from anyodm.core.batches import decode_into
 from anyodm.core.decoding import into_decoder
 from anyodm.core.gateway import DatabaseGateway
@@ -59,7 +65,8 @@ class FindSpec(Generic[M]):
     ``limit`` 0 means no limit; ``pipeline`` is the aggregation used instead of a plain
     find when the model has references (or the user's, for ``aggregate``);
     ``projection`` the keys requested; ``decode`` turns each returned document into a
-    result (``model.model_validate_doc`` unless a projection or ``into=`` says otherwise).
+    result (``model.model_validate_doc`` unless a projection or ``into=`` says otherwise;
+    ``keys_only``: the model's references read as their keys).
     """
 
     __slots__ = (
@@ -84,6 +91,7 @@ class FindSpec(Generic[M]):
         pipeline: list[dict[str, Any]] | None,
         decode: Callable[[Mapping[str, Any]], M] | None = None,
         projection: dict[str, int] | None = None,
+        keys_only: bool = False,
     ) -> None:
         self.model: type[Model] = model
         self.filter: dict[str, Any] = filter
@@ -91,11 +99,17 @@ class FindSpec(Generic[M]):
         self.skip: int = skip
         self.limit: int = limit
         self.pipeline: list[dict[str, Any]] | None = pipeline
-        if decode is None:
-            self.decode: Callable[[Mapping[str, Any]], M] = model.model_validate_doc  # type: ignore[assignment]
-            #: ``decode`` of a document read from the server with its bytes (the instance's
-            #: saved state, kept as they are)
-            self.load: Callable[[Mapping[str, Any], bytes | memoryview], M] = model.__anyodm_load__  # type: ignore[assignment]
+        #: turns a returned document into a result
+        self.decode: Callable[[Mapping[str, Any]], M]
+        #: ``decode`` of a document read from the server with its bytes (the instance's
+        #: saved state, kept as they are)
+        self.load: Callable[[Mapping[str, Any], bytes | memoryview], M]
+        if keys_only:
+            self.load = model.__anyodm_load_keys__  # type: ignore[assignment]
+            self.decode = partial(model.__anyodm_load_keys__, raw=None)  # type: ignore[assignment]
+        elif decode is None:
+            self.decode = model.model_validate_doc  # type: ignore[assignment]
+            self.load = model.__anyodm_load__  # type: ignore[assignment]
         else:
             self.decode = decode
             self.load = _without_bytes(decode)
@@ -119,18 +133,29 @@ def make_find_spec(
     limit: Any,
     operation: str,
     projection: type[Any] | None = None,
+    references: Any = "load",
+    with_children: Any = True,
 ) -> FindSpec[Any]:
     """Validate and build a find; raises before anything is sent on bad input.
 
     For an operation other than a find (``find_one_and_delete``, an update with
     ``sort=``), which sends the filter and sort on the stored documents, a key reaching
-    into a referenced document is refused (:func:`refuse_paths_into_references`)."""
+    into a referenced document is refused (:func:`refuse_paths_into_references`), as
+    for a find with ``references="keys"``, which looks nothing up. ``with_children=False``
+    keeps a polymorphic class to its own documents (a no-op outside a family)."""
     checked = check_model_class(model, operation)
     skip_n, limit_n = check_skip_limit(skip, limit, operation)
-    filter_ = build_filter(checked, *queries)
+    keys_only = check_references(references, operation)
+    children = check_with_children(with_children, operation)
+    if keys_only and projection is not None:
+        raise _keys_with_projection(checked, operation)
+    filter_ = build_filter(checked, *queries, with_children=children)
     sort_ = None if sort is None else build_sort(checked, sort)
     if operation not in _FINDS:
         refuse_paths_into_references(checked, filter_, sort_, operation)
+    if keys_only:
+        _refuse_paths_with_keys(checked, filter_, sort_, operation)
+        return FindSpec(checked, filter_, sort_, skip_n, limit_n, None, keys_only=True)
     if projection is None:
         pipeline = find_pipeline(checked, filter_, sort_, skip_n, limit_n or None)
         return FindSpec(checked, filter_, sort_, skip_n, limit_n, pipeline)
@@ -146,11 +171,19 @@ def make_find_spec(
 
 
 def make_first_spec(
-    model: type[Any], queries: tuple[Any, ...], sort: Any, projection: type[Any] | None = None
+    model: type[Any],
+    queries: tuple[Any, ...],
+    sort: Any,
+    projection: type[Any] | None = None,
+    references: Any = "load",
+    with_children: Any = True,
 ) -> FindSpec[Any]:
     """:func:`make_find_spec` for ``find_one`` (skip 0, limit 1: nothing to check)."""
-    if projection is not None:
-        return make_find_spec(model, queries, sort, 0, 1, "find_one", projection)
+    loads = isinstance(references, str) and references == "load"
+    if projection is not None or not loads or with_children is not True:
+        return make_find_spec(
+            model, queries, sort, 0, 1, "find_one", projection, references, with_children
+        )
     checked = check_model_class(model, "find_one")
     filter_ = build_filter(checked, *queries)
     sort_ = None if sort is None else build_sort(checked, sort)
@@ -158,7 +191,29 @@ def make_first_spec(
     return FindSpec(checked, filter_, sort_, 0, 1, pipeline)
 
 
-def make_filter_spec(model: type[Any], queries: tuple[Any, ...], operation: str) -> FindSpec[Any]:
+def _keys_with_projection(model: type[Any], operation: str) -> TypeError:
+    return TypeError(
+        f"{operation}(): references='keys' and projection= cannot be combined "
+        f"(on {model.__name__}): a projection view chooses what it reads itself; give a "
+        "reference field of the view the key's type (ObjectId) to read the key"
+    )
+
+
+def _refuse_paths_with_keys(model: type[Any], filter_: Any, sort: Any, operation: str) -> None:
+    key = path_into_references(model, filter_, sort)
+    if key is not None:
+        raise InvalidFieldError(
+            model,
+            f"{model.__name__}.{key}",
+            f"{operation}(references='keys') cannot filter or sort on a field of a "
+            f"referenced document ({key!r}): it looks no referenced document up; filter "
+            "on the reference's keys, or load the references (references='load')",
+        )
+
+
+def make_filter_spec(
+    model: type[Any], queries: tuple[Any, ...], operation: str, with_children: Any = True
+) -> FindSpec[Any]:
     """Only the filter, for ``count``/``remove``/updates/``distinct`` (no sort, no
     window, no lookups). A raw filter reaching into a referenced document
     (``{"authors.name": ...}``), which a find matches after loading the references,
@@ -166,7 +221,8 @@ def make_filter_spec(model: type[Any], queries: tuple[Any, ...], operation: str)
     operation refuses it before anything is sent (it would mean something else on the
     stored documents, which hold only the referenced keys)."""
     checked = check_model_class(model, operation)
-    filter_ = build_filter(checked, *queries)
+    children = check_with_children(with_children, operation)
+    filter_ = build_filter(checked, *queries, with_children=children)
     key = path_into_references(checked, filter_)
     if key is None:
         return FindSpec(checked, filter_, None, 0, 0, None)

@@ -38,13 +38,7 @@ def own_documents_filter(model: type[Model]) -> dict[str, Any] | None:
     """The part of a save's filter (upsert or revision-checked update) that matches only
     ``model``'s own documents (a family's base also matches documents without a
     discriminator); None outside a family."""
-    info = model.__anyodm__
-    if info.family is None:
-        return None
-    values: list[Any] = [info.discriminator]
-    if info.family.root is model:
-        values.append(None)
-    return {info.family.key: {"$in": values}}
+    return model.__anyodm__.class_filter(with_children=False)
 
 
 def family_documents_filter(model: type[Model]) -> dict[str, Any] | None:

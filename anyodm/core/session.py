@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from pymongo.client_session import (  # type: ignore[attr-defined,unused-ignore]
     ClientSession,
@@ -45,6 +45,7 @@ M = TypeVar("M", bound="Model")
 V = TypeVar("V", default=M)
 D = TypeVar("D", default=dict[str, Any])
 T = TypeVar("T")
+F = TypeVar("F")
 Ts = TypeVarTuple("Ts")
 P = ParamSpec("P")
 
@@ -65,17 +66,25 @@ class _SyncCrud:
             skip: int = 0,
             limit: int | None = None,
             projection: type[V] | None = None,
+            references: Literal["load", "keys"] = "load",
+            with_children: bool = True,
         ) -> SyncCursor[V]:
             """Like the engine's ``find``, in this session."""
             ...
 
         def find_one(
-            self, model: type[M], *queries: Any, sort: Any = None, projection: type[V] | None = None
+            self,
+            model: type[M],
+            *queries: Any,
+            sort: Any = None,
+            projection: type[V] | None = None,
+            references: Literal["load", "keys"] = "load",
+            with_children: bool = True,
         ) -> V | None:
             """Like the engine's ``find_one``, in this session."""
             ...
 
-        def count(self, model: type[Model], *queries: Any) -> int:
+        def count(self, model: type[Model], *queries: Any, with_children: bool = True) -> int:
             """Like the engine's ``count``, in this session."""
             ...
 
@@ -133,6 +142,10 @@ class _SyncCrud:
             """Like the engine's ``aggregate``, in this session."""
             ...
 
+        @overload
+        def fetch(self, instance: Model, field: str) -> Any: ...
+        @overload
+        def fetch(self, instance: Model, field: F) -> F: ...
         def fetch(self, instance: Model, field: Any) -> Any:
             """Like the engine's ``fetch``, in this session."""
             ...

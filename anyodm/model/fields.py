@@ -115,8 +115,10 @@ def BackReference(field: str) -> Any:
     (through lists of embedded models too).
 
     Loaded by finds with one ``$lookup`` on that foreign key (ordered by ``_id``), never
-    stored, never saved through this instance; empty on a fresh instance and on an
-    instance loaded as the target of another reference.
+    stored, never saved through this instance; empty on a fresh instance; where a find
+    did not load it (an instance loaded as the target of another reference, a find with
+    ``references="keys"``) an empty ``BackReferencesNotLoaded`` list, which
+    ``engine.fetch(instance, field)`` loads.
     """
     if not isinstance(field, str) or not field or not all(field.split(".")):
         raise TypeError(

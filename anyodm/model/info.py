@@ -105,6 +105,8 @@ class ShapeInfo:
         self.parse_doc_with_default_factories = parse_doc_with_default_factories
         self.doc_validator: SchemaValidator | None = None
         self.doc_serializer: SchemaSerializer | None = None
+        #: the document validator reading every reference as its key (``NotLoaded``)
+        self.keys_validator: SchemaValidator | None = None
 
     @cached_property
     def reference_keys(self) -> frozenset[str]:
@@ -122,13 +124,28 @@ class ShapeInfo:
         self.doc_validator = SchemaValidator(cast(CoreSchema, doc_validator_schema(schema, model)))
         self.doc_serializer = SchemaSerializer(cast(CoreSchema, doc_serializer_schema(schema)))
 
-    def parsing_error(self, exc: ValidationError, doc: Mapping[str, Any]) -> DocumentParsingError:
-        """A ``DocumentParsingError`` naming every failing stored path."""
-        errors = self.described(exc.errors(include_url=False))
+    def build_keys_validator(self) -> SchemaValidator:
+        """Compile :attr:`keys_validator` (once, on first use: finds with
+        ``references="keys"``)."""
+        if self.doc_validator is None:
+            self.build()
+        schema = doc_validator_schema(self.model.__pydantic_core_schema__, self.model, True)
+        validator = SchemaValidator(cast(CoreSchema, schema))
+        self.keys_validator = validator
+        return validator
+
+    def parsing_error(
+        self, exc: ValidationError, doc: Mapping[str, Any], loaded_references: bool = True
+    ) -> DocumentParsingError:
+        """A ``DocumentParsingError`` naming every failing stored path (``loaded_references``
+        False: the document holds the referenced keys, not looked-up documents)."""
+        errors = self.described(exc.errors(include_url=False), loaded_references)
         doc_id = doc.get("_id") if isinstance(doc, Mapping) else None
         return DocumentParsingError(self.model, errors, doc_id)
 
-    def described(self, errors: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    def described(
+        self, errors: Iterable[Mapping[str, Any]], loaded_references: bool = True
+    ) -> list[tuple[str, str]]:
         """``(stored path, message)`` of pydantic errors located in this model's
         documents (``loc``: stored keys and list positions), a missing reference target
         named as such."""
@@ -137,7 +154,9 @@ class ShapeInfo:
             loc = tuple(err["loc"])
             path = ".".join(str(part) for part in loc)
             msg = err["msg"]
-            if err["type"] == "missing":
+            if not loaded_references:
+                pass
+            elif err["type"] == "missing":
                 target = _target_at(self.model, loc)
                 if target is not None:
                     msg = f"referenced {target.__name__} document not found"
@@ -234,6 +253,19 @@ class ModelInfo(ShapeInfo):
         if family is None or family.root is self.model:
             return None
         return {family.key: {"$in": family.values_of(self.model)}}
+
+    def class_filter(self, with_children: bool = True) -> dict[str, Any] | None:
+        """:meth:`family_filter`, or with ``with_children=False`` the filter matching
+        only the documents of this very class (``{"_t": {"$in": ["Car"]}}``; a family's
+        base also matches documents without a discriminator, stored before the model
+        became polymorphic); None outside a family."""
+        family = self.family
+        if with_children or family is None:
+            return self.family_filter()
+        values: list[Any] = [self.discriminator]
+        if family.root is self.model:
+            values.append(None)
+        return {family.key: {"$in": values}}
 
     @property
     def indexes(self) -> list[IndexModel]:

@@ -263,8 +263,8 @@ def _build_info(
                     name,
                     field,
                     "a lazy reference (Reference(lazy=True)) is supported as a top-level "
-                    "field of a Model only (engine.fetch cannot load one inside an "
-                    "EmbeddedModel); use Reference() here",
+                    "field of a Model only; use Reference() here (a find with "
+                    "references='keys' leaves it unloaded, engine.fetch loads it)",
                 )
             if not unresolved(annotation):
                 reference_shape(cls, field)  # raises the TypeError naming the field
@@ -955,6 +955,29 @@ class Model(_DocumentBase):
         #: constructor (a fresh ObjectId). A model whose primary field has another name
         #: has no ``id`` at run time; a checker cannot tell (see docs/typing.md).
         id: ObjectId = Field(default_factory=ObjectId)
+
+    @classmethod
+    def __anyodm_load_keys__(
+        cls, raw_doc: Mapping[str, Any], raw: bytes | memoryview | None
+    ) -> Self:
+        """:meth:`__anyodm_load__` for a find with ``references="keys"``: every reference
+        (in embedded models too) holds ``NotLoaded`` placeholders of its stored keys,
+        back-references are :class:`~anyodm.model.lazy.BackReferencesNotLoaded`; the
+        document (``raw`` when known) is the instance's saved state as it is."""
+        info = cls.__anyodm__
+        family = info.family
+        if family is not None:
+            own = _class_of_document(cls, family, raw_doc)
+            if own is not cls:
+                return cast(Self, own.__anyodm_load_keys__(raw_doc, raw))
+        validator = info.keys_validator or info.build_keys_validator()
+        try:
+            instance: Self = validator.validate_python(raw_doc, by_alias=True, by_name=False)
+        except ValidationError as exc:
+            raise info.parsing_error(exc, raw_doc, loaded_references=False) from exc
+        state = StoredDocument(bytes(raw)) if raw is not None else _stored_form(raw_doc)
+        object.__setattr__(instance, _STATE, state)
+        return instance
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == type(self).__anyodm__.primary_field and getattr(self, _STATE, None) is not None:

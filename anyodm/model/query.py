@@ -704,14 +704,15 @@ def _check_models(model: type[Any], used: Iterable[type[Any]], what: str) -> Non
             )
 
 
-def build_filter(model: type[Any], *queries: Any) -> dict[str, Any]:
+def build_filter(model: type[Any], *queries: Any, with_children: bool = True) -> dict[str, Any]:
     """Combine field expressions and raw dicts with ``$and`` (``{}`` when none).
 
     A field of another model raises ``TypeError`` before anything is sent. A subclass
-    of a polymorphic family gets the filter on its discriminators first.
+    of a polymorphic family gets the filter on its discriminators first; with
+    ``with_children=False`` any class of a family gets the filter on its own.
     """
-    family_filter_of = getattr(getattr(model, "__anyodm__", None), "family_filter", None)
-    family_filter = family_filter_of() if family_filter_of is not None else None
+    class_filter_of = getattr(getattr(model, "__anyodm__", None), "class_filter", None)
+    family_filter = class_filter_of(with_children) if class_filter_of is not None else None
     if (
         len(queries) == 1 and type(queries[0]) is QueryExpression and family_filter is None
     ):  # the common case, fast

@@ -125,34 +125,68 @@ def adapt_own_schema(schema: Schema, cls: type) -> Schema:
         if kind == "bytes" and "serialization" not in node:
             return cast(Schema, bytes_schema(cast(Any, node)))
         if kind == "model-fields":
-            for name in _lazy_fields(cls):
+            for name in _reference_fields(cls):
                 field = node["fields"].get(name)
                 if field is not None:
-                    field["schema"] = {**field["schema"], "serialization": _LAZY_SER}
+                    inner = _accepting_not_loaded(field["schema"], cls, name)
+                    field["schema"] = {**inner, "serialization": _LAZY_SER}
         return node
 
     result: Schema = _rewrite(schema, visit, enter)
     return result
 
 
-def _lazy_fields(cls: type) -> list[str]:
-    """The lazy reference fields of a model class (their values may be placeholders)."""
+def _reference_fields(cls: type) -> list[str]:
+    """The reference fields of a model class (their values may be placeholders)."""
     from anyodm.model.fields import odm_options
 
     fields = cls.__dict__.get("__pydantic_fields__") or {}
     return [
         name
         for name, info in fields.items()
-        if (options := odm_options(info)) is not None and options.lazy
+        if (options := odm_options(info)) is not None and options.reference
     ]
 
 
-def _dump_lazy(value: Any, handler: Any, info: Any) -> Any:
-    """``model_dump`` of a lazy reference: a ``NotLoaded`` placeholder as its key (a
-    string in JSON), loaded instances as usual."""
+#: marks the validator letting a reference field hold ``NotLoaded`` placeholders (the
+#: document validators, which never meet one, go without it)
+_NOT_LOADED_MARK = "anyodm_accepts_not_loaded"
+
+
+def _accepting_not_loaded(schema: Schema, cls: type, name: str) -> Schema:
+    """A reference field's schema that also accepts ``NotLoaded`` placeholders of its
+    target (or of a subclass): what a find left unloaded can be assigned, copied and
+    validated again (``model_update``, ``model_copy(update=...)``)."""
+    kind = schema.get("type")
+    if kind in ("default", "nullable"):
+        return {**schema, "schema": _accepting_not_loaded(schema["schema"], cls, name)}
+    if kind == "list":
+        return {**schema, "items_schema": _accepting_not_loaded(schema["items_schema"], cls, name)}
     from anyodm.model.lazy import NotLoaded
 
-    def key(placeholder: NotLoaded) -> Any:
+    def validate(value: Any, handler: Any) -> Any:
+        if not isinstance(value, NotLoaded):
+            return handler(value)
+        target = cls.__anyodm__.reference_shapes[name].target  # type: ignore[attr-defined]
+        if isinstance(value.model, type) and issubclass(value.model, target):
+            return value
+        raise PydanticCustomError(
+            "not_loaded_target",
+            "a NotLoaded placeholder of {got}, not of {target}",
+            {"got": getattr(value.model, "__name__", repr(value.model)), "target": target.__name__},
+        )
+
+    wrapped = cast(Schema, core_schema.no_info_wrap_validator_function(validate, cast(Any, schema)))
+    wrapped["metadata"] = {_NOT_LOADED_MARK: True}
+    return wrapped
+
+
+def _dump_lazy(value: Any, handler: Any, info: Any) -> Any:
+    """``model_dump`` of a reference: a ``NotLoaded`` placeholder as its key (a string
+    in JSON), loaded instances as usual."""
+    from anyodm.model.lazy import NotLoaded
+
+    def key(placeholder: NotLoaded[Any]) -> Any:
         return str(placeholder.key) if info.mode == "json" else placeholder.key
 
     if isinstance(value, NotLoaded):
@@ -204,8 +238,9 @@ def _polymorphic_validator(cls: Any) -> Callable[[Any], Any]:
 
 
 def _lazy_schema(schema: Schema, reference: Any) -> Schema:
-    """A lazy reference field's schema from documents: the stored key (or list of keys)
-    becomes ``NotLoaded`` placeholders (``None`` stays ``None``); its default is kept."""
+    """A reference field's schema from documents when it is not loaded (a lazy one, or
+    any with ``references="keys"``): the stored key (or list of keys) becomes
+    ``NotLoaded`` placeholders (``None`` stays ``None``); its default is kept."""
     from anyodm.model.lazy import NotLoaded
 
     target = reference.target
@@ -213,7 +248,7 @@ def _lazy_schema(schema: Schema, reference: Any) -> Schema:
     def one(value: Any) -> Any:
         if value is None or isinstance(value, (NotLoaded, target)):
             return value
-        if isinstance(value, Mapping):
+        if isinstance(value, Mapping) and "_id" in value:  # a document, not a key
             return target.model_validate_doc(value)
         return NotLoaded(target, value)
 
@@ -234,15 +269,28 @@ def _is_polymorphic(cls: Any) -> bool:
     return getattr(_shape(cls), "family", None) is not None
 
 
-def doc_validator_schema(schema: Schema, top: type | None = None) -> Schema:
+def _marked_not_loaded(node: Schema) -> bool:
+    metadata = node.get("metadata")
+    return isinstance(metadata, dict) and bool(metadata.get(_NOT_LOADED_MARK))
+
+
+def doc_validator_schema(
+    schema: Schema, top: type | None = None, keys_only: bool = False
+) -> Schema:
     """Validation from stored documents (call with ``by_alias=True, by_name=False``).
 
     Nested models of a polymorphic family (not ``top``, the model being parsed) are
     parsed by their family's dispatch, so each document gets its own class.
+    ``keys_only``: every reference (embedded models' too) is read as its stored key,
+    into ``NotLoaded`` placeholders (finds with ``references="keys"``). A back-reference
+    missing from the document (not loaded) is a :class:`BackReferencesNotLoaded`.
     """
+    from anyodm.model.lazy import BackReferencesNotLoaded
 
     def visit(node: Schema) -> Schema:
         kind = node["type"]
+        if kind == "function-wrap" and _marked_not_loaded(node):
+            return cast(Schema, node["schema"])  # documents hold no placeholders
         if kind == "model" and node["cls"] is not top and _is_polymorphic(node["cls"]):
             function = core_schema.no_info_plain_validator_function(
                 _polymorphic_validator(node["cls"])
@@ -256,19 +304,21 @@ def doc_validator_schema(schema: Schema, top: type | None = None) -> Schema:
             inner = node["schema"]
             if inner.get("type") == "model-fields":
                 fields = {}
+                back_references = getattr(shape, "back_reference_names", ())
                 for name, field in inner["fields"].items():
                     field = dict(field)
                     field["validation_alias"] = shape.key_names.get(name, name)
                     sub = field["schema"]
-                    if (
+                    if name in back_references and sub.get("type") == "default":
+                        field["schema"] = {**sub, "default_factory": BackReferencesNotLoaded}
+                    elif (
                         not shape.parse_doc_with_default_factories
-                        and name not in getattr(shape, "back_reference_names", ())
                         and sub.get("type") == "default"
                         and "default_factory" in sub
                     ):
                         field["schema"] = sub["schema"]
                     reference = getattr(shape, "reference_shapes", {}).get(name)
-                    if reference is not None and reference.lazy:
+                    if reference is not None and (reference.lazy or keys_only):
                         field["schema"] = _lazy_schema(field["schema"], reference)
                     fields[name] = field
                 node["schema"] = {**inner, "fields": fields}

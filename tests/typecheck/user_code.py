@@ -28,6 +28,7 @@ from anyodm import (
     Field,
     Index,
     Model,
+    NotLoaded,
     ObjectId,
     Reference,
     Session,
@@ -38,6 +39,8 @@ from anyodm import (
     Transaction,
     TransactionPhase,
     UpdateResult,
+    is_loaded,
+    maybe_loaded,
     pipeline,
     query,
     update,
@@ -239,6 +242,42 @@ async def reads(engine: Engine) -> None:
     member = await engine.find_one(Member)
     if member is not None:
         assert_type(await engine.fetch(member, "friends"), Any)
+        assert_type(await engine.fetch(member, Member.friends), list[Member])
+        assert_type(maybe_loaded(member.friends), list[Member | NotLoaded[Member]])
+
+
+async def loading_control(engine: Engine) -> None:
+    keyed = await engine.find_one(Book, references="keys")
+    assert_type(keyed, Book | None)
+    assert_type(engine.find(Book, references="keys"), AsyncCursor[Book])
+    assert_type(await engine.find(Book, references="load", with_children=True), list[Book])
+    if keyed is not None:
+        publisher_or_key = maybe_loaded(keyed.publisher)
+        assert_type(publisher_or_key, Publisher | NotLoaded[Publisher])
+        if isinstance(publisher_or_key, NotLoaded):
+            assert_type(publisher_or_key.model, type[Publisher])
+            assert_type(publisher_or_key.key, Any)
+        else:
+            assert_type(publisher_or_key.name, str)
+        assert_type(maybe_loaded(keyed.editor), Author | NotLoaded[Author] | None)
+        assert_type(maybe_loaded(keyed.authors), list[Author | NotLoaded[Author]])
+        assert_type(is_loaded(keyed.authors), bool)
+        assert_type(await engine.fetch(keyed, Book.publisher), Publisher)
+        assert_type(await engine.fetch(keyed, Book.editor), Author | None)
+        author = await engine.find_one(Author, references="keys")
+        if author is not None:
+            assert_type(await engine.fetch(author, Author.books), list[Book])
+        maybe_loaded(keyed.title)  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
+    engine.find(Book, references="key")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    assert_type(await engine.count(Car, with_children=False), int)
+    assert_type(await engine.find(Car, with_children=False), list[Car])
+    assert_type(await engine.find_one(Vehicle, with_children=False), Vehicle | None)
+    async with engine.transaction() as tx:
+        assert_type(await tx.find_one(Book, references="keys"), Book | None)
+        assert_type(tx.find(Car, with_children=False), AsyncCursor[Car])
+        assert_type(await tx.count(Car, with_children=False), int)
+        if keyed is not None:
+            assert_type(await tx.fetch(keyed, Book.publisher), Publisher)
 
 
 async def writes(engine: Engine) -> None:
@@ -352,10 +391,17 @@ def sync_engine(uri: str) -> None:
         assert_type(engine.find_one(Book), Book | None)
         assert_type(engine.save(book), Book)
         assert_type(engine.count(Book), int)
+        assert_type(engine.find(Book, references="keys"), SyncCursor[Book])
+        assert_type(engine.count(Vehicle, with_children=False), int)
+        keyed = engine.find_one(Book, references="keys")
+        if keyed is not None:
+            assert_type(engine.fetch(keyed, Book.authors), list[Author])
         assert_type(engine.aggregate(Book, [], into=PagesByPublisher), SyncCursor[PagesByPublisher])
         with engine.session() as session:
             assert_type(session, SyncSession)
             assert_type(session.find_one(Book), Book | None)
+            assert_type(session.find_one(Car, with_children=False), Car | None)
+            assert_type(session.find(Book, references="keys"), SyncCursor[Book])
             session.count(Book, session=session)  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
         with engine.transaction() as tx:
             assert_type(tx, SyncTransaction)
