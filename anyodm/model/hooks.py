@@ -84,10 +84,14 @@ class ModelHooks:
 
     __slots__ = ("_matching", "active", "hooks", "validate_on_save")
 
+    hooks: tuple[Hook, ...]
+    validate_on_save: bool
+    #: anything to do on a write (hooks, or the validation)
+    active: bool
+
     def __init__(self, hooks: tuple[Hook, ...], validate_on_save: bool) -> None:
         self.hooks = hooks
         self.validate_on_save = validate_on_save
-        #: anything to do on a write (hooks, or the validation)
         self.active = bool(hooks) or validate_on_save
         self._matching: dict[tuple[Timing, frozenset[Event]], tuple[Hook, ...]] = {}
 
