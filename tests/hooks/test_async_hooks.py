@@ -208,3 +208,20 @@ async def test_two_tasks_saving_with_hooks_at_once(anyodm_engine: Engine) -> Non
         for owner in ("ann", "bob"):
             tg.start_soon(anyodm_engine.save, Account(owner=owner))
     assert await entries(anyodm_engine) == ["opened ann", "opened bob", "saving ann", "saving bob"]
+
+
+async def test_skip_hooks_in_a_transaction(anyodm_engine: Engine) -> None:
+    account = Account(owner="ann")
+    async with anyodm_engine.transaction() as tx:
+        await tx.save(account, skip_hooks=True)
+        await tx.save_all([account], skip_hooks=True)
+        await tx.delete(account, skip_hooks=True)
+    assert CALLS == []
+    assert await entries(anyodm_engine) == []
+
+
+async def test_a_raw_driver_session_is_the_hooks_session(anyodm_engine: Engine) -> None:
+    with anyodm_engine.client.start_session() as raw:
+        await anyodm_engine.save(Account(owner="ann"), session=raw)
+    assert ("session", raw) in CALLS
+    assert await entries(anyodm_engine) == ["opened ann", "saving ann"]
