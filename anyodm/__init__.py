@@ -35,11 +35,13 @@ if TYPE_CHECKING:
     from anyodm import pipeline, query, update
     from anyodm.aio.changes import ChangeStream
     from anyodm.aio.engine import AIOEngine, Engine
+    from anyodm.aio.hooks import HookContext
     from anyodm.aio.session import Session, Transaction
     from anyodm.aio.session import Session as AIOSession
     from anyodm.aio.session import Transaction as AIOTransaction
     from anyodm.core.changes import ChangeEvent, SyncChangeStream
     from anyodm.core.engine import SyncEngine
+    from anyodm.core.hooks import SyncHookContext
     from anyodm.core.lifecycle import TransactionPhase
     from anyodm.core.revisions import revision
     from anyodm.core.server_operations import UpdateResult
@@ -54,6 +56,16 @@ if TYPE_CHECKING:
         Reference,
         WithBsonSerializer,
     )
+    from anyodm.model.hooks import (
+        Delete,
+        Event,
+        Insert,
+        Save,
+        Update,
+        Validate,
+        after_event,
+        before_event,
+    )
     from anyodm.model.lazy import NotLoaded, is_loaded, maybe_loaded
 
 __all__ = [
@@ -66,13 +78,17 @@ __all__ = [
     "ChangeStream",
     "CursorClosedError",
     "CursorConsumedError",
+    "Delete",
     "DocumentNotFoundError",
     "DocumentParsingError",
     "DuplicateKeyError",
     "EmbeddedModel",
     "Engine",
+    "Event",
     "Field",
+    "HookContext",
     "Index",
+    "Insert",
     "InvalidFieldError",
     "InvalidOperationError",
     "InvalidValueError",
@@ -81,19 +97,25 @@ __all__ = [
     "ObjectId",
     "Reference",
     "RevisionConflictError",
+    "Save",
     "Session",
     "SessionStateError",
     "SyncChangeStream",
     "SyncEngine",
+    "SyncHookContext",
     "SyncSession",
     "SyncTransaction",
     "Transaction",
     "TransactionPhase",
     "TransactionRetriesExhaustedError",
     "TransactionsNotSupportedError",
+    "Update",
     "UpdateResult",
+    "Validate",
     "WithBsonSerializer",
     "WrittenDocumentParsingError",
+    "after_event",
+    "before_event",
     "is_loaded",
     "maybe_loaded",
     "pipeline",
@@ -132,6 +154,16 @@ _LAZY = {
     "is_loaded": "anyodm.model.lazy",
     "maybe_loaded": "anyodm.model.lazy",
     "revision": "anyodm.core.revisions",
+    "Event": "anyodm.model.hooks",
+    "Insert": "anyodm.model.hooks",
+    "Update": "anyodm.model.hooks",
+    "Save": "anyodm.model.hooks",
+    "Delete": "anyodm.model.hooks",
+    "Validate": "anyodm.model.hooks",
+    "before_event": "anyodm.model.hooks",
+    "after_event": "anyodm.model.hooks",
+    "HookContext": "anyodm.aio.hooks",
+    "SyncHookContext": "anyodm.core.hooks",
 }
 
 #: ODMantic's names for anyodm's classes: name -> (module, class)

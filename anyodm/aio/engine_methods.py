@@ -8,12 +8,13 @@ transactions offer the same methods through :mod:`anyodm.core.binding`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from pymongo.client_session import ClientSession
 from typing_extensions import TypeVar
 
 from anyodm.aio.cursor import AsyncCursor, Executor
+from anyodm.aio.hooks import with_hooks
 from anyodm.core import operations as ops
 from anyodm.core import server_operations as server
 from anyodm.core.arguments import check_instance, check_instances
@@ -26,6 +27,7 @@ from anyodm.core.find import (
     make_find_spec,
     make_first_spec,
 )
+from anyodm.core.hooks import HookPlan, delete_plan, save_plan
 from anyodm.core.server_operations import (
     UpdateResult,
     make_distinct_spec,
@@ -36,6 +38,7 @@ from anyodm.core.server_operations import (
 if TYPE_CHECKING:
     from typing import TypeAlias
 
+    from anyodm.aio.engine import Engine
     from anyodm.aio.session import Session, Transaction
     from anyodm.core.gateway import DatabaseGateway
     from anyodm.model import Model
@@ -139,23 +142,76 @@ class EngineMethods:
 
     # -- writes --------------------------------------------------------------------------
 
-    async def save(self, instance: M, *, session: SessionLike = None) -> M:
-        """Save ``instance`` (its references first); only modified fields are sent."""
+    async def save(
+        self, instance: M, *, session: SessionLike = None, skip_hooks: bool = False
+    ) -> M:
+        """Save ``instance`` (its references first); only modified fields are sent.
+
+        The model's event hooks run around it (``skip_hooks=True``: not them)."""
         check_instance(instance, "save")
         gateway = self._gateway
-        return await self._run(session, "save", lambda d: ops.save(gateway, instance, d))
 
-    async def save_all(self, instances: Iterable[M], *, session: SessionLike = None) -> list[M]:
-        """Save many instances with one bulk write per model."""
+        def write(d: ClientSession | None) -> M:
+            return ops.save(gateway, instance, d)
+
+        if not type(instance).__anyodm_hooks__.active:
+            return await self._run(session, "save", write)
+        return await self._hooked(
+            session, "save", lambda d: save_plan((instance,), d, skip_hooks), write
+        )
+
+    async def save_all(
+        self, instances: Iterable[M], *, session: SessionLike = None, skip_hooks: bool = False
+    ) -> list[M]:
+        """Save many instances with one bulk write per model.
+
+        Each listed instance's event hooks run around it (``skip_hooks=True``: not them)."""
         items: list[M] = check_instances(instances, "save_all")  # type: ignore[assignment]
         gateway = self._gateway
-        return await self._run(session, "save_all", lambda d: ops.save_all(gateway, items, d))
 
-    async def delete(self, instance: Model, *, session: SessionLike = None) -> None:
-        """Delete ``instance``; DocumentNotFoundError if it is not in the database."""
+        def write(d: ClientSession | None) -> list[M]:
+            return ops.save_all(gateway, items, d)
+
+        if not any(type(item).__anyodm_hooks__.active for item in items):
+            return await self._run(session, "save_all", write)
+        return await self._hooked(
+            session, "save_all", lambda d: save_plan(items, d, skip_hooks), write
+        )
+
+    async def delete(
+        self, instance: Model, *, session: SessionLike = None, skip_hooks: bool = False
+    ) -> None:
+        """Delete ``instance``; DocumentNotFoundError if it is not in the database.
+
+        The model's event hooks run around it (``skip_hooks=True``: not them)."""
         check_instance(instance, "delete")
         gateway = self._gateway
-        await self._run(session, "delete", lambda d: ops.delete(gateway, instance, d))
+
+        def write(d: ClientSession | None) -> None:
+            ops.delete(gateway, instance, d)
+
+        if not type(instance).__anyodm_hooks__.hooks:
+            await self._run(session, "delete", write)
+        else:
+            await self._hooked(
+                session, "delete", lambda d: delete_plan(instance, skip_hooks), write
+            )
+
+    async def _hooked(
+        self,
+        session: SessionLike,
+        operation: str,
+        plan_of: Callable[[ClientSession | None], HookPlan | None],
+        func: Callable[[ClientSession | None], T],
+    ) -> T:
+        """Run ``func`` like :meth:`_run`, between the hook steps ``plan_of(driver)``
+        gives (the session is checked first: a hook never runs for a refused call)."""
+        execute, driver = self._executor(session, operation)
+        plan = plan_of(driver)
+        if plan is None:
+            return await execute(operation, func)
+        engine = cast("Engine", self)
+        return await with_hooks(plan, engine, session, lambda: execute(operation, func))
 
     @overload
     async def fetch(self, instance: Model, field: str, *, session: SessionLike = None) -> Any: ...

@@ -138,15 +138,15 @@ class _AsyncCrud:
             """Like the engine's ``count``, in this session."""
             ...
 
-        async def save(self, instance: M) -> M:
+        async def save(self, instance: M, *, skip_hooks: bool = False) -> M:
             """Like the engine's ``save``, in this session."""
             ...
 
-        async def save_all(self, instances: Iterable[M]) -> list[M]:
+        async def save_all(self, instances: Iterable[M], *, skip_hooks: bool = False) -> list[M]:
             """Like the engine's ``save_all``, in this session."""
             ...
 
-        async def delete(self, instance: Model) -> None:
+        async def delete(self, instance: Model, *, skip_hooks: bool = False) -> None:
             """Like the engine's ``delete``, in this session."""
             ...
 

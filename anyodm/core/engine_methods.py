@@ -6,7 +6,7 @@ Sessions and transactions offer the same methods through :mod:`anyodm.core.bindi
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from pymongo.client_session import ClientSession
 from typing_extensions import TypeVar
@@ -23,6 +23,7 @@ from anyodm.core.find import (
     make_find_spec,
     make_first_spec,
 )
+from anyodm.core.hooks import delete_plan, save_plan, with_sync_hooks
 from anyodm.core.server_operations import (
     UpdateResult,
     make_distinct_spec,
@@ -33,6 +34,7 @@ from anyodm.core.server_operations import (
 if TYPE_CHECKING:
     from typing import TypeAlias
 
+    from anyodm.core.engine import SyncEngine
     from anyodm.core.gateway import DatabaseGateway
     from anyodm.core.session import SyncSession, SyncTransaction
     from anyodm.model import Model
@@ -113,21 +115,52 @@ class SyncEngineMethods:
 
     # -- writes --------------------------------------------------------------------------
 
-    def save(self, instance: M, *, session: SyncSessionLike = None) -> M:
-        """Save ``instance`` (its references first); only modified fields are sent."""
-        check_instance(instance, "save")
-        return ops.save(self._gateway, instance, self._driver_session(session, "save"))
+    def save(self, instance: M, *, session: SyncSessionLike = None, skip_hooks: bool = False) -> M:
+        """Save ``instance`` (its references first); only modified fields are sent.
 
-    def save_all(self, instances: Iterable[M], *, session: SyncSessionLike = None) -> list[M]:
-        """Save many instances with one bulk write per model."""
+        The model's event hooks run around it (``skip_hooks=True``: not them)."""
+        check_instance(instance, "save")
+        driver = self._driver_session(session, "save")
+        gateway = self._gateway
+        plan = None
+        if type(instance).__anyodm_hooks__.active:
+            plan = save_plan((instance,), driver, skip_hooks)
+        return with_sync_hooks(
+            plan, self._engine(), session, "save", lambda: ops.save(gateway, instance, driver)
+        )
+
+    def save_all(
+        self, instances: Iterable[M], *, session: SyncSessionLike = None, skip_hooks: bool = False
+    ) -> list[M]:
+        """Save many instances with one bulk write per model.
+
+        Each listed instance's event hooks run around it (``skip_hooks=True``: not them)."""
         items: list[M] = check_instances(instances, "save_all")  # type: ignore[assignment]
         driver = self._driver_session(session, "save_all")
-        return ops.save_all(self._gateway, items, driver)
+        gateway = self._gateway
+        plan = None
+        if any(type(item).__anyodm_hooks__.active for item in items):
+            plan = save_plan(items, driver, skip_hooks)
+        return with_sync_hooks(
+            plan, self._engine(), session, "save_all", lambda: ops.save_all(gateway, items, driver)
+        )
 
-    def delete(self, instance: Model, *, session: SyncSessionLike = None) -> None:
-        """Delete ``instance``; DocumentNotFoundError if it is not in the database."""
+    def delete(
+        self, instance: Model, *, session: SyncSessionLike = None, skip_hooks: bool = False
+    ) -> None:
+        """Delete ``instance``; DocumentNotFoundError if it is not in the database.
+
+        The model's event hooks run around it (``skip_hooks=True``: not them)."""
         check_instance(instance, "delete")
-        ops.delete(self._gateway, instance, self._driver_session(session, "delete"))
+        driver = self._driver_session(session, "delete")
+        gateway = self._gateway
+        plan = delete_plan(instance, skip_hooks)
+        with_sync_hooks(
+            plan, self._engine(), session, "delete", lambda: ops.delete(gateway, instance, driver)
+        )
+
+    def _engine(self) -> SyncEngine:
+        return cast("SyncEngine", self)
 
     @overload
     def fetch(self, instance: Model, field: str, *, session: SyncSessionLike = None) -> Any: ...

@@ -88,15 +88,15 @@ class _SyncCrud:
             """Like the engine's ``count``, in this session."""
             ...
 
-        def save(self, instance: M) -> M:
+        def save(self, instance: M, *, skip_hooks: bool = False) -> M:
             """Like the engine's ``save``, in this session."""
             ...
 
-        def save_all(self, instances: Iterable[M]) -> list[M]:
+        def save_all(self, instances: Iterable[M], *, skip_hooks: bool = False) -> list[M]:
             """Like the engine's ``save_all``, in this session."""
             ...
 
-        def delete(self, instance: Model) -> None:
+        def delete(self, instance: Model, *, skip_hooks: bool = False) -> None:
             """Like the engine's ``delete``, in this session."""
             ...
 

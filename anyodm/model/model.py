@@ -28,6 +28,7 @@ from typing_extensions import Self, dataclass_transform
 from anyodm.errors import DocumentParsingError
 from anyodm.model.bson_types import BSON_SUBSTITUTES, ObjectId
 from anyodm.model.fields import Field, ODMFieldOptions, Reference, odm_options
+from anyodm.model.hooks import NO_HOOKS, ModelHooks, collect_hooks
 from anyodm.model.info import REVISION_KEY, Family, ModelInfo, ShapeInfo
 from anyodm.model.naming import collection_name
 from anyodm.model.reference_paths import Each
@@ -83,6 +84,8 @@ class ODMConfigDict(ConfigDict, total=False):
     #: the value stored under "_t" for this class of a polymorphic family (default:
     #: the class name)
     discriminator: str
+    #: validate the instance again (pydantic) before each save writes it
+    validate_on_save: bool
 
 
 _ODM_KEYS = frozenset(
@@ -93,6 +96,7 @@ _ODM_KEYS = frozenset(
         "optimistic_concurrency",
         "polymorphic",
         "discriminator",
+        "validate_on_save",
     }
 )
 _EMBEDDED_ODM_KEYS = frozenset({"parse_doc_with_default_factories"})
@@ -505,6 +509,7 @@ class ODMModelMetaclass(ModelMetaclass):
             mcs, cls_name, bases, namespace, __pydantic_reset_parent_namespace__=False, **kwargs
         )
         cls.__anyodm__ = _build_info(cls, own_config, namespace, embedded)  # type: ignore[attr-defined]
+        cls.__anyodm_hooks__ = collect_hooks(cls, embedded=embedded)  # type: ignore[attr-defined]
         cls.__anyodm_proxies__ = {}  # type: ignore[attr-defined]
         return cls
 
@@ -557,6 +562,8 @@ class _DocumentBase(BaseModel, metaclass=ODMModelMetaclass):
         validate_assignment=True
     )
     __anyodm__: ClassVar[ShapeInfo]
+    #: the class's event hooks (``anyodm.model.hooks``), collected when it is made
+    __anyodm_hooks__: ClassVar[ModelHooks] = NO_HOOKS
 
     @classmethod
     def __get_pydantic_core_schema__(

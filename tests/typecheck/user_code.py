@@ -17,28 +17,39 @@ from typing import Any, Literal
 
 import anyio
 from pydantic import BaseModel
+from pymongo.client_session import ClientSession
 from typing_extensions import assert_type
 
 from anyodm import (
     BackReference,
     ChangeEvent,
     ChangeStream,
+    Delete,
     EmbeddedModel,
     Engine,
+    Event,
     Field,
+    HookContext,
     Index,
+    Insert,
     Model,
     NotLoaded,
     ObjectId,
     Reference,
+    Save,
     Session,
     SyncChangeStream,
     SyncEngine,
+    SyncHookContext,
     SyncSession,
     SyncTransaction,
     Transaction,
     TransactionPhase,
+    Update,
     UpdateResult,
+    Validate,
+    after_event,
+    before_event,
     is_loaded,
     maybe_loaded,
     pipeline,
@@ -369,6 +380,59 @@ async def sessions(engine: Engine) -> None:
     assert_type(await session.with_transaction(transfer, "ann", "bob", 30), int)
     await engine.with_transaction(transfer, "ann", 3, "bob")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     await engine.with_transaction(transfer, "ann", "bob")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+
+
+# -- event hooks -------------------------------------------------------------------------
+
+
+class AuditEntry(Model):
+    text: str
+
+
+class Stamped(Model):
+    model_config = {"validate_on_save": True}
+
+    name: str
+    updated: datetime | None = None
+
+    @before_event(Save)
+    def touch(self) -> None:
+        self.updated = datetime.now()
+
+    @after_event(Insert, Update)
+    async def audit(self, context: HookContext) -> None:
+        assert_type(context.engine, Engine)
+        assert_type(context.session, Session | Transaction | ClientSession | None)
+        assert_type(context.events, frozenset[Event])
+        await context.engine.save(AuditEntry(text=self.name), session=context.session)
+
+    @before_event([Delete], Validate)
+    def check(self, context: SyncHookContext) -> None:
+        assert_type(context.engine, SyncEngine)
+        assert_type(context.session, SyncSession | SyncTransaction | ClientSession | None)
+        context.engine.count(Stamped, session=context.session)
+
+    @before_event("save")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    def wrong(self) -> None: ...
+
+
+async def hooks(engine: Engine, stamped: Stamped) -> None:
+    assert_type(stamped.touch(), None)
+    await stamped.audit(HookContext(engine, None, frozenset({Insert})))
+    assert_type(await engine.save(stamped, skip_hooks=True), Stamped)
+    assert_type(await engine.save_all([stamped], skip_hooks=True), list[Stamped])
+    await engine.delete(stamped, skip_hooks=True)
+    async with engine.transaction() as tx:
+        assert_type(await tx.save(stamped, skip_hooks=False), Stamped)
+        await tx.delete(stamped, skip_hooks=True)
+    await engine.save(stamped, None, True)  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
+
+
+def sync_hooks(engine: SyncEngine, stamped: Stamped) -> None:
+    assert_type(engine.save(stamped, skip_hooks=True), Stamped)
+    with engine.session() as session:
+        assert_type(session.save_all([stamped], skip_hooks=True), list[Stamped])
+        session.delete(stamped, skip_hooks=True)
 
 
 # -- the sync engine ---------------------------------------------------------------------
