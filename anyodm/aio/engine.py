@@ -28,7 +28,7 @@ from anyodm.core.changes import (
 from anyodm.core.driver_sessions import serialized_on
 from anyodm.core.engine_base import EngineBase
 from anyodm.core.retry import DEFAULT_TRANSACTION_TIME_LIMIT
-from anyodm.core.startup import OnPending, decide_on_pending, pending_migrations, plan_startup
+from anyodm.core.startup import OnPending, decide_on_pending, migration_statuses, plan_startup
 from anyodm.errors import SessionStateError
 
 if TYPE_CHECKING:
@@ -198,10 +198,10 @@ class Engine(EngineBase, EngineMethods):
         self._driver_session_check(session, "configure_database")
         if plan.migrations is not None:
             database = self.database
-            pending = await self._run(
-                None, "configure_database", lambda d: pending_migrations(database, plan)
+            found = await self._run(
+                None, "configure_database", lambda d: migration_statuses(database, plan)
             )
-            if decide_on_pending(plan, database.name, pending):
+            if decide_on_pending(plan, database.name, found):
                 await self.migrate(plan.migrations, records=plan.records)
         gateway = self._gateway
         await self._run(

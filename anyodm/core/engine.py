@@ -22,7 +22,7 @@ from anyodm.core.engine_base import EngineBase
 from anyodm.core.engine_methods import SyncEngineMethods
 from anyodm.core.retry import DEFAULT_TRANSACTION_TIME_LIMIT
 from anyodm.core.session import SyncSession, SyncTransaction
-from anyodm.core.startup import OnPending, decide_on_pending, pending_migrations, plan_startup
+from anyodm.core.startup import OnPending, decide_on_pending, migration_statuses, plan_startup
 from anyodm.errors import SessionStateError
 
 if TYPE_CHECKING:
@@ -105,8 +105,8 @@ class SyncEngine(EngineBase, SyncEngineMethods):
         plan = plan_startup(models, migrations, on_pending, migration_records)
         driver = driver_session_of_sync(self, session, "configure_database")
         if plan.migrations is not None:
-            pending = pending_migrations(self.database, plan)
-            if decide_on_pending(plan, self.database.name, pending):
+            found = migration_statuses(self.database, plan)
+            if decide_on_pending(plan, self.database.name, found):
                 self.migrate(plan.migrations, records=plan.records)
         ops.configure_database(self._gateway, plan.indexes, update_existing_indexes, driver)
 

@@ -26,7 +26,13 @@ if TYPE_CHECKING:
     from anyodm.migrations.steps import MigrationStatus
     from anyodm.model import Model
 
-__all__ = ["OnPending", "StartupPlan", "decide_on_pending", "pending_migrations", "plan_startup"]
+__all__ = [
+    "OnPending",
+    "StartupPlan",
+    "decide_on_pending",
+    "migration_statuses",
+    "plan_startup",
+]
 
 log: logging.Logger = logging.getLogger("anyodm")
 
@@ -71,20 +77,29 @@ def plan_startup(
     return StartupPlan(indexes, loaded, cast(OnPending, on_pending), records)
 
 
-def pending_migrations(database: Database[Any], plan: StartupPlan) -> list[MigrationStatus]:
-    """The planned migrations that are not applied, in the order they run."""
+def migration_statuses(database: Database[Any], plan: StartupPlan) -> list[MigrationStatus]:
+    """What the records say of each planned migration (and of recorded unknown ones)."""
     from anyodm.migrations.records import read_records
     from anyodm.migrations.steps import statuses
 
     if plan.migrations is None:
         return []
-    found = statuses(plan.migrations, read_records(database, plan.records))
-    return [status for status in found if status.known and status.state != "applied"]
+    return statuses(plan.migrations, read_records(database, plan.records))
 
 
-def decide_on_pending(plan: StartupPlan, database: str, pending: list[MigrationStatus]) -> bool:
-    """Whether the pending migrations are to be run now; raises for ``"refuse"``, logs a
-    warning for ``"warn"``."""
+def decide_on_pending(plan: StartupPlan, database: str, found: list[MigrationStatus]) -> bool:
+    """Whether pending migrations are to be run now; raises for ``"refuse"``, logs a
+    warning for ``"warn"``.  Applied migrations the code does not know (code older than
+    the database) are logged as a warning whatever ``on_pending`` says."""
+    unknown = [s.name for s in found if not s.known and s.state in ("applied", "applying")]
+    if unknown:
+        log.warning(
+            "anyodm: configure_database: database %r has migration(s) applied that are "
+            "not among the given ones: %s (is this code older than the database?)",
+            database,
+            ", ".join(unknown),
+        )
+    pending = [status for status in found if status.known and status.state != "applied"]
     if not pending:
         return False
     error = PendingMigrationsError(database, plan.records, pending)

@@ -20,7 +20,7 @@ from tests.data_migrations.books import assert_migrated_once, seed
 
 from .models import BOOK_INDEXES, MIGRATION_MODULE, Book, Shelf
 
-pytestmark = pytest.mark.embedded_only("a fresh database per test, fail points")
+FAIL_POINTS = pytest.mark.embedded_only("failCommand on createIndexes")
 
 
 class AwaitableSyncEngine:
@@ -135,6 +135,26 @@ async def test_on_pending_warn_logs_and_creates_the_indexes(
     assert state_of(mongo_database) is None
 
 
+async def test_a_migration_applied_that_the_code_does_not_know_is_reported(
+    engine: Any,
+    mongo_database: Database[Any],
+    migrations_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Code older than its database (a rolled-back deployment) starts, with a warning."""
+    mongo_database.migrations.insert_many(
+        [
+            {"_id": "0001_books", "state": "applied", "lock": None},
+            {"_id": "0002_newer", "state": "applied", "lock": None},
+        ]
+    )
+    with caplog.at_level(logging.WARNING, logger="anyodm"):
+        await engine.configure_database([Book], migrations=migrations_dir)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("0002_newer" in text and "older than the database" in text for text in warned)
+    assert_book_indexes_once(mongo_database)
+
+
 async def test_migrations_given_as_objects_or_applied_already(
     engine: Any, mongo_database: Database[Any]
 ) -> None:
@@ -219,6 +239,7 @@ async def test_engines_replacing_a_changed_index_at_once(
 # -- what a racing creation reports ----------------------------------------------------------
 
 
+@FAIL_POINTS
 @pytest.mark.parametrize("code", [85, 86, 68])
 async def test_a_conflict_reported_for_the_same_index_is_success(
     engine: Any, mongo_database: Database[Any], failpoint: ArmFailPoint, code: int
@@ -231,6 +252,7 @@ async def test_a_conflict_reported_for_the_same_index_is_success(
     assert_book_indexes_once(mongo_database)
 
 
+@FAIL_POINTS
 @pytest.mark.parametrize("code", [276, 48, 112])
 async def test_a_build_or_collection_creation_under_way_is_waited_for(
     engine: Any, mongo_database: Database[Any], failpoint: ArmFailPoint, code: int
@@ -252,6 +274,7 @@ async def test_a_real_conflict_still_raises(engine: Any, mongo_database: Databas
     assert mongo_database.books.index_information()["name_1"].get("unique") is True
 
 
+@FAIL_POINTS
 async def test_a_race_that_does_not_settle_reports_the_servers_error(
     engine: Any, mongo_database: Database[Any], failpoint: ArmFailPoint
 ) -> None:

@@ -11,15 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from pymongo.database import Database
 
 from tests.data_migrations.books import assert_migrated_once, seed
 
 from .models import MIGRATION_MODULE
 from .test_configure_database import assert_book_indexes_once, index_keys
-
-pytestmark = pytest.mark.embedded_only("a fresh database per test")
 
 ROOT = Path(__file__).resolve().parents[2]
 
