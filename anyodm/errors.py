@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from anyodm.migrations.steps import MigrationStatus
 
 __all__ = [
     "AnyODMError",
@@ -16,6 +19,8 @@ __all__ = [
     "InvalidFieldError",
     "InvalidOperationError",
     "InvalidValueError",
+    "LifespanError",
+    "PendingMigrationsError",
     "RevisionConflictError",
     "SessionStateError",
     "TransactionRetriesExhaustedError",
@@ -290,3 +295,45 @@ class TransactionRetriesExhaustedError(AnyODMError):
             "Transactions that keep conflicting write the same documents concurrently: "
             "run fewer of them at once, or allow a longer time_limit"
         )
+
+
+class PendingMigrationsError(AnyODMError):
+    """``configure_database(..., migrations=...)`` found migrations that have not been
+    applied, and ``on_pending="refuse"`` (the default) asked it to stop.
+
+    Nothing was created: no index, no collection.  ``pending`` lists the
+    :class:`~anyodm.migrations.MigrationStatus` of each one (its name, its ``state``:
+    ``"pending"``, ``"applying"`` — another process may be running it — ``"reverting"``
+    or ``"reverted"``); ``names`` their names, in the order they run.  Apply them
+    (``python -m anyodm migrate up``, or ``await engine.migrate(...)``), or pass
+    ``on_pending="run"`` to apply them at start-up.
+    """
+
+    def __init__(self, database: str, records: str, pending: Sequence[MigrationStatus]) -> None:
+        self.database = database
+        self.records = records
+        self.pending: list[MigrationStatus] = list(pending)
+        self.names: list[str] = [status.name for status in self.pending]
+        #: each one's name and state, as the message lists them
+        self.summary: str = ", ".join(_describe_pending(status) for status in self.pending)
+        super().__init__(
+            f"configure_database: {len(self.pending)} migration(s) not applied to database "
+            f"{database!r} (recorded in {records!r}): {self.summary}; nothing was created. "
+            "Apply them first (python -m anyodm migrate up, or await engine.migrate(...)), "
+            'or pass on_pending="run" to apply them at start-up'
+        )
+
+
+def _describe_pending(status: MigrationStatus) -> str:
+    details = [status.state]
+    if status.state in ("applying", "reverting") and status.processed:
+        details.append(f"{status.processed} documents so far")
+    if status.locked_by:
+        details.append(f"locked by {status.locked_by}")
+    return f"{status.name} ({', '.join(details)})"
+
+
+class LifespanError(AnyODMError, RuntimeError):
+    """:class:`anyodm.asgi.EngineLifespan` was used outside its lifespan: its engine was
+    asked for before the application started or after it stopped, or the same lifespan
+    was started a second time while it ran."""

@@ -19,7 +19,6 @@ from anyodm.aio.session import Session, Transaction
 from anyodm.aio.slots import ThreadSlots
 from anyodm.aio.threads import DEFAULT_CLEANUP_THREADS, WorkerRunner
 from anyodm.core import operations as ops
-from anyodm.core.arguments import check_model_class
 from anyodm.core.changes import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_AWAIT_TIME,
@@ -29,6 +28,7 @@ from anyodm.core.changes import (
 from anyodm.core.driver_sessions import serialized_on
 from anyodm.core.engine_base import EngineBase
 from anyodm.core.retry import DEFAULT_TRANSACTION_TIME_LIMIT
+from anyodm.core.startup import OnPending, decide_on_pending, migration_statuses, plan_startup
 from anyodm.errors import SessionStateError
 
 if TYPE_CHECKING:
@@ -178,14 +178,36 @@ class Engine(EngineBase, EngineMethods):
         *,
         update_existing_indexes: bool = False,
         session: SessionLike = None,
+        migrations: MigrationSource | None = None,
+        on_pending: OnPending = "refuse",
+        migration_records: str = "migrations",
     ) -> None:
-        """Create the indexes of ``models`` (replacing changed ones if asked)."""
-        checked = [check_model_class(m, "configure_database") for m in models]
+        """Prepare the database for ``models``: create their indexes (replacing changed
+        ones with ``update_existing_indexes=True``).
+
+        With ``migrations`` (a directory of migration modules, a package, or a list of
+        ``Migration`` objects, as :meth:`migrate` takes), first check that each one is
+        applied (in ``migration_records``); if some are not, ``on_pending`` decides:
+        ``"refuse"`` (the default) raises :class:`~anyodm.errors.PendingMigrationsError`
+        naming them and creates nothing, ``"warn"`` logs a warning (logger ``"anyodm"``)
+        and goes on, ``"run"`` applies them (as :meth:`migrate` does, taking each one's
+        lock) before creating the indexes.  Idempotent, and safe to run from many tasks
+        and processes at once.  Migrations run outside ``session``.
+        """
+        plan = plan_startup(models, migrations, on_pending, migration_records)
+        self._driver_session_check(session, "configure_database")
+        if plan.migrations is not None:
+            database = self.database
+            found = await self._run(
+                None, "configure_database", lambda d: migration_statuses(database, plan)
+            )
+            if decide_on_pending(plan, database.name, found):
+                await self.migrate(plan.migrations, records=plan.records)
         gateway = self._gateway
         await self._run(
             session,
             "configure_database",
-            lambda d: ops.configure_database(gateway, checked, update_existing_indexes, d),
+            lambda d: ops.configure_database(gateway, plan.indexes, update_existing_indexes, d),
         )
 
     # -- change streams --------------------------------------------------------------------

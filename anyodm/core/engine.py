@@ -22,6 +22,7 @@ from anyodm.core.engine_base import EngineBase
 from anyodm.core.engine_methods import SyncEngineMethods
 from anyodm.core.retry import DEFAULT_TRANSACTION_TIME_LIMIT
 from anyodm.core.session import SyncSession, SyncTransaction
+from anyodm.core.startup import OnPending, decide_on_pending, migration_statuses, plan_startup
 from anyodm.errors import SessionStateError
 
 if TYPE_CHECKING:
@@ -95,10 +96,19 @@ class SyncEngine(EngineBase, SyncEngineMethods):
         *,
         update_existing_indexes: bool = False,
         session: SyncSessionLike = None,
+        migrations: MigrationSource | None = None,
+        on_pending: OnPending = "refuse",
+        migration_records: str = "migrations",
     ) -> None:
-        """Create the indexes of ``models`` (replacing changed ones if asked)."""
+        """Prepare the database for ``models``: create their indexes, after checking (or
+        running) ``migrations``; see :meth:`anyodm.Engine.configure_database`."""
+        plan = plan_startup(models, migrations, on_pending, migration_records)
         driver = driver_session_of_sync(self, session, "configure_database")
-        ops.configure_database(self._gateway, models, update_existing_indexes, driver)
+        if plan.migrations is not None:
+            found = migration_statuses(self.database, plan)
+            if decide_on_pending(plan, self.database.name, found):
+                self.migrate(plan.migrations, records=plan.records)
+        ops.configure_database(self._gateway, plan.indexes, update_existing_indexes, driver)
 
     # -- change streams --------------------------------------------------------------------
 

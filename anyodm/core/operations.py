@@ -17,7 +17,6 @@ from pymongo.collection import Collection
 from pymongo.errors import (
     BulkWriteError,
     ConnectionFailure,
-    OperationFailure,
     PyMongoError,
     WriteConcernError,
     WTimeoutError,
@@ -27,6 +26,7 @@ from pymongo.errors import DuplicateKeyError as PyMongoDuplicateKeyError
 from anyodm.core.arguments import check_model_class
 from anyodm.core.find import FindSpec, open_cursor, read_all
 from anyodm.core.gateway import DatabaseGateway
+from anyodm.core.indexes import ensure_index
 from anyodm.core.pending import (
     note_loaded,
     record_durable_or_pending,
@@ -67,11 +67,13 @@ if TYPE_CHECKING:
     from anyodm.model import Model
 
 __all__ = [
+    "IndexPlan",
     "configure_database",
     "count",
     "delete",
     "find_all",
     "find_one",
+    "plan_indexes",
     "remove",
     "save",
     "save_all",
@@ -79,8 +81,6 @@ __all__ = [
 
 M = TypeVar("M", bound="Model")
 T = TypeVar("T")
-
-_INDEX_CONFLICT_CODES = frozenset({85, 86})  # IndexOptionsConflict, IndexKeySpecsConflict
 
 
 # -- reads -------------------------------------------------------------------------------
@@ -607,24 +607,31 @@ def _family_indexes(model: type[Model]) -> list[IndexModel]:
     return [index for _, index in indexes.values()]
 
 
+IndexPlan = list[tuple["type[Model]", list[IndexModel]]]
+
+
+def plan_indexes(models: Iterable[type[Model]]) -> IndexPlan:
+    """Each model with the indexes ``configure_database`` creates for it; checked (a
+    model class, index names that agree within a family) before anything is sent."""
+    checked = [check_model_class(m, "configure_database") for m in models]
+    return [(model, _family_indexes(model)) for model in checked]
+
+
 def configure_database(
     gateway: DatabaseGateway,
-    models: Iterable[type[Model]],
+    planned: IndexPlan,
     update_existing_indexes: bool,
     session: ClientSession | None,
 ) -> None:
-    """Create each model's indexes; with ``update_existing_indexes``, replace changed ones."""
-    checked = [check_model_class(m, "configure_database") for m in models]
-    planned = [(model, _family_indexes(model)) for model in checked]  # checked before sending
+    """Create what the planned models need in the database: their indexes (with
+    ``update_existing_indexes``, replacing changed ones).  Safe to run from many
+    processes at once (:func:`anyodm.core.indexes.ensure_index`).
+
+    This is the one place where start-up creates things in the database: collection
+    options, time-series collections and views will be created here, before the
+    indexes.
+    """
     for model, indexes in planned:
-        if not indexes:
-            continue
         collection = gateway.collection(model)
         for index in indexes:
-            try:
-                collection.create_indexes([index], session=session)
-            except OperationFailure as exc:
-                if exc.code not in _INDEX_CONFLICT_CODES or not update_existing_indexes:
-                    raise
-                collection.drop_index(index.document["name"], session=session)
-                collection.create_indexes([index], session=session)
+            ensure_index(collection, index, update_existing_indexes, session)

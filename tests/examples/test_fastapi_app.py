@@ -82,3 +82,23 @@ async def test_bad_input_is_a_422_or_409(client: httpx.AsyncClient) -> None:
     duplicate = await client.post("/authors", json={"name": "Twice"})
     assert duplicate.status_code == 409
     assert "Twice" in duplicate.json()["detail"]
+
+
+async def test_a_batch_is_saved_whole_or_not_at_all(
+    client: httpx.AsyncClient, mongo_database: Any
+) -> None:
+    created = await client.post("/authors/batch", json=[{"name": "A"}, {"name": "B"}])
+    assert created.status_code == 201, created.text
+    assert [a["name"] for a in created.json()] == ["A", "B"]
+    clash = await client.post("/authors/batch", json=[{"name": "C"}, {"name": "A"}])
+    assert clash.status_code == 409
+    assert "nothing saved" in clash.json()["detail"]
+    assert sorted(a["name"] for a in mongo_database.author.find()) == ["A", "B"]
+
+
+def test_the_app_uses_the_disconnect_middleware_and_the_engine_lifespan() -> None:
+    from anyodm.asgi import CancelOnDisconnect, EngineLifespan
+
+    app = example.create_app("mongodb://localhost:1")  # nothing connects until start-up
+    assert any(m.cls is CancelOnDisconnect for m in app.user_middleware)
+    assert isinstance(app.router.lifespan_context, EngineLifespan)

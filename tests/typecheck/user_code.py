@@ -61,6 +61,7 @@ from anyodm.core.cursor import SyncCursor
 from anyodm.errors import (
     DocumentNotFoundError,
     InvalidValueError,
+    PendingMigrationsError,
     RevisionConflictError,
     WrittenDocumentParsingError,
 )
@@ -293,6 +294,13 @@ async def loading_control(engine: Engine) -> None:
 
 async def writes(engine: Engine) -> None:
     await engine.configure_database([Book, Publisher, Author, Account])
+    await engine.configure_database([Book], migrations="migrations", on_pending="run")
+    await engine.configure_database([Book], migrations="migrations", on_pending="later")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    try:
+        await engine.configure_database([Book], migrations="migrations")
+    except PendingMigrationsError as error:
+        assert_type(error.names, list[str])
+        assert_type(error.pending[0].state, str)
     assert_type(await engine.save(book), Book)
     assert_type(await engine.save_all([book, copied]), list[Book])
     await engine.delete(book)
@@ -447,6 +455,7 @@ def sync_transfer(tx: SyncTransaction, source: str, amount: int) -> None:
 
 def sync_engine(uri: str) -> None:
     with SyncEngine(uri, database="library") as engine:
+        engine.configure_database([Book], migrations="migrations", on_pending="warn")
         cursor = engine.find(Book, sort=query.desc(Book.pages))
         assert_type(cursor, SyncCursor[Book])
         for each in cursor:
