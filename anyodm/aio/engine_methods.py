@@ -18,7 +18,7 @@ from anyodm.aio.hooks import with_hooks
 from anyodm.core import operations as ops
 from anyodm.core import server_operations as server
 from anyodm.core.arguments import check_instance, check_instances
-from anyodm.core.delete_rules import needs_own_transaction
+from anyodm.core.delete_rules import needs_own_transaction, refuse_delete_rules
 from anyodm.core.fetching import check_fetch, fetch
 from anyodm.core.find import (
     BatchReader,
@@ -338,8 +338,11 @@ class EngineMethods:
     async def find_one_and_delete(
         self, model: type[M], *queries: Any, sort: Any = None, session: SessionLike = None
     ) -> M | None:
-        """Atomically delete the first matching document (by ``sort``) and return it."""
+        """Atomically delete the first matching document (by ``sort``) and return it.
+
+        Refused for a model that references with delete rules point to."""
         spec = make_find_spec(model, queries, sort, 0, 1, "find_one_and_delete")
+        refuse_delete_rules(model, "find_one_and_delete")
         gateway = self._gateway
         found: M | None = await self._run(
             session, "find_one_and_delete", lambda d: server.find_one_and_delete(gateway, spec, d)

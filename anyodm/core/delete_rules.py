@@ -33,6 +33,7 @@ __all__ = [
     "delete_cascaded",
     "needs_own_transaction",
     "plan_cascade",
+    "refuse_delete_rules",
     "require_transaction",
 ]
 
@@ -76,6 +77,22 @@ def require_transaction(model: type[Model], session: ClientSession | None) -> No
         raise InvalidOperationError(
             f'a delete of {model.__name__} may cascade (Reference(on_delete="cascade") '
             f"in {_cascading_fields(model)}) and must run in a transaction"
+        )
+
+
+def refuse_delete_rules(model: type[Model], operation: str) -> None:
+    """``InvalidOperationError`` (before anything is sent) for an operation that
+    deletes documents of ``model`` without applying delete rules, if references to it
+    declare some."""
+    rules = incoming_rules(model)
+    if rules:
+        listed = ", ".join(
+            f'{rule.source.__name__}.{rule.field} (on_delete="{rule.rule}")' for rule in rules
+        )
+        raise InvalidOperationError(
+            f"{operation}() of {model.__name__} cannot apply the delete rules of the "
+            f"references to it: {listed}; use find_one() and delete(), or "
+            "remove(..., just_one=True)"
         )
 
 

@@ -15,7 +15,7 @@ from anyodm.core import operations as ops
 from anyodm.core import server_operations as server
 from anyodm.core.arguments import check_instance, check_instances
 from anyodm.core.cursor import SyncCursor
-from anyodm.core.delete_rules import needs_own_transaction
+from anyodm.core.delete_rules import needs_own_transaction, refuse_delete_rules
 from anyodm.core.fetching import check_fetch, fetch
 from anyodm.core.find import (
     BatchReader,
@@ -272,8 +272,11 @@ class SyncEngineMethods:
     def find_one_and_delete(
         self, model: type[M], *queries: Any, sort: Any = None, session: SyncSessionLike = None
     ) -> M | None:
-        """Atomically delete the first matching document (by ``sort``) and return it."""
+        """Atomically delete the first matching document (by ``sort``) and return it.
+
+        Refused for a model that references with delete rules point to."""
         spec = make_find_spec(model, queries, sort, 0, 1, "find_one_and_delete")
+        refuse_delete_rules(model, "find_one_and_delete")
         driver = self._driver_session(session, "find_one_and_delete")
         found: M | None = server.find_one_and_delete(self._gateway, spec, driver)
         return found

@@ -412,3 +412,12 @@ async def test_a_cascade_cancelled_by_asyncio_task_cancel(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert _snapshot(engine) == before
+
+
+async def test_find_one_and_delete_refuses_a_model_with_rules(engine: Any) -> None:
+    writer = Writer(name="w")
+    await engine.save(Novel(title="n", writer=writer))
+    with pytest.raises(InvalidOperationError, match=r'Novel\.writer \(on_delete="cascade"\)'):
+        await engine.find_one_and_delete(Writer)
+    assert await engine.count(Writer) == 1
+    assert await engine.find_one_and_delete(Review) is None  # no rules point to it
