@@ -12,6 +12,7 @@ __all__ = [
     "AnyODMError",
     "CursorClosedError",
     "CursorConsumedError",
+    "DeleteDeniedError",
     "DocumentNotFoundError",
     "DocumentParsingError",
     "DuplicateKeyError",
@@ -64,6 +65,32 @@ class DocumentNotFoundError(AnyODMError):
             pk = getattr(instance, "__anyodm_pk_value__", None)
             message = f"{model} instance not found in the database (primary key {pk!r})"
         super().__init__(message)
+
+
+class DeleteDeniedError(AnyODMError):
+    """A delete refused by a ``Reference(on_delete="deny")``: documents still reference
+    what it would delete.  Nothing was deleted.
+
+    ``model`` is the model whose document(s) the delete would remove (the target of the
+    reference, perhaps reached through a cascade), ``referencing_model`` and ``field``
+    the model and the python path of the denying reference field (dotted through
+    embedded models), ``count`` how many of its documents reference them.
+    """
+
+    def __init__(
+        self, model: type[Any], referencing_model: type[Any], field: str, count: int
+    ) -> None:
+        self.model = model
+        self.referencing_model = referencing_model
+        self.field = field
+        self.count = count
+        documents = "document" if count == 1 else "documents"
+        super().__init__(
+            f"delete of {model.__name__} refused: {count} {referencing_model.__name__} "
+            f"{documents} still reference it through {referencing_model.__name__}.{field} "
+            '(Reference(on_delete="deny")); nothing was deleted. Delete or change those '
+            "documents first"
+        )
 
 
 class DocumentParsingError(AnyODMError, ValueError):

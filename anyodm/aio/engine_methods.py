@@ -18,6 +18,7 @@ from anyodm.aio.hooks import with_hooks
 from anyodm.core import operations as ops
 from anyodm.core import server_operations as server
 from anyodm.core.arguments import check_instance, check_instances
+from anyodm.core.delete_rules import needs_own_transaction, refuse_delete_rules
 from anyodm.core.fetching import check_fetch, fetch
 from anyodm.core.find import (
     BatchReader,
@@ -190,12 +191,48 @@ class EngineMethods:
         def write(d: ClientSession | None) -> None:
             ops.delete(gateway, instance, d)
 
-        if not type(instance).__anyodm_hooks__.hooks:
+        if self._needs_own_transaction(type(instance), session, "delete"):
+            plan = delete_plan(instance, skip_hooks)
+            engine = cast("Engine", self)
+
+            async def in_own_transaction() -> None:
+                async with self._own_transaction(session) as tx:
+                    await self._run(tx, "delete", write)
+
+            if plan is None:
+                await in_own_transaction()
+            else:
+                await with_hooks(plan, engine, session, in_own_transaction)
+        elif not type(instance).__anyodm_hooks__.hooks:
             await self._run(session, "delete", write)
         else:
             await self._hooked(
                 session, "delete", lambda d: delete_plan(instance, skip_hooks), write
             )
+
+    def _needs_own_transaction(
+        self, model: type[Model], session: SessionLike, operation: str
+    ) -> bool:
+        """Whether a delete of ``model``'s documents opens a transaction of its own (it
+        may cascade and ``session=`` is not a transaction); checks ``session=``."""
+        from anyodm.aio.session import Transaction
+
+        _, driver = self._executor(session, operation)
+        return needs_own_transaction(
+            model,
+            driver,
+            transaction=isinstance(session, Transaction),
+            raw=isinstance(session, ClientSession),
+            operation=operation,
+        )
+
+    def _own_transaction(self, session: SessionLike) -> Transaction:
+        """A transaction in ``session`` (a ``Session``), or in a session of its own."""
+        from anyodm.aio.session import Session
+
+        if isinstance(session, Session):
+            return session.transaction()
+        return cast("Engine", self).transaction()
 
     async def _hooked(
         self,
@@ -237,7 +274,14 @@ class EngineMethods:
         """Delete the matching instances; returns how many were deleted."""
         spec = make_filter_spec(model, queries, "remove")
         gateway = self._gateway
-        return await self._run(session, "remove", lambda d: ops.remove(gateway, spec, just_one, d))
+
+        def write(d: ClientSession | None) -> int:
+            return ops.remove(gateway, spec, just_one, d)
+
+        if self._needs_own_transaction(model, session, "remove"):
+            async with self._own_transaction(session) as tx:
+                return await self._run(tx, "remove", write)
+        return await self._run(session, "remove", write)
 
     # -- server-side operations ----------------------------------------------------------
 
@@ -294,8 +338,11 @@ class EngineMethods:
     async def find_one_and_delete(
         self, model: type[M], *queries: Any, sort: Any = None, session: SessionLike = None
     ) -> M | None:
-        """Atomically delete the first matching document (by ``sort``) and return it."""
+        """Atomically delete the first matching document (by ``sort``) and return it.
+
+        Refused for a model that references with delete rules point to."""
         spec = make_find_spec(model, queries, sort, 0, 1, "find_one_and_delete")
+        refuse_delete_rules(model, "find_one_and_delete")
         gateway = self._gateway
         found: M | None = await self._run(
             session, "find_one_and_delete", lambda d: server.find_one_and_delete(gateway, spec, d)

@@ -15,6 +15,7 @@ from anyodm.core import operations as ops
 from anyodm.core import server_operations as server
 from anyodm.core.arguments import check_instance, check_instances
 from anyodm.core.cursor import SyncCursor
+from anyodm.core.delete_rules import needs_own_transaction, refuse_delete_rules
 from anyodm.core.fetching import check_fetch, fetch
 from anyodm.core.find import (
     BatchReader,
@@ -155,9 +156,41 @@ class SyncEngineMethods:
         driver = self._driver_session(session, "delete")
         gateway = self._gateway
         plan = delete_plan(instance, skip_hooks)
-        with_sync_hooks(
-            plan, self._engine(), session, "delete", lambda: ops.delete(gateway, instance, driver)
+        if self._needs_own_transaction(type(instance), session, driver, "delete"):
+
+            def write() -> None:
+                with self._own_transaction(session) as tx:
+                    ops.delete(gateway, instance, tx.get_driver_session())
+
+        else:
+
+            def write() -> None:
+                ops.delete(gateway, instance, driver)
+
+        with_sync_hooks(plan, self._engine(), session, "delete", write)
+
+    def _needs_own_transaction(
+        self, model: type[Model], session: SyncSessionLike, driver: Any, operation: str
+    ) -> bool:
+        """Whether a delete of ``model``'s documents opens a transaction of its own (it
+        may cascade and ``session=`` is not a transaction)."""
+        from anyodm.core.session import SyncTransaction
+
+        return needs_own_transaction(
+            model,
+            driver,
+            transaction=isinstance(session, SyncTransaction),
+            raw=isinstance(session, ClientSession),
+            operation=operation,
         )
+
+    def _own_transaction(self, session: SyncSessionLike) -> SyncTransaction:
+        """A transaction in ``session`` (a ``SyncSession``), or in a session of its own."""
+        from anyodm.core.session import SyncSession
+
+        if isinstance(session, SyncSession):
+            return session.transaction()
+        return self._engine().transaction()
 
     def _engine(self) -> SyncEngine:
         return cast("SyncEngine", self)
@@ -185,6 +218,9 @@ class SyncEngineMethods:
         """Delete the matching instances; returns how many were deleted."""
         spec = make_filter_spec(model, queries, "remove")
         driver = self._driver_session(session, "remove")
+        if self._needs_own_transaction(model, session, driver, "remove"):
+            with self._own_transaction(session) as tx:
+                return ops.remove(self._gateway, spec, just_one, tx.get_driver_session())
         return ops.remove(self._gateway, spec, just_one, driver)
 
     # -- server-side operations ----------------------------------------------------------
@@ -236,8 +272,11 @@ class SyncEngineMethods:
     def find_one_and_delete(
         self, model: type[M], *queries: Any, sort: Any = None, session: SyncSessionLike = None
     ) -> M | None:
-        """Atomically delete the first matching document (by ``sort``) and return it."""
+        """Atomically delete the first matching document (by ``sort``) and return it.
+
+        Refused for a model that references with delete rules point to."""
         spec = make_find_spec(model, queries, sort, 0, 1, "find_one_and_delete")
+        refuse_delete_rules(model, "find_one_and_delete")
         driver = self._driver_session(session, "find_one_and_delete")
         found: M | None = server.find_one_and_delete(self._gateway, spec, driver)
         return found

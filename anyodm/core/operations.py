@@ -24,6 +24,12 @@ from pymongo.errors import (
 from pymongo.errors import DuplicateKeyError as PyMongoDuplicateKeyError
 
 from anyodm.core.arguments import check_model_class
+from anyodm.core.delete_rules import (
+    CascadedDocuments,
+    delete_cascaded,
+    plan_cascade,
+    require_transaction,
+)
 from anyodm.core.find import FindSpec, open_cursor, read_all
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.core.indexes import ensure_index
@@ -55,6 +61,7 @@ from anyodm.errors import (
     DuplicateKeyError,
     RevisionConflictError,
 )
+from anyodm.model.delete_rules import incoming_rules
 from anyodm.model.tracking import (
     MAYBE_STORED,
     SavedState,
@@ -543,10 +550,18 @@ def delete(gateway: DatabaseGateway, instance: Model, session: ClientSession | N
     subclasses: a document of another class with the same ``_id`` is left alone (and
     the error says so).  Either way the instance is unsaved afterwards (at commit
     inside a transaction): a later save stores it whole.
+
+    The delete rules of the references to the model apply (``DeleteDeniedError`` with
+    nothing deleted; cascaded documents deleted after it, in the transaction a
+    cascade requires).
     """
     model = type(instance)
     collection = gateway.collection(model)
     doc_filter: dict[str, Any] = {"_id": instance.__anyodm_stored_pk__}
+    cascaded: list[CascadedDocuments] = []
+    if incoming_rules(model):
+        require_transaction(model, session)
+        cascaded = plan_cascade(gateway, model, [doc_filter["_id"]], session)
     guarded = False
     if uses_revisions(model):
         state = state_for_save(instance, session)
@@ -569,6 +584,7 @@ def delete(gateway: DatabaseGateway, instance: Model, session: ClientSession | N
         _record(instance, None, session, overlapped)
     if result.deleted_count == 0:
         raise not_found_error(collection, instance, session)
+    delete_cascaded(gateway, cascaded, session)
 
 
 def remove(
@@ -577,11 +593,38 @@ def remove(
     just_one: bool,
     session: ClientSession | None,
 ) -> int:
-    """Delete the matching documents (at most one with ``just_one``); how many went."""
+    """Delete the matching documents (at most one with ``just_one``); how many went.
+
+    With delete rules on references to the model, the matching documents' keys are
+    read first and the rules applied to them (as :func:`delete`); the documents
+    deleted are those that match and were read.
+    """
     collection = gateway.collection(spec.model)
+    if incoming_rules(spec.model):
+        return _remove_with_rules(gateway, spec, just_one, session)
     if just_one:
         return collection.delete_one(spec.filter, session=session).deleted_count
     return collection.delete_many(spec.filter, session=session).deleted_count
+
+
+def _remove_with_rules(
+    gateway: DatabaseGateway,
+    spec: FindSpec[Any],
+    just_one: bool,
+    session: ClientSession | None,
+) -> int:
+    model = spec.model
+    require_transaction(model, session)
+    collection = gateway.collection(model)
+    found = collection.find(spec.filter, {"_id": 1}, limit=1 if just_one else 0, session=session)
+    ids = [doc["_id"] for doc in found]
+    if not ids:
+        return 0
+    cascaded = plan_cascade(gateway, model, ids, session)
+    matched = {"$and": [spec.filter, {"_id": {"$in": ids}}]}
+    deleted = collection.delete_many(matched, session=session).deleted_count
+    delete_cascaded(gateway, cascaded, session)
+    return deleted
 
 
 # -- schema ------------------------------------------------------------------------------

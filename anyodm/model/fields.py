@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast, get_args
 
 import pydantic
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-__all__ = ["BackReference", "Field", "ODMFieldOptions", "Reference", "odm_options"]
+__all__ = ["BackReference", "Field", "ODMFieldOptions", "OnDelete", "Reference", "odm_options"]
+
+#: What deleting a referenced document does to the documents referencing it:
+#: ``"leave"`` nothing (their reference dangles), ``"deny"`` refuse the delete,
+#: ``"cascade"`` delete them too (in one transaction).
+OnDelete = Literal["leave", "deny", "cascade"]
+_ON_DELETE: tuple[str, ...] = get_args(OnDelete)
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,8 @@ class ODMFieldOptions:
     #: a back-reference: the python path of the reference field, in the annotation's
     #: model, that points at this model (dotted through embedded models)
     back_reference: str | None = None
+    #: what deleting the referenced document does to the documents holding this reference
+    on_delete: OnDelete = "leave"
 
 
 # ODMantic's (pydantic v1 era) spellings of a few constraints.
@@ -83,6 +91,7 @@ def Reference(
     default: Any = PydanticUndefined,
     default_factory: Any = None,
     lazy: bool = False,
+    on_delete: OnDelete = "leave",
 ) -> Any:
     """Declare a reference to another ``Model``: ``publisher: Publisher = Reference()``.
 
@@ -96,13 +105,27 @@ def Reference(
     ``lazy=True``: finds leave the reference unloaded (a :class:`~anyodm.model.lazy.NotLoaded`
     placeholder holding the key, or a list of them) until ``engine.fetch(instance,
     "field")`` loads it; references through lazy fields may form cycles.
+
+    ``on_delete``: what deleting a referenced document (``engine.delete(target)``,
+    ``engine.remove(Target, ...)``) does to the documents holding this reference:
+    ``"leave"`` (default) nothing, their reference dangles; ``"deny"`` the delete is
+    refused with :class:`~anyodm.errors.DeleteDeniedError` while one of them exists;
+    ``"cascade"`` they are deleted too, following their own rules, all in one
+    transaction.
     """
+    if on_delete not in _ON_DELETE:
+        raise TypeError(
+            f"Reference(on_delete={on_delete!r}): expected one of "
+            f"{', '.join(repr(rule) for rule in _ON_DELETE)}"
+        )
     info: FieldInfo = (
         pydantic.Field(default_factory=default_factory)
         if default_factory is not None
         else pydantic.Field(default)
     )
-    info.metadata.append(ODMFieldOptions(key_name=key_name, reference=True, lazy=lazy))
+    info.metadata.append(
+        ODMFieldOptions(key_name=key_name, reference=True, lazy=lazy, on_delete=on_delete)
+    )
     return info
 
 

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from pydantic_core import CoreSchema, SchemaSerializer, SchemaValidator
 
 from anyodm.errors import DocumentParsingError
+from anyodm.model.registry import note_delete_rules, register_model
 from anyodm.model.schema import doc_serializer_schema, doc_validator_schema
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ class ShapeInfo:
         self.doc_serializer: SchemaSerializer | None = None
         #: the document validator reading every reference as its key (``NotLoaded``)
         self.keys_validator: SchemaValidator | None = None
+        note_delete_rules(model, reference_names)
 
     @cached_property
     def reference_keys(self) -> frozenset[str]:
@@ -238,6 +240,7 @@ class ModelInfo(ShapeInfo):
         #: python name of the primary key field
         self.primary_field = primary_field
         self._index_spec = index_spec
+        register_model(model)
 
     @cached_property
     def back_references(self) -> dict[str, BackReferenceShape]:

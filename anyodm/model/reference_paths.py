@@ -61,6 +61,8 @@ class ReferencePath(NamedTuple):
     optional: bool = False
     #: loaded only when asked (never by finds' lookups)
     lazy: bool = False
+    #: ``Reference(on_delete=...)`` of the reference field
+    on_delete: str = "leave"
 
     @property
     def many(self) -> bool:
@@ -136,7 +138,9 @@ def compute_reference_paths(cls: type[Any]) -> tuple[ReferencePath, ...]:
         steps: tuple[Step, ...] = (FieldStep(name, info.key_names[name]),)
         if shape.many:
             steps = (*steps, Each())
-        paths.append(ReferencePath(steps, shape.target, shape.optional, shape.lazy))
+        paths.append(
+            ReferencePath(steps, shape.target, shape.optional, shape.lazy, shape.on_delete)
+        )
     for name, field in cls.__pydantic_fields__.items():
         if name in info.reference_names:
             continue
@@ -145,7 +149,9 @@ def compute_reference_paths(cls: type[Any]) -> tuple[ReferencePath, ...]:
             if in_array:
                 head = (*head, Each())
             paths.extend(
-                ReferencePath((*head, *sub.steps), sub.target, sub.optional, sub.lazy)
+                ReferencePath(
+                    (*head, *sub.steps), sub.target, sub.optional, sub.lazy, sub.on_delete
+                )
                 for sub in reference_paths(embedded)
             )
     return tuple(paths)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 from anyodm.model.fields import odm_options
 
 if TYPE_CHECKING:
+    from anyodm.model.fields import OnDelete
     from anyodm.model.model import Model
     from anyodm.model.reference_paths import ReferencePath
 
@@ -44,6 +45,8 @@ class ReferenceShape(typing.NamedTuple):
     many: bool
     optional: bool
     lazy: bool = False
+    #: ``Reference(on_delete=...)``: what deleting the target does to the holder
+    on_delete: OnDelete = "leave"
 
 
 def _optional_parts(annotation: Any) -> tuple[list[Any], bool]:
@@ -78,15 +81,16 @@ def reference_shape(model: type[Any], name: str) -> ReferenceShape:
     annotation = _annotation(model, name)
     options = odm_options(model.model_fields[name])
     lazy = options is not None and options.lazy
+    on_delete: OnDelete = "leave" if options is None else options.on_delete
     parts, optional = _optional_parts(annotation)
     if len(parts) == 1:
         only = parts[0]
         if _is_model_class(only):
-            return ReferenceShape(only, many=False, optional=optional, lazy=lazy)
+            return ReferenceShape(only, False, optional, lazy, on_delete)
         if get_origin(only) is list and not optional:
             items, items_optional = _optional_parts(get_args(only)[0])
             if len(items) == 1 and _is_model_class(items[0]):
-                return ReferenceShape(items[0], many=True, optional=items_optional, lazy=lazy)
+                return ReferenceShape(items[0], True, items_optional, lazy, on_delete)
             parts = items
     for part in parts:
         if isinstance(part, (str, typing.ForwardRef)):

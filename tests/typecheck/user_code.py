@@ -25,6 +25,7 @@ from anyodm import (
     ChangeEvent,
     ChangeStream,
     Delete,
+    DeleteDeniedError,
     EmbeddedModel,
     Engine,
     Event,
@@ -65,6 +66,7 @@ from anyodm.errors import (
     RevisionConflictError,
     WrittenDocumentParsingError,
 )
+from anyodm.model.fields import OnDelete
 from anyodm.query import QueryExpression, QueryLike, SortExpression
 from anyodm.update import UpdateOperation
 
@@ -131,6 +133,28 @@ class Car(Vehicle):
 class Member(Model):
     name: str
     friends: list[Member] = Reference(default_factory=list, lazy=True)
+
+
+class Loan(Model):
+    """Delete rules: ``on_delete`` is a Literal, a misspelled rule is an error."""
+
+    book: Book = Reference(on_delete="cascade")
+    member: Member | None = Reference(default=None, on_delete="deny")
+    lender: Member | None = Reference(default=None, on_delete="leave", lazy=True)
+    borrowers: list[Member] = Reference(
+        default_factory=list,
+        on_delete="deletes",  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    )
+
+
+rule: OnDelete = "cascade"
+Reference(on_delete=rule)
+
+
+def refused(error: DeleteDeniedError) -> str:
+    assert_type(error.count, int)
+    assert_type(error.field, str)
+    return error.referencing_model.__name__ + error.model.__name__
 
 
 class CityOnly(BaseModel):
