@@ -27,7 +27,12 @@ from pymongo.errors import DuplicateKeyError as PyMongoDuplicateKeyError
 from anyodm.core.arguments import check_model_class
 from anyodm.core.find import FindSpec, open_cursor, read_all
 from anyodm.core.gateway import DatabaseGateway
-from anyodm.core.options import NO_OPTIONS, CallOptions, writable_collection
+from anyodm.core.options import (
+    NO_OPTIONS,
+    CallOptions,
+    refuse_in_transaction,
+    writable_collection,
+)
 from anyodm.core.pending import (
     note_loaded,
     record_durable_or_pending,
@@ -353,6 +358,7 @@ def save(
 ) -> M:
     """Save the referenced instances, then upsert ``instance``'s modified fields
     (``options``: the call's comment and write concern, for every write it sends)."""
+    refuse_in_transaction(options, session)
     refs = _unsaved_references([instance], session)
     _check_loadable([instance, *refs])
     # planned before the references are written: a value BSON cannot store raises
@@ -435,6 +441,7 @@ def save_all(
     are not written, and every instance's saved state says which.  Run it in a
     transaction for all or nothing.
     """
+    refuse_in_transaction(options, session)
     ordered = _saving_order(instances, session)
     _check_loadable(ordered)
     _write_grouped(gateway, ordered, session, options)

@@ -220,13 +220,20 @@ def _hint(model: type[Any] | None, hint: Any, where: str) -> str | list[tuple[st
     if isinstance(hint, Mapping):
         return Index(dict(hint)).key_list(model)
     if isinstance(hint, Sequence) and hint:
-        return Index(*hint).key_list(model)
+        return Index(*(_pair(model, key) for key in hint)).key_list(model)
     raise _wrong(
         where,
         "hint",
         "an index name, a field, an Index or a list of (field, direction) pairs",
         hint,
     )
+
+
+def _pair(model: type[Any], key: Any) -> Any:
+    """``(Book.title, -1)`` as ``("title", -1)`` (the field checked against ``model``)."""
+    if isinstance(key, tuple) and len(key) == 2 and isinstance(key[0], FieldProxy):
+        return (Index(key[0]).key_list(model)[0][0], key[1])
+    return key
 
 
 def _collation(collation: Any, where: str) -> Collation | dict[str, Any]:
