@@ -138,11 +138,11 @@ class CallOptions:
         batch_size: int = 0,
         concerns: Concerns | None = None,
     ) -> None:
-        self.operation = operation
+        self.operation: str = operation
         #: the PyMongo keyword arguments (find's spelling: ``allow_disk_use``)
         self.driver: dict[str, Any] = driver
-        self.batch_size = batch_size
-        self.concerns = concerns
+        self.batch_size: int = batch_size
+        self.concerns: Concerns | None = concerns
         self.comment: dict[str, Any] = {"comment": driver["comment"]} if "comment" in driver else {}
 
     def aggregate_kwargs(self) -> dict[str, Any]:

@@ -41,9 +41,9 @@ class Concerns:
         write_concern: WriteConcern | None = None,
         read_preference: ReadPreferenceMode | None = None,
     ) -> None:
-        self.read_concern = read_concern
-        self.write_concern = write_concern
-        self.read_preference = read_preference
+        self.read_concern: ReadConcern | None = read_concern
+        self.write_concern: WriteConcern | None = write_concern
+        self.read_preference: ReadPreferenceMode | None = read_preference
         self.key: tuple[str, str, str] = (
             repr(read_concern and read_concern.document),
             repr(write_concern and write_concern.document),

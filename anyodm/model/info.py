@@ -227,7 +227,7 @@ class ModelInfo(ShapeInfo):
     ) -> None:
         super().__init__(model, key_names, reference_names, parse_doc_with_default_factories)
         #: ``model_config``'s read concern, write concern and read preference (None: none)
-        self.concerns = concerns
+        self.concerns: Concerns | None = concerns
         #: the polymorphic family the model belongs to (None for an ordinary model)
         self.family = family
         #: the model's discriminator value in its family's documents

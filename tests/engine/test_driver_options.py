@@ -185,7 +185,8 @@ async def test_write_options_reach_the_write_commands(watched: tuple[Any, Comman
     updated = await engine.find_one_and_update(
         Book, Book.title == "a", update={"$inc": {"pages": 1}}, comment="fam", hint=Book.title
     )
-    assert updated is not None and updated.pages == 3
+    assert updated is not None
+    assert updated.pages == 3
     assert commands.last("findAndModify")["comment"] == "fam"
 
     book = await engine.save(Book(title="new"), comment="saved", write_concern=majority)
@@ -230,7 +231,7 @@ async def test_an_unacknowledged_write_concern_is_refused(watched: tuple[Any, Co
     sync = engine.sync if isinstance(engine, AwaitableSyncEngine) else engine
     with pytest.raises(InvalidOperationError, match=r"with_options\(\): .*w=0"):
         sync.with_options(write_concern=WriteConcern(w=0))
-    with pytest.raises(InvalidOperationError, match="Loud: model_config: .*w=0"):
+    with pytest.raises(InvalidOperationError, match=r"Loud: model_config: .*w=0"):
 
         class Loud(Model):
             model_config = {"write_concern": WriteConcern(w=0)}  # noqa: RUF012
@@ -245,7 +246,7 @@ def test_a_client_with_an_unacknowledged_write_concern_writes_nothing(
     client: MongoClient[Any] = MongoClient(mongodb_uri, w=0, event_listeners=[commands])
     try:
         engine = SyncEngine(client, mongo_database.name)
-        with pytest.raises(InvalidOperationError, match="a write on Book: .*w=0"):
+        with pytest.raises(InvalidOperationError, match=r"a write on Book: .*w=0"):
             engine.save(Book(title="x"))
         assert engine.find(Book).to_list() == []
         assert "insert" not in commands.names()
