@@ -245,8 +245,8 @@ def _collation(collation: Any, where: str) -> Collation | dict[str, Any]:
 
 
 def _let(let: Any, where: str) -> dict[str, Any]:
-    """Each variable's value encoded as query values are, as a ``$literal``: user data
-    that looks like an expression (``"$field"``, ``{"$add": ...}``) stays data."""
+    """Each variable's value encoded as query values are, and kept data: user data that
+    looks like an expression (``"$field"``, ``{"$add": ...}``) is sent as a ``$literal``."""
     if not isinstance(let, Mapping):
         raise _wrong(where, "let", "a dict of variable names to values", let)
     encoded: dict[str, Any] = {}
@@ -255,8 +255,16 @@ def _let(let: Any, where: str) -> dict[str, Any]:
             raise _wrong(
                 where, "let", "a dict whose keys are variable names (starting lowercase)", name
             )
-        encoded[name] = {"$literal": bson_value(value)}
+        encoded[name] = _as_data(bson_value(value))
     return encoded
+
+
+def _as_data(value: Any) -> Any:
+    """A value that an expression could misread (a string starting with ``$``, a
+    document, an array) wrapped in ``$literal``; other scalars need no wrapping."""
+    if isinstance(value, (dict, list)) or (isinstance(value, str) and value.startswith("$")):
+        return {"$literal": value}
+    return value
 
 
 def refuse_in_transaction(options: CallOptions, session: ClientSession | None) -> None:

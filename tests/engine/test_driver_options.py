@@ -173,7 +173,7 @@ async def test_write_options_reach_the_write_commands(watched: tuple[Any, Comman
         write_concern=majority,
     )
     sent = commands.last("update")
-    assert (sent["comment"], sent["let"]) == ("bump", {"v": {"$literal": 1}})
+    assert (sent["comment"], sent["let"]) == ("bump", {"v": 1})
     assert sent["writeConcern"] == {"w": 1, "wtimeout": 4321}
     assert sent["updates"][0]["hint"] == {"title": 1}
     assert sent["updates"][0]["collation"] == {"locale": "en"}
