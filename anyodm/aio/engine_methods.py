@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from pymongo.client_session import ClientSession
-from typing_extensions import TypeVar
+from typing_extensions import TypeVar, Unpack
 
 from anyodm.aio.cursor import AsyncCursor, Executor
 from anyodm.aio.hooks import with_hooks
@@ -29,6 +29,15 @@ from anyodm.core.find import (
     make_first_spec,
 )
 from anyodm.core.hooks import HookPlan, delete_plan, save_plan
+from anyodm.core.options import (
+    CountOptions,
+    DistinctOptions,
+    FindOneOptions,
+    FindOptions,
+    SaveOptions,
+    WriteOptions,
+    call_options,
+)
 from anyodm.core.server_operations import (
     UpdateResult,
     make_distinct_spec,
@@ -84,6 +93,7 @@ class EngineMethods:
         references: Literal["load", "keys"] = "load",
         with_children: bool = True,
         session: SessionLike = None,
+        **options: Unpack[FindOptions],
     ) -> AsyncCursor[V]:
         """The matching instances: ``await`` for a list, ``async for`` to stream.
 
@@ -96,6 +106,7 @@ class EngineMethods:
         spec = make_find_spec(
             model, queries, sort, skip, limit, "find", projection, references, with_children
         )
+        spec.options = call_options(spec.model, "find", options)
         return self._cursor("find", spec, session)
 
     def _cursor(
@@ -121,10 +132,12 @@ class EngineMethods:
         references: Literal["load", "keys"] = "load",
         with_children: bool = True,
         session: SessionLike = None,
+        **options: Unpack[FindOneOptions],
     ) -> V | None:
         """The first matching instance (of ``projection`` if given), or None
         (``references`` and ``with_children`` as for :meth:`find`)."""
         spec = make_first_spec(model, queries, sort, projection, references, with_children)
+        spec.options = call_options(spec.model, "find_one", options)
         gateway = self._gateway
         return await self._run(session, "find_one", lambda d: ops.find_one(gateway, spec, d))
 
@@ -134,26 +147,34 @@ class EngineMethods:
         *queries: Any,
         with_children: bool = True,
         session: SessionLike = None,
+        **options: Unpack[CountOptions],
     ) -> int:
         """How many instances match (``with_children=False``: of exactly ``model``'s
         class in a polymorphic family)."""
         spec = make_filter_spec(model, queries, "count", with_children)
+        spec.options = call_options(spec.model, "count", options)
         gateway = self._gateway
         return await self._run(session, "count", lambda d: ops.count(gateway, spec, d))
 
     # -- writes --------------------------------------------------------------------------
 
     async def save(
-        self, instance: M, *, session: SessionLike = None, skip_hooks: bool = False
+        self,
+        instance: M,
+        *,
+        session: SessionLike = None,
+        skip_hooks: bool = False,
+        **options: Unpack[SaveOptions],
     ) -> M:
         """Save ``instance`` (its references first); only modified fields are sent.
 
         The model's event hooks run around it (``skip_hooks=True``: not them)."""
         check_instance(instance, "save")
+        given = call_options(type(instance), "save", options)
         gateway = self._gateway
 
         def write(d: ClientSession | None) -> M:
-            return ops.save(gateway, instance, d)
+            return ops.save(gateway, instance, d, given)
 
         if not type(instance).__anyodm_hooks__.active:
             return await self._run(session, "save", write)
@@ -162,16 +183,22 @@ class EngineMethods:
         )
 
     async def save_all(
-        self, instances: Iterable[M], *, session: SessionLike = None, skip_hooks: bool = False
+        self,
+        instances: Iterable[M],
+        *,
+        session: SessionLike = None,
+        skip_hooks: bool = False,
+        **options: Unpack[SaveOptions],
     ) -> list[M]:
         """Save many instances with one bulk write per model.
 
         Each listed instance's event hooks run around it (``skip_hooks=True``: not them)."""
         items: list[M] = check_instances(instances, "save_all")  # type: ignore[assignment]
+        given = call_options(None, "save_all", options)
         gateway = self._gateway
 
         def write(d: ClientSession | None) -> list[M]:
-            return ops.save_all(gateway, items, d)
+            return ops.save_all(gateway, items, d, given)
 
         if not any(type(item).__anyodm_hooks__.active for item in items):
             return await self._run(session, "save_all", write)
@@ -180,16 +207,22 @@ class EngineMethods:
         )
 
     async def delete(
-        self, instance: Model, *, session: SessionLike = None, skip_hooks: bool = False
+        self,
+        instance: Model,
+        *,
+        session: SessionLike = None,
+        skip_hooks: bool = False,
+        **options: Unpack[SaveOptions],
     ) -> None:
         """Delete ``instance``; DocumentNotFoundError if it is not in the database.
 
         The model's event hooks run around it (``skip_hooks=True``: not them)."""
         check_instance(instance, "delete")
+        given = call_options(type(instance), "delete", options)
         gateway = self._gateway
 
         def write(d: ClientSession | None) -> None:
-            ops.delete(gateway, instance, d)
+            ops.delete(gateway, instance, d, given)
 
         if self._needs_own_transaction(type(instance), session, "delete"):
             plan = delete_plan(instance, skip_hooks)
@@ -270,9 +303,11 @@ class EngineMethods:
         *queries: Any,
         just_one: bool = False,
         session: SessionLike = None,
+        **options: Unpack[WriteOptions],
     ) -> int:
         """Delete the matching instances; returns how many were deleted."""
         spec = make_filter_spec(model, queries, "remove")
+        spec.options = call_options(spec.model, "remove", options)
         gateway = self._gateway
 
         def write(d: ClientSession | None) -> int:
@@ -292,10 +327,12 @@ class EngineMethods:
         update: Any,
         upsert: bool = False,
         session: SessionLike = None,
+        **options: Unpack[WriteOptions],
     ) -> UpdateResult:
         """Apply ``update`` (``anyodm.update`` operations, a list of them, or a raw dict
         of $-operators) to the first matching document, without loading it."""
         spec = make_update_spec(model, queries, update, upsert, "update_one")
+        spec.find.options = call_options(spec.find.model, "update_one", options)
         gateway = self._gateway
         return await self._run(
             session, "update_one", lambda d: server.update(gateway, spec, False, d)
@@ -308,9 +345,11 @@ class EngineMethods:
         update: Any,
         upsert: bool = False,
         session: SessionLike = None,
+        **options: Unpack[WriteOptions],
     ) -> UpdateResult:
         """Apply ``update`` to every matching document, without loading them."""
         spec = make_update_spec(model, queries, update, upsert, "update_many")
+        spec.find.options = call_options(spec.find.model, "update_many", options)
         gateway = self._gateway
         return await self._run(
             session, "update_many", lambda d: server.update(gateway, spec, True, d)
@@ -325,10 +364,13 @@ class EngineMethods:
         return_updated: bool = True,
         upsert: bool = False,
         session: SessionLike = None,
+        **options: Unpack[WriteOptions],
     ) -> M | None:
         """Atomically update the first matching document (by ``sort``) and return it as
         it is after the update (``return_updated=False``: before); None if none matched."""
         spec = make_modify_spec(model, queries, update, sort, return_updated, upsert)
+        find = spec.update.find
+        find.options = call_options(find.model, "find_one_and_update", options)
         gateway = self._gateway
         found: M | None = await self._run(
             session, "find_one_and_update", lambda d: server.find_one_and_update(gateway, spec, d)
@@ -336,13 +378,19 @@ class EngineMethods:
         return found
 
     async def find_one_and_delete(
-        self, model: type[M], *queries: Any, sort: Any = None, session: SessionLike = None
+        self,
+        model: type[M],
+        *queries: Any,
+        sort: Any = None,
+        session: SessionLike = None,
+        **options: Unpack[WriteOptions],
     ) -> M | None:
         """Atomically delete the first matching document (by ``sort``) and return it.
 
         Refused for a model that references with delete rules point to."""
         spec = make_find_spec(model, queries, sort, 0, 1, "find_one_and_delete")
         refuse_delete_rules(model, "find_one_and_delete")
+        spec.options = call_options(spec.model, "find_one_and_delete", options)
         gateway = self._gateway
         found: M | None = await self._run(
             session, "find_one_and_delete", lambda d: server.find_one_and_delete(gateway, spec, d)
@@ -350,11 +398,17 @@ class EngineMethods:
         return found
 
     async def distinct(
-        self, model: type[Model], field: Any, *queries: Any, session: SessionLike = None
+        self,
+        model: type[Model],
+        field: Any,
+        *queries: Any,
+        session: SessionLike = None,
+        **options: Unpack[DistinctOptions],
     ) -> list[Any]:
         """The distinct values of ``field`` (a field such as ``Book.tags``) among the
         matching documents, decoded through the field's type (arrays give elements)."""
         spec = make_distinct_spec(model, field, queries)
+        spec.find.options = call_options(spec.find.model, "distinct", options)
         gateway = self._gateway
         return await self._run(session, "distinct", lambda d: server.distinct(gateway, spec, d))
 
@@ -365,8 +419,10 @@ class EngineMethods:
         *,
         into: type[D] | None = None,
         session: SessionLike = None,
+        **options: Unpack[FindOptions],
     ) -> AsyncCursor[D]:
         """Run ``pipeline`` on ``model``'s collection: a cursor like :meth:`find`'s, of
         dicts, or of ``into`` instances.  Stages may name fields with field proxies."""
         spec = make_aggregate_spec(model, pipeline, into)
+        spec.options = call_options(spec.model, "aggregate", options)
         return self._cursor("aggregate", spec, session)

@@ -85,6 +85,14 @@ if TYPE_CHECKING:
 
     from anyodm.aio.cursor import AsyncCursor
     from anyodm.aio.engine import Engine
+    from anyodm.core.options import (
+        CountOptions,
+        DistinctOptions,
+        FindOneOptions,
+        FindOptions,
+        SaveOptions,
+        WriteOptions,
+    )
     from anyodm.core.server_operations import UpdateResult
     from anyodm.model import Model
 
@@ -118,6 +126,7 @@ class _AsyncCrud:
             projection: type[V] | None = None,
             references: Literal["load", "keys"] = "load",
             with_children: bool = True,
+            **options: Unpack[FindOptions],
         ) -> AsyncCursor[V]:
             """Like the engine's ``find``, in this session."""
             ...
@@ -130,38 +139,79 @@ class _AsyncCrud:
             projection: type[V] | None = None,
             references: Literal["load", "keys"] = "load",
             with_children: bool = True,
+            **options: Unpack[FindOneOptions],
         ) -> V | None:
             """Like the engine's ``find_one``, in this session."""
             ...
 
-        async def count(self, model: type[Model], *queries: Any, with_children: bool = True) -> int:
+        async def count(
+            self,
+            model: type[Model],
+            *queries: Any,
+            with_children: bool = True,
+            **options: Unpack[CountOptions],
+        ) -> int:
             """Like the engine's ``count``, in this session."""
             ...
 
-        async def save(self, instance: M, *, skip_hooks: bool = False) -> M:
+        async def save(
+            self,
+            instance: M,
+            *,
+            skip_hooks: bool = False,
+            **options: Unpack[SaveOptions],
+        ) -> M:
             """Like the engine's ``save``, in this session."""
             ...
 
-        async def save_all(self, instances: Iterable[M], *, skip_hooks: bool = False) -> list[M]:
+        async def save_all(
+            self,
+            instances: Iterable[M],
+            *,
+            skip_hooks: bool = False,
+            **options: Unpack[SaveOptions],
+        ) -> list[M]:
             """Like the engine's ``save_all``, in this session."""
             ...
 
-        async def delete(self, instance: Model, *, skip_hooks: bool = False) -> None:
+        async def delete(
+            self,
+            instance: Model,
+            *,
+            skip_hooks: bool = False,
+            **options: Unpack[SaveOptions],
+        ) -> None:
             """Like the engine's ``delete``, in this session."""
             ...
 
-        async def remove(self, model: type[Model], *queries: Any, just_one: bool = False) -> int:
+        async def remove(
+            self,
+            model: type[Model],
+            *queries: Any,
+            just_one: bool = False,
+            **options: Unpack[WriteOptions],
+        ) -> int:
             """Like the engine's ``remove``, in this session."""
             ...
 
         async def update_one(
-            self, model: type[Model], *queries: Any, update: Any, upsert: bool = False
+            self,
+            model: type[Model],
+            *queries: Any,
+            update: Any,
+            upsert: bool = False,
+            **options: Unpack[WriteOptions],
         ) -> UpdateResult:
             """Like the engine's ``update_one``, in this session."""
             ...
 
         async def update_many(
-            self, model: type[Model], *queries: Any, update: Any, upsert: bool = False
+            self,
+            model: type[Model],
+            *queries: Any,
+            update: Any,
+            upsert: bool = False,
+            **options: Unpack[WriteOptions],
         ) -> UpdateResult:
             """Like the engine's ``update_many``, in this session."""
             ...
@@ -174,22 +224,38 @@ class _AsyncCrud:
             sort: Any = None,
             return_updated: bool = True,
             upsert: bool = False,
+            **options: Unpack[WriteOptions],
         ) -> M | None:
             """Like the engine's ``find_one_and_update``, in this session."""
             ...
 
         async def find_one_and_delete(
-            self, model: type[M], *queries: Any, sort: Any = None
+            self,
+            model: type[M],
+            *queries: Any,
+            sort: Any = None,
+            **options: Unpack[WriteOptions],
         ) -> M | None:
             """Like the engine's ``find_one_and_delete``, in this session."""
             ...
 
-        async def distinct(self, model: type[Model], field: Any, *queries: Any) -> list[Any]:
+        async def distinct(
+            self,
+            model: type[Model],
+            field: Any,
+            *queries: Any,
+            **options: Unpack[DistinctOptions],
+        ) -> list[Any]:
             """Like the engine's ``distinct``, in this session."""
             ...
 
         def aggregate(
-            self, model: type[Model], pipeline: Any, *, into: type[D] | None = None
+            self,
+            model: type[Model],
+            pipeline: Any,
+            *,
+            into: type[D] | None = None,
+            **options: Unpack[FindOptions],
         ) -> AsyncCursor[D]:
             """Like the engine's ``aggregate``, in this session."""
             ...

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from pymongo.client_session import ClientSession
-from typing_extensions import TypeVar
+from typing_extensions import TypeVar, Unpack
 
 from anyodm.core import operations as ops
 from anyodm.core import server_operations as server
@@ -25,6 +25,15 @@ from anyodm.core.find import (
     make_first_spec,
 )
 from anyodm.core.hooks import delete_plan, save_plan, with_sync_hooks
+from anyodm.core.options import (
+    CountOptions,
+    DistinctOptions,
+    FindOneOptions,
+    FindOptions,
+    SaveOptions,
+    WriteOptions,
+    call_options,
+)
 from anyodm.core.server_operations import (
     UpdateResult,
     make_distinct_spec,
@@ -72,6 +81,7 @@ class SyncEngineMethods:
         references: Literal["load", "keys"] = "load",
         with_children: bool = True,
         session: SyncSessionLike = None,
+        **options: Unpack[FindOptions],
     ) -> SyncCursor[V]:
         """The matching instances: iterate to stream them, or use it as a list.
 
@@ -84,6 +94,7 @@ class SyncEngineMethods:
         spec = make_find_spec(
             model, queries, sort, skip, limit, "find", projection, references, with_children
         )
+        spec.options = call_options(spec.model, "find", options)
         driver = self._driver_session(session, "find")
         return SyncCursor(BatchReader(self._gateway, spec, driver))
 
@@ -96,10 +107,12 @@ class SyncEngineMethods:
         references: Literal["load", "keys"] = "load",
         with_children: bool = True,
         session: SyncSessionLike = None,
+        **options: Unpack[FindOneOptions],
     ) -> V | None:
         """The first matching instance (of ``projection`` if given), or None
         (``references`` and ``with_children`` as for :meth:`find`)."""
         spec = make_first_spec(model, queries, sort, projection, references, with_children)
+        spec.options = call_options(spec.model, "find_one", options)
         return ops.find_one(self._gateway, spec, self._driver_session(session, "find_one"))
 
     def count(
@@ -108,51 +121,81 @@ class SyncEngineMethods:
         *queries: Any,
         with_children: bool = True,
         session: SyncSessionLike = None,
+        **options: Unpack[CountOptions],
     ) -> int:
         """How many instances match (``with_children=False``: of exactly ``model``'s
         class in a polymorphic family)."""
         spec = make_filter_spec(model, queries, "count", with_children)
+        spec.options = call_options(spec.model, "count", options)
         return ops.count(self._gateway, spec, self._driver_session(session, "count"))
 
     # -- writes --------------------------------------------------------------------------
 
-    def save(self, instance: M, *, session: SyncSessionLike = None, skip_hooks: bool = False) -> M:
+    def save(
+        self,
+        instance: M,
+        *,
+        session: SyncSessionLike = None,
+        skip_hooks: bool = False,
+        **options: Unpack[SaveOptions],
+    ) -> M:
         """Save ``instance`` (its references first); only modified fields are sent.
 
         The model's event hooks run around it (``skip_hooks=True``: not them)."""
         check_instance(instance, "save")
+        given = call_options(type(instance), "save", options)
         driver = self._driver_session(session, "save")
         gateway = self._gateway
         plan = None
         if type(instance).__anyodm_hooks__.active:
             plan = save_plan((instance,), driver, skip_hooks)
         return with_sync_hooks(
-            plan, self._engine(), session, "save", lambda: ops.save(gateway, instance, driver)
+            plan,
+            self._engine(),
+            session,
+            "save",
+            lambda: ops.save(gateway, instance, driver, given),
         )
 
     def save_all(
-        self, instances: Iterable[M], *, session: SyncSessionLike = None, skip_hooks: bool = False
+        self,
+        instances: Iterable[M],
+        *,
+        session: SyncSessionLike = None,
+        skip_hooks: bool = False,
+        **options: Unpack[SaveOptions],
     ) -> list[M]:
         """Save many instances with one bulk write per model.
 
         Each listed instance's event hooks run around it (``skip_hooks=True``: not them)."""
         items: list[M] = check_instances(instances, "save_all")  # type: ignore[assignment]
+        given = call_options(None, "save_all", options)
         driver = self._driver_session(session, "save_all")
         gateway = self._gateway
         plan = None
         if any(type(item).__anyodm_hooks__.active for item in items):
             plan = save_plan(items, driver, skip_hooks)
         return with_sync_hooks(
-            plan, self._engine(), session, "save_all", lambda: ops.save_all(gateway, items, driver)
+            plan,
+            self._engine(),
+            session,
+            "save_all",
+            lambda: ops.save_all(gateway, items, driver, given),
         )
 
     def delete(
-        self, instance: Model, *, session: SyncSessionLike = None, skip_hooks: bool = False
+        self,
+        instance: Model,
+        *,
+        session: SyncSessionLike = None,
+        skip_hooks: bool = False,
+        **options: Unpack[SaveOptions],
     ) -> None:
         """Delete ``instance``; DocumentNotFoundError if it is not in the database.
 
         The model's event hooks run around it (``skip_hooks=True``: not them)."""
         check_instance(instance, "delete")
+        given = call_options(type(instance), "delete", options)
         driver = self._driver_session(session, "delete")
         gateway = self._gateway
         plan = delete_plan(instance, skip_hooks)
@@ -160,12 +203,12 @@ class SyncEngineMethods:
 
             def write() -> None:
                 with self._own_transaction(session) as tx:
-                    ops.delete(gateway, instance, tx.get_driver_session())
+                    ops.delete(gateway, instance, tx.get_driver_session(), given)
 
         else:
 
             def write() -> None:
-                ops.delete(gateway, instance, driver)
+                ops.delete(gateway, instance, driver, given)
 
         with_sync_hooks(plan, self._engine(), session, "delete", write)
 
@@ -214,9 +257,11 @@ class SyncEngineMethods:
         *queries: Any,
         just_one: bool = False,
         session: SyncSessionLike = None,
+        **options: Unpack[WriteOptions],
     ) -> int:
         """Delete the matching instances; returns how many were deleted."""
         spec = make_filter_spec(model, queries, "remove")
+        spec.options = call_options(spec.model, "remove", options)
         driver = self._driver_session(session, "remove")
         if self._needs_own_transaction(model, session, driver, "remove"):
             with self._own_transaction(session) as tx:
@@ -232,10 +277,12 @@ class SyncEngineMethods:
         update: Any,
         upsert: bool = False,
         session: SyncSessionLike = None,
+        **options: Unpack[WriteOptions],
     ) -> UpdateResult:
         """Apply ``update`` (``anyodm.update`` operations, a list of them, or a raw dict
         of $-operators) to the first matching document, without loading it."""
         spec = make_update_spec(model, queries, update, upsert, "update_one")
+        spec.find.options = call_options(spec.find.model, "update_one", options)
         driver = self._driver_session(session, "update_one")
         return server.update(self._gateway, spec, False, driver)
 
@@ -246,9 +293,11 @@ class SyncEngineMethods:
         update: Any,
         upsert: bool = False,
         session: SyncSessionLike = None,
+        **options: Unpack[WriteOptions],
     ) -> UpdateResult:
         """Apply ``update`` to every matching document, without loading them."""
         spec = make_update_spec(model, queries, update, upsert, "update_many")
+        spec.find.options = call_options(spec.find.model, "update_many", options)
         driver = self._driver_session(session, "update_many")
         return server.update(self._gateway, spec, True, driver)
 
@@ -261,32 +310,47 @@ class SyncEngineMethods:
         return_updated: bool = True,
         upsert: bool = False,
         session: SyncSessionLike = None,
+        **options: Unpack[WriteOptions],
     ) -> M | None:
         """Atomically update the first matching document (by ``sort``) and return it as
         it is after the update (``return_updated=False``: before); None if none matched."""
         spec = make_modify_spec(model, queries, update, sort, return_updated, upsert)
+        find = spec.update.find
+        find.options = call_options(find.model, "find_one_and_update", options)
         driver = self._driver_session(session, "find_one_and_update")
         found: M | None = server.find_one_and_update(self._gateway, spec, driver)
         return found
 
     def find_one_and_delete(
-        self, model: type[M], *queries: Any, sort: Any = None, session: SyncSessionLike = None
+        self,
+        model: type[M],
+        *queries: Any,
+        sort: Any = None,
+        session: SyncSessionLike = None,
+        **options: Unpack[WriteOptions],
     ) -> M | None:
         """Atomically delete the first matching document (by ``sort``) and return it.
 
         Refused for a model that references with delete rules point to."""
         spec = make_find_spec(model, queries, sort, 0, 1, "find_one_and_delete")
         refuse_delete_rules(model, "find_one_and_delete")
+        spec.options = call_options(spec.model, "find_one_and_delete", options)
         driver = self._driver_session(session, "find_one_and_delete")
         found: M | None = server.find_one_and_delete(self._gateway, spec, driver)
         return found
 
     def distinct(
-        self, model: type[Model], field: Any, *queries: Any, session: SyncSessionLike = None
+        self,
+        model: type[Model],
+        field: Any,
+        *queries: Any,
+        session: SyncSessionLike = None,
+        **options: Unpack[DistinctOptions],
     ) -> list[Any]:
         """The distinct values of ``field`` (a field such as ``Book.tags``) among the
         matching documents, decoded through the field's type (arrays give elements)."""
         spec = make_distinct_spec(model, field, queries)
+        spec.find.options = call_options(spec.find.model, "distinct", options)
         return server.distinct(self._gateway, spec, self._driver_session(session, "distinct"))
 
     def aggregate(
@@ -296,9 +360,11 @@ class SyncEngineMethods:
         *,
         into: type[D] | None = None,
         session: SyncSessionLike = None,
+        **options: Unpack[FindOptions],
     ) -> SyncCursor[D]:
         """Run ``pipeline`` on ``model``'s collection: a cursor like :meth:`find`'s, of
         dicts, or of ``into`` instances.  Stages may name fields with field proxies."""
         spec = make_aggregate_spec(model, pipeline, into)
+        spec.options = call_options(spec.model, "aggregate", options)
         driver = self._driver_session(session, "aggregate")
         return SyncCursor(BatchReader(self._gateway, spec, driver))

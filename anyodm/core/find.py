@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo.client_session import ClientSession
+from pymongo.collection import Collection
 from pymongo.command_cursor import CommandCursor
 from pymongo.cursor import Cursor
 
@@ -23,6 +24,7 @@ from anyodm.core.arguments import (
 from anyodm.core.batches import decode_into
 from anyodm.core.decoding import into_decoder
 from anyodm.core.gateway import DatabaseGateway
+from anyodm.core.options import NO_OPTIONS, CallOptions, refuse_in_transaction
 from anyodm.core.pending import note_loaded
 from anyodm.core.polymorphism import keep_pipeline_to_class
 from anyodm.errors import CursorClosedError, InvalidFieldError
@@ -75,6 +77,7 @@ class FindSpec(Generic[M]):
         "limit",
         "load",
         "model",
+        "options",
         "pipeline",
         "projection",
         "skip",
@@ -114,6 +117,19 @@ class FindSpec(Generic[M]):
             self.decode = decode
             self.load = _without_bytes(decode)
         self.projection: dict[str, int] | None = projection
+        #: the call's driver options and concerns (set by the engine's front)
+        self.options: CallOptions = NO_OPTIONS
+
+    def collection(
+        self, gateway: DatabaseGateway, session: ClientSession | None, raw: bool = False
+    ) -> Collection[Any]:
+        """The model's collection with the call's concerns (refused in a transaction)."""
+        concerns = self.options.concerns
+        if concerns is not None:
+            refuse_in_transaction(self.options, session)
+        if raw:
+            return gateway.raw_collection(self.model, concerns)
+        return gateway.collection(self.model, concerns)
 
 
 def _without_bytes(
@@ -273,8 +289,11 @@ def open_cursor(
     batch_size: int = 0,
 ) -> RawCursor:
     """Start the driver cursor for ``spec``, of undecoded documents (no round trip until
-    it is read).  ``batch_size`` 0: the server's own batch sizes."""
-    collection = gateway.raw_collection(spec.model)
+    it is read).  ``batch_size`` 0: the server's own batch sizes (or the call's
+    ``batch_size=``)."""
+    collection = spec.collection(gateway, session, raw=True)
+    options = spec.options
+    batch_size = options.batch_size or batch_size
     if spec.pipeline is None:
         return collection.find(
             spec.filter,
@@ -284,10 +303,13 @@ def open_cursor(
             limit=spec.limit,
             batch_size=batch_size,
             session=session,
+            **options.driver,
         )
     if batch_size:
-        return collection.aggregate(spec.pipeline, session=session, batchSize=batch_size)
-    return collection.aggregate(spec.pipeline, session=session)
+        return collection.aggregate(
+            spec.pipeline, session=session, batchSize=batch_size, **options.aggregate_kwargs()
+        )
+    return collection.aggregate(spec.pipeline, session=session, **options.aggregate_kwargs())
 
 
 def read_all(
@@ -340,7 +362,7 @@ class BatchReader(Generic[M]):
         self._gateway = gateway
         self._spec = spec
         self._session = session
-        self._batch_size = batch_size
+        self._batch_size = spec.options.batch_size or batch_size
         self._cursor: RawCursor | None = None
         self._validate: Callable[[Mapping[str, Any], bytes | memoryview], M] = spec.load
         self._codec = gateway.codec_options(spec.model)

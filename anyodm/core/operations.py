@@ -33,6 +33,12 @@ from anyodm.core.delete_rules import (
 from anyodm.core.find import FindSpec, open_cursor, read_all
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.core.indexes import ensure_index
+from anyodm.core.options import (
+    NO_OPTIONS,
+    CallOptions,
+    refuse_in_transaction,
+    writable_collection,
+)
 from anyodm.core.pending import (
     note_loaded,
     record_durable_or_pending,
@@ -111,13 +117,21 @@ def find_one(
     gateway: DatabaseGateway, spec: FindSpec[T], session: ClientSession | None
 ) -> T | None:
     """The first matching document, decoded, or None."""
-    collection = gateway.collection(spec.model)
+    collection = spec.collection(gateway, session)
+    options = spec.options
     if spec.pipeline is None:
         doc = collection.find_one(
-            spec.filter, spec.projection, sort=spec.sort, skip=spec.skip, session=session
+            spec.filter,
+            spec.projection,
+            sort=spec.sort,
+            skip=spec.skip,
+            session=session,
+            **options.driver,
         )
     else:
-        with collection.aggregate(spec.pipeline, session=session) as cursor:
+        with collection.aggregate(
+            spec.pipeline, session=session, **options.aggregate_kwargs()
+        ) as cursor:
             doc = next(cursor, None)
     if doc is None:
         return None
@@ -129,10 +143,11 @@ def find_one(
 def count(gateway: DatabaseGateway, spec: FindSpec[Any], session: ClientSession | None) -> int:
     """How many documents match (through the find's pipeline when the filter reaches
     into referenced documents)."""
-    collection = gateway.collection(spec.model)
+    collection = spec.collection(gateway, session)
+    options = spec.options.driver
     if spec.pipeline is None:
-        return collection.count_documents(spec.filter, session=session)
-    with collection.aggregate(spec.pipeline, session=session) as cursor:
+        return collection.count_documents(spec.filter, session=session, **options)
+    with collection.aggregate(spec.pipeline, session=session, **options) as cursor:
         counted = next(cursor, None)
     return 0 if counted is None else int(counted["n"])
 
@@ -211,23 +226,31 @@ class _Write(NamedTuple):
             return ReplaceOne(self.filter, self.update, upsert=True)
         return UpdateOne(self.filter, self.update, upsert=self.upsert)
 
-    def run(self, collection: Collection[Any], session: ClientSession | None) -> bool:
+    def run(
+        self,
+        collection: Collection[Any],
+        session: ClientSession | None,
+        options: CallOptions = NO_OPTIONS,
+    ) -> bool:
         """Send the write; False if a guarded write matched nothing (a conflict)."""
+        comment = options.comment
         if self.filter is None:
-            collection.insert_one(self.update, session=session)
+            collection.insert_one(self.update, session=session, **comment)
             return True
         if self.replace:
-            collection.replace_one(self.filter, self.update, upsert=True, session=session)
+            collection.replace_one(
+                self.filter, self.update, upsert=True, session=session, **comment
+            )
             return True
         result = collection.update_one(
-            self.filter, self.update, upsert=self.upsert, session=session
+            self.filter, self.update, upsert=self.upsert, session=session, **comment
         )
         if result.matched_count or self.upsert:
             return True
         if self.guarded:
             return False
         if self.whole is not None:  # the stored document is gone: store it whole again
-            collection.replace_one(self.filter, self.whole, upsert=True, session=session)
+            collection.replace_one(self.filter, self.whole, upsert=True, session=session, **comment)
         return True
 
 
@@ -334,18 +357,25 @@ def _check_loadable(instances: Iterable[Model]) -> None:
         check_loadable(model)
 
 
-def save(gateway: DatabaseGateway, instance: M, session: ClientSession | None) -> M:
-    """Save the referenced instances, then upsert ``instance``'s modified fields."""
+def save(
+    gateway: DatabaseGateway,
+    instance: M,
+    session: ClientSession | None,
+    options: CallOptions = NO_OPTIONS,
+) -> M:
+    """Save the referenced instances, then upsert ``instance``'s modified fields
+    (``options``: the call's comment and write concern, for every write it sends)."""
+    refuse_in_transaction(options, session)
     refs = _unsaved_references([instance], session)
     _check_loadable([instance, *refs])
     # planned before the references are written: a value BSON cannot store raises
     # InvalidValueError with nothing written
     write = _write_of(gateway, instance, session)
     if refs:
-        _write_grouped(gateway, refs, session)
+        _write_grouped(gateway, refs, session, options)
     if write is not None:
         with writes_in_flight((instance,)) as overlapped:
-            _send_one(gateway, instance, write, session, overlapped)
+            _send_one(gateway, instance, write, session, overlapped, options)
     return instance
 
 
@@ -355,20 +385,21 @@ def _send_one(
     write: _Write,
     session: ClientSession | None,
     overlapped: Callable[[Model], bool],
+    options: CallOptions = NO_OPTIONS,
 ) -> None:
     """Send one instance's write and record its saved state (RevisionConflictError if a
     revision-checked write found the document changed: nothing was written)."""
     model = type(instance)
-    collection = gateway.collection(model)
+    collection = writable_collection(gateway, model, options, session)
     try:
         with duplicate_keys_as_anyodm_errors(model, [instance]):
             try:
-                written = write.run(collection, session)
+                written = write.run(collection, session, options)
             except PyMongoDuplicateKeyError as exc:
                 if write.fallback is None or not _on_primary_key(exc):
                     raise
                 write = write.fallback  # its document exists (a copy saved it): upsert
-                written = write.run(collection, session)
+                written = write.run(collection, session, options)
     except DuplicateKeyError as exc:
         sibling = sibling_conflicts(collection, [instance], session)
         if sibling is not None:
@@ -404,7 +435,10 @@ def _record(
 
 
 def save_all(
-    gateway: DatabaseGateway, instances: list[M], session: ClientSession | None
+    gateway: DatabaseGateway,
+    instances: list[M],
+    session: ClientSession | None,
+    options: CallOptions = NO_OPTIONS,
 ) -> list[M]:
     """Save many instances and every instance they reference that has changes, each once,
     children first, with one ordered bulk write per model.
@@ -414,14 +448,18 @@ def save_all(
     are not written, and every instance's saved state says which.  Run it in a
     transaction for all or nothing.
     """
+    refuse_in_transaction(options, session)
     ordered = _saving_order(instances, session)
     _check_loadable(ordered)
-    _write_grouped(gateway, ordered, session)
+    _write_grouped(gateway, ordered, session, options)
     return instances
 
 
 def _write_grouped(
-    gateway: DatabaseGateway, instances: list[Model], session: ClientSession | None
+    gateway: DatabaseGateway,
+    instances: list[Model],
+    session: ClientSession | None,
+    options: CallOptions = NO_OPTIONS,
 ) -> None:
     """Write the changes of ``instances`` (in their order): one bulk write per model."""
     groups: dict[type[Model], list[tuple[Model, _Write]]] = {}
@@ -437,9 +475,10 @@ def _write_grouped(
         with writes_in_flight(done for done, _ in pending) as overlapped:
             if uses_revisions(model):  # each write checked on its own
                 for done, write in pending:
-                    _send_one(gateway, done, write, session, overlapped)
+                    _send_one(gateway, done, write, session, overlapped, options)
                 continue
-            _bulk_write(gateway.collection(model), pending, session, overlapped)
+            collection = writable_collection(gateway, model, options, session)
+            _bulk_write(collection, pending, session, overlapped, options)
 
 
 def _bulk_write(
@@ -447,6 +486,7 @@ def _bulk_write(
     pending: list[tuple[Model, _Write]],
     session: ClientSession | None,
     overlapped: Callable[[Model], bool],
+    options: CallOptions = NO_OPTIONS,
 ) -> None:
     """One ordered bulk write of one model's writes, and the saved states it gives.
 
@@ -459,7 +499,10 @@ def _bulk_write(
         try:
             with duplicate_keys_as_anyodm_errors(model, [done for done, _ in pending]):
                 result = collection.bulk_write(
-                    [write.bulk_op() for write in writes], ordered=True, session=session
+                    [write.bulk_op() for write in writes],
+                    ordered=True,
+                    session=session,
+                    **options.comment,
                 )
                 if _some_update_unmatched(writes, result.matched_count, result.upserted_count):
                     # again, one by one in order (each is idempotent: $set/$unset, or an
@@ -467,7 +510,7 @@ def _bulk_write(
                     # turn and the writes after it still come after it
                     for write in writes:
                         if write.filter is not None:
-                            write.run(collection, session)
+                            write.run(collection, session, options)
         except DuplicateKeyError as exc:
             failed = _first_failed_index(exc)
             _record_applied(pending[:failed], exc, session, overlapped)
@@ -543,7 +586,12 @@ def _first_failed_index(exc: BaseException) -> int:
     return 0
 
 
-def delete(gateway: DatabaseGateway, instance: Model, session: ClientSession | None) -> None:
+def delete(
+    gateway: DatabaseGateway,
+    instance: Model,
+    session: ClientSession | None,
+    options: CallOptions = NO_OPTIONS,
+) -> None:
     """Delete ``instance``'s document; DocumentNotFoundError if it was not there.
 
     In a polymorphic family the document must be of the instance's class or one of its
@@ -556,7 +604,7 @@ def delete(gateway: DatabaseGateway, instance: Model, session: ClientSession | N
     cascade requires).
     """
     model = type(instance)
-    collection = gateway.collection(model)
+    collection = writable_collection(gateway, model, options, session)
     doc_filter: dict[str, Any] = {"_id": instance.__anyodm_stored_pk__}
     cascaded: list[CascadedDocuments] = []
     if incoming_rules(model):
@@ -572,7 +620,7 @@ def delete(gateway: DatabaseGateway, instance: Model, session: ClientSession | N
         doc_filter.update(family_guard)
     with writes_in_flight((instance,)) as overlapped:
         try:
-            result = collection.delete_one(doc_filter, session=session)
+            result = collection.delete_one(doc_filter, session=session, **options.comment)
         except BaseException as exc:
             if _outcome_unknown(exc):
                 record_unknown(instance, session)
@@ -599,12 +647,11 @@ def remove(
     read first and the rules applied to them (as :func:`delete`); the documents
     deleted are those that match and were read.
     """
-    collection = gateway.collection(spec.model)
     if incoming_rules(spec.model):
         return _remove_with_rules(gateway, spec, just_one, session)
-    if just_one:
-        return collection.delete_one(spec.filter, session=session).deleted_count
-    return collection.delete_many(spec.filter, session=session).deleted_count
+    collection = writable_collection(gateway, spec.model, spec.options, session)
+    delete = collection.delete_one if just_one else collection.delete_many
+    return delete(spec.filter, session=session, **spec.options.driver).deleted_count
 
 
 def _remove_with_rules(
@@ -615,14 +662,14 @@ def _remove_with_rules(
 ) -> int:
     model = spec.model
     require_transaction(model, session)
-    collection = gateway.collection(model)
+    collection = writable_collection(gateway, model, spec.options, session)
     found = collection.find(spec.filter, {"_id": 1}, limit=1 if just_one else 0, session=session)
     ids = [doc["_id"] for doc in found]
     if not ids:
         return 0
     cascaded = plan_cascade(gateway, model, ids, session)
     matched = {"$and": [spec.filter, {"_id": {"$in": ids}}]}
-    deleted = collection.delete_many(matched, session=session).deleted_count
+    deleted = collection.delete_many(matched, session=session, **spec.options.driver).deleted_count
     delete_cascaded(gateway, cascaded, session)
     return deleted
 

@@ -20,6 +20,7 @@ from anyodm.core.arguments import check_model_class
 from anyodm.core.find import FindSpec, make_filter_spec, make_find_spec
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.core.joins import with_references
+from anyodm.core.options import writable_collection
 from anyodm.core.pending import note_loaded, record_durable_or_pending, state_for_save
 from anyodm.core.revisions import uses_revisions, with_revision_increment
 from anyodm.core.write_errors import duplicate_keys_as_anyodm_errors
@@ -197,11 +198,14 @@ def update(
 ) -> UpdateResult:
     """Apply the update to the first (``update_one``) or every matching document."""
     model = spec.find.model
+    options = spec.find.options
+    collection = writable_collection(gateway, model, options, session)
     spec.check_references_saved(session)
-    collection = gateway.collection(model)
     write = collection.update_many if many else collection.update_one
     with duplicate_keys_as_anyodm_errors(model):
-        result = write(spec.find.filter, spec.update, upsert=spec.upsert, session=session)
+        result = write(
+            spec.find.filter, spec.update, upsert=spec.upsert, session=session, **options.driver
+        )
     return UpdateResult(result.matched_count, result.modified_count, result.upserted_id)
 
 
@@ -212,16 +216,18 @@ def find_one_and_update(
     or before it, as an instance; ``None`` if nothing matched (and nothing was upserted)."""
     find = spec.update.find
     model = find.model
+    collection = writable_collection(gateway, model, find.options, session)
     spec.update.check_references_saved(session)
     after = ReturnDocument.AFTER if spec.return_updated else ReturnDocument.BEFORE
     with duplicate_keys_as_anyodm_errors(model):
-        doc = gateway.collection(model).find_one_and_update(
+        doc = collection.find_one_and_update(
             find.filter,
             spec.update.update,
             sort=find.sort,
             upsert=spec.update.upsert,
             return_document=after,
             session=session,
+            **find.options.driver,
         )
     if doc is None:
         return None
@@ -238,8 +244,9 @@ def find_one_and_delete(
     """Delete the first matching document (by ``sort``) and return it as an instance
     (an unsaved one: saving it inserts it again); ``None`` if nothing matched."""
     model = spec.model
-    doc = gateway.collection(model).find_one_and_delete(
-        spec.filter, sort=spec.sort, session=session
+    collection = writable_collection(gateway, model, spec.options, session)
+    doc = collection.find_one_and_delete(
+        spec.filter, sort=spec.sort, session=session, **spec.options.driver
     )
     if doc is None:
         return None
@@ -286,7 +293,10 @@ def distinct(
 ) -> list[Any]:
     """The distinct values of the field among the matching documents, decoded."""
     model = spec.find.model
-    raw = gateway.collection(model).distinct(spec.key, spec.find.filter, session=session)
+    collection = spec.find.collection(gateway, session)
+    raw = collection.distinct(
+        spec.key, spec.find.filter, session=session, **spec.find.options.driver
+    )
     values = []
     for index, value in enumerate(raw):
         try:

@@ -36,6 +36,14 @@ if TYPE_CHECKING:
 
     from anyodm.core.cursor import SyncCursor
     from anyodm.core.engine import SyncEngine
+    from anyodm.core.options import (
+        CountOptions,
+        DistinctOptions,
+        FindOneOptions,
+        FindOptions,
+        SaveOptions,
+        WriteOptions,
+    )
     from anyodm.core.server_operations import UpdateResult
     from anyodm.model import Model
 
@@ -68,6 +76,7 @@ class _SyncCrud:
             projection: type[V] | None = None,
             references: Literal["load", "keys"] = "load",
             with_children: bool = True,
+            **options: Unpack[FindOptions],
         ) -> SyncCursor[V]:
             """Like the engine's ``find``, in this session."""
             ...
@@ -80,38 +89,79 @@ class _SyncCrud:
             projection: type[V] | None = None,
             references: Literal["load", "keys"] = "load",
             with_children: bool = True,
+            **options: Unpack[FindOneOptions],
         ) -> V | None:
             """Like the engine's ``find_one``, in this session."""
             ...
 
-        def count(self, model: type[Model], *queries: Any, with_children: bool = True) -> int:
+        def count(
+            self,
+            model: type[Model],
+            *queries: Any,
+            with_children: bool = True,
+            **options: Unpack[CountOptions],
+        ) -> int:
             """Like the engine's ``count``, in this session."""
             ...
 
-        def save(self, instance: M, *, skip_hooks: bool = False) -> M:
+        def save(
+            self,
+            instance: M,
+            *,
+            skip_hooks: bool = False,
+            **options: Unpack[SaveOptions],
+        ) -> M:
             """Like the engine's ``save``, in this session."""
             ...
 
-        def save_all(self, instances: Iterable[M], *, skip_hooks: bool = False) -> list[M]:
+        def save_all(
+            self,
+            instances: Iterable[M],
+            *,
+            skip_hooks: bool = False,
+            **options: Unpack[SaveOptions],
+        ) -> list[M]:
             """Like the engine's ``save_all``, in this session."""
             ...
 
-        def delete(self, instance: Model, *, skip_hooks: bool = False) -> None:
+        def delete(
+            self,
+            instance: Model,
+            *,
+            skip_hooks: bool = False,
+            **options: Unpack[SaveOptions],
+        ) -> None:
             """Like the engine's ``delete``, in this session."""
             ...
 
-        def remove(self, model: type[Model], *queries: Any, just_one: bool = False) -> int:
+        def remove(
+            self,
+            model: type[Model],
+            *queries: Any,
+            just_one: bool = False,
+            **options: Unpack[WriteOptions],
+        ) -> int:
             """Like the engine's ``remove``, in this session."""
             ...
 
         def update_one(
-            self, model: type[Model], *queries: Any, update: Any, upsert: bool = False
+            self,
+            model: type[Model],
+            *queries: Any,
+            update: Any,
+            upsert: bool = False,
+            **options: Unpack[WriteOptions],
         ) -> UpdateResult:
             """Like the engine's ``update_one``, in this session."""
             ...
 
         def update_many(
-            self, model: type[Model], *queries: Any, update: Any, upsert: bool = False
+            self,
+            model: type[Model],
+            *queries: Any,
+            update: Any,
+            upsert: bool = False,
+            **options: Unpack[WriteOptions],
         ) -> UpdateResult:
             """Like the engine's ``update_many``, in this session."""
             ...
@@ -124,20 +174,38 @@ class _SyncCrud:
             sort: Any = None,
             return_updated: bool = True,
             upsert: bool = False,
+            **options: Unpack[WriteOptions],
         ) -> M | None:
             """Like the engine's ``find_one_and_update``, in this session."""
             ...
 
-        def find_one_and_delete(self, model: type[M], *queries: Any, sort: Any = None) -> M | None:
+        def find_one_and_delete(
+            self,
+            model: type[M],
+            *queries: Any,
+            sort: Any = None,
+            **options: Unpack[WriteOptions],
+        ) -> M | None:
             """Like the engine's ``find_one_and_delete``, in this session."""
             ...
 
-        def distinct(self, model: type[Model], field: Any, *queries: Any) -> list[Any]:
+        def distinct(
+            self,
+            model: type[Model],
+            field: Any,
+            *queries: Any,
+            **options: Unpack[DistinctOptions],
+        ) -> list[Any]:
             """Like the engine's ``distinct``, in this session."""
             ...
 
         def aggregate(
-            self, model: type[Model], pipeline: Any, *, into: type[D] | None = None
+            self,
+            model: type[Model],
+            pipeline: Any,
+            *,
+            into: type[D] | None = None,
+            **options: Unpack[FindOptions],
         ) -> SyncCursor[D]:
             """Like the engine's ``aggregate``, in this session."""
             ...

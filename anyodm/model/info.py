@@ -16,6 +16,7 @@ from anyodm.model.schema import doc_serializer_schema, doc_validator_schema
 if TYPE_CHECKING:
     from pymongo import IndexModel
 
+    from anyodm.model.concerns import Concerns
     from anyodm.model.model import Model
     from anyodm.model.reference_paths import ReferencePath
     from anyodm.model.reference_shapes import BackReferenceShape, ReferenceShape
@@ -224,8 +225,11 @@ class ModelInfo(ShapeInfo):
         family: Family | None = None,
         discriminator: str | None = None,
         back_reference_names: tuple[str, ...] = (),
+        concerns: Concerns | None = None,
     ) -> None:
         super().__init__(model, key_names, reference_names, parse_doc_with_default_factories)
+        #: ``model_config``'s read concern, write concern and read preference (None: none)
+        self.concerns: Concerns | None = concerns
         #: the polymorphic family the model belongs to (None for an ordinary model)
         self.family = family
         #: the model's discriminator value in its family's documents

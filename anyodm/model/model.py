@@ -23,10 +23,13 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 from pydantic_core import CoreSchema, PydanticUndefined
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
 from typing_extensions import Self, dataclass_transform
 
 from anyodm.errors import DocumentParsingError
 from anyodm.model.bson_types import BSON_SUBSTITUTES, ObjectId
+from anyodm.model.concerns import CONCERN_NAMES, Concerns, ReadPreferenceMode, check_concerns
 from anyodm.model.fields import Field, ODMFieldOptions, Reference, odm_options
 from anyodm.model.hooks import NO_HOOKS, ModelHooks, collect_hooks
 from anyodm.model.info import REVISION_KEY, Family, ModelInfo, ShapeInfo
@@ -86,6 +89,12 @@ class ODMConfigDict(ConfigDict, total=False):
     discriminator: str
     #: validate the instance again (pydantic) before each save writes it
     validate_on_save: bool
+    #: the model's read concern (``pymongo.read_concern.ReadConcern``), over the engine's
+    read_concern: ReadConcern
+    #: the model's write concern (``pymongo.WriteConcern``), over the engine's
+    write_concern: WriteConcern
+    #: the model's read preference (``pymongo.ReadPreference.SECONDARY``...)
+    read_preference: ReadPreferenceMode
 
 
 _ODM_KEYS = frozenset(
@@ -97,6 +106,7 @@ _ODM_KEYS = frozenset(
         "polymorphic",
         "discriminator",
         "validate_on_save",
+        *CONCERN_NAMES,
     }
 )
 _EMBEDDED_ODM_KEYS = frozenset({"parse_doc_with_default_factories"})
@@ -336,7 +346,19 @@ def _build_info(
         family=family,
         discriminator=discriminator,
         back_reference_names=tuple(back_references),
+        concerns=_model_concerns(cls, name, own_config),
     )
+
+
+def _model_concerns(cls: type[Any], name: str, own_config: Mapping[str, Any]) -> Concerns | None:
+    """The model's read/write concern and read preference (its own, else its base's)."""
+    inherited: Concerns | None = _inherited(cls, "concerns", None)
+    given = {key: own_config[key] for key in CONCERN_NAMES if key in own_config}
+    if not given:
+        return inherited
+    if inherited is not None:
+        given = {**inherited.given(), **given}
+    return check_concerns(f"{name}: model_config", **given) or None
 
 
 #: the public methods of anyodm's models (a field may not hide one)

@@ -17,7 +17,9 @@ from typing import Any, Literal
 
 import anyio
 from pydantic import BaseModel
+from pymongo import ReadPreference, WriteConcern
 from pymongo.client_session import ClientSession
+from pymongo.read_concern import ReadConcern
 from typing_extensions import assert_type
 
 from anyodm import (
@@ -67,6 +69,7 @@ from anyodm.errors import (
     WrittenDocumentParsingError,
 )
 from anyodm.model.fields import OnDelete
+from anyodm.options import FindOptions, WriteOptions
 from anyodm.query import QueryExpression, QueryLike, SortExpression
 from anyodm.update import UpdateOperation
 
@@ -465,6 +468,30 @@ def sync_hooks(engine: SyncEngine, stamped: Stamped) -> None:
     with engine.session() as session:
         assert_type(session.save_all([stamped], skip_hooks=True), list[Stamped])
         session.delete(stamped, skip_hooks=True)
+
+
+async def driver_options(engine: Engine, sync: SyncEngine, book: Book) -> None:
+    cursor = engine.find(Book, comment="report", hint=Book.title, batch_size=50, let={"n": 1})
+    assert_type(cursor, AsyncCursor[Book])
+    assert_type(await engine.count(Book, hint="title_1", read_concern=ReadConcern("local")), int)
+    await engine.save(book, comment="x", write_concern=WriteConcern(w="majority"))
+    await engine.update_many(Book, update={}, hint=Book.title, collation={"locale": "fr"})
+    await engine.find_one(Book, read_preference=ReadPreference.SECONDARY_PREFERRED)
+    options: FindOptions = {"comment": "typed", "allow_disk_use": True}
+    assert_type(sync.find(Book, **options), SyncCursor[Book])
+    writes: WriteOptions = {"let": {"x": 1}}
+    sync.remove(Book, **writes)
+    async with engine.transaction(write_concern=WriteConcern(w="majority")) as tx:
+        await tx.find_one(Book, comment="in a transaction")
+    derived = engine.with_options(read_concern=ReadConcern("majority"))
+    assert_type(derived, Engine)
+    assert_type(sync.with_options(read_preference=ReadPreference.NEAREST), SyncEngine)
+    # an option an operation does not take, or of the wrong type, is a type error
+    await engine.count(Book, batch_size=5)  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
+    await engine.save(book, hint="title_1")  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
+    engine.find(Book, batch_size="5")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    sync.find(Book, read_concern="majority")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    engine.with_options(write_concern={"w": 1})  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 
 
 # -- the sync engine ---------------------------------------------------------------------
