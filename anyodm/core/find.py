@@ -32,6 +32,7 @@ from anyodm.model.pipeline import build_pipeline
 from anyodm.model.projection import projection_for
 from anyodm.model.query import build_filter, build_sort
 from anyodm.model.references import find_pipeline, path_into_references
+from anyodm.model.text_search import check_text_search, has_text_search
 
 if TYPE_CHECKING:
     from anyodm.model import Model
@@ -93,7 +94,7 @@ class FindSpec(Generic[M]):
         limit: int,
         pipeline: list[dict[str, Any]] | None,
         decode: Callable[[Mapping[str, Any]], M] | None = None,
-        projection: dict[str, int] | None = None,
+        projection: dict[str, Any] | None = None,
         keys_only: bool = False,
     ) -> None:
         self.model: type[Model] = model
@@ -116,7 +117,7 @@ class FindSpec(Generic[M]):
         else:
             self.decode = decode
             self.load = _without_bytes(decode)
-        self.projection: dict[str, int] | None = projection
+        self.projection: dict[str, Any] | None = projection
         #: the call's driver options and concerns (set by the engine's front)
         self.options: CallOptions = NO_OPTIONS
 
@@ -167,15 +168,20 @@ def make_find_spec(
         raise _keys_with_projection(checked, operation)
     filter_ = build_filter(checked, *queries, with_children=children)
     sort_ = None if sort is None else build_sort(checked, sort)
+    view = None if projection is None else projection_for(checked, projection)
+    reads_score = view is not None and view.reads_text_score
+    check_text_search(checked, filter_, sort_, reads_score, operation)
     if operation not in _FINDS:
         refuse_paths_into_references(checked, filter_, sort_, operation)
+    else:
+        refuse_text_search_after_lookups(checked, filter_, sort_, operation)
     if keys_only:
         _refuse_paths_with_keys(checked, filter_, sort_, operation)
         return FindSpec(checked, filter_, sort_, skip_n, limit_n, None, keys_only=True)
     if projection is None:
         pipeline = find_pipeline(checked, filter_, sort_, skip_n, limit_n or None)
         return FindSpec(checked, filter_, sort_, skip_n, limit_n, pipeline)
-    view = projection_for(checked, projection)
+    assert view is not None
     pipeline = None
     if view.needs_lookups:
         pipeline = find_pipeline(checked, filter_, sort_, skip_n, limit_n or None, in_place=True)
@@ -203,6 +209,9 @@ def make_first_spec(
     checked = check_model_class(model, "find_one")
     filter_ = build_filter(checked, *queries)
     sort_ = None if sort is None else build_sort(checked, sort)
+    if sort_ is not None:
+        check_text_search(checked, filter_, sort_, False, "find_one")
+    refuse_text_search_after_lookups(checked, filter_, sort_, "find_one")
     pipeline = find_pipeline(checked, filter_, sort_, 0, 1)
     return FindSpec(checked, filter_, sort_, 0, 1, pipeline)
 
@@ -244,6 +253,7 @@ def make_filter_spec(
         return FindSpec(checked, filter_, None, 0, 0, None)
     if operation != "count":
         raise _into_references_refused(checked, key, operation)
+    refuse_text_search_after_lookups(checked, filter_, None, operation)
     pipeline = find_pipeline(checked, filter_, None, 0, None)
     assert pipeline is not None  # a model with references to reach into
     return FindSpec(checked, filter_, None, 0, 0, [*pipeline, {"$count": "n"}])
@@ -261,6 +271,25 @@ def refuse_paths_into_references(model: type[Any], filter_: Any, sort: Any, oper
     key = path_into_references(model, filter_, sort)
     if key is not None:
         raise _into_references_refused(model, key, operation)
+
+
+def refuse_text_search_after_lookups(
+    model: type[Any], filter_: Any, sort: Any, operation: str
+) -> None:
+    """``InvalidFieldError`` if a text search comes with a filter or sort on a
+    referenced document's fields: those are matched after the lookups, and MongoDB runs
+    a ``$text`` search only in the first stage of an aggregation."""
+    if not has_text_search(filter_):
+        return
+    key = path_into_references(model, filter_, sort)
+    if key is not None:
+        raise InvalidFieldError(
+            model,
+            f"{model.__name__}.{key}",
+            f"{operation}() cannot combine a text search (query.text) with a filter or "
+            f"sort on a field of a referenced document ({key!r}): MongoDB searches text "
+            "only before the references are looked up; filter on the reference's keys",
+        )
 
 
 def _into_references_refused(model: type[Any], key: str, operation: str) -> InvalidFieldError:

@@ -61,6 +61,7 @@ from anyodm.core.revisions import (
     uses_revisions,
     with_revision_increment,
 )
+from anyodm.core.shard_keys import shard_key_of, where_instance_lives, where_saved
 from anyodm.core.write_errors import duplicate_keys_as_anyodm_errors
 from anyodm.errors import (
     AnyODMError,
@@ -294,9 +295,20 @@ def _write_of(
     """
     model = type(instance)
     state = state_for_save(instance, session)
-    plan = plan_save(instance, state, use_own=False, codec_options=gateway.codec_options(model))
+    codec_options = gateway.codec_options(model)
+    plan = plan_save(instance, state, use_own=False, codec_options=codec_options)
     doc = plan.doc
     pk_filter: dict[str, Any] = {"_id": doc["_id"]}
+    located: dict[str, Any] = {}  # the shard key's values, where the document is
+    shard_key = shard_key_of(model)
+    if shard_key is not None:
+        if plan.stored:
+            assert isinstance(state, StoredDocument)
+            changes = plan.changes
+            located = where_saved(instance, shard_key, state, changes, session, codec_options)
+        else:
+            located = where_instance_lives(instance, shard_key, None, doc, codec_options)
+        pk_filter.update(located)
     family_guard = own_documents_filter(model)
     if family_guard is not None:
         pk_filter.update(family_guard)
@@ -328,6 +340,7 @@ def _write_of(
     if write.filter is None:  # a new ObjectId: cannot conflict
         return _Write(RawBSONDocument(sent.raw), None, sent)
     revised = guarded_filter(doc["_id"], base)
+    revised.update(located)
     if family_guard is not None:
         revised.update(family_guard)
     if write.replace:
@@ -615,6 +628,11 @@ def delete(
         state = state_for_save(instance, session)
         if isinstance(state, StoredDocument):
             doc_filter, guarded = guarded_filter(doc_filter["_id"], state), True
+    shard_key = shard_key_of(model)
+    if shard_key is not None:  # where the document was loaded or last saved
+        state = state_for_save(instance, session)
+        codec_options = gateway.codec_options(model)
+        doc_filter.update(where_instance_lives(instance, shard_key, state, None, codec_options))
     family_guard = family_documents_filter(model)
     if family_guard is not None:
         doc_filter.update(family_guard)

@@ -9,14 +9,18 @@ siblings may share a value that one of them declares unique.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pymongo import IndexModel
 
 from anyodm.model.fields import odm_options
 from anyodm.model.query import FieldProxy, SortExpression
 
-__all__ = ["Index", "model_indexes"]
+__all__ = ["Index", "IndexKind", "model_indexes"]
+
+#: The kinds of index ``Index(kind=...)`` makes of its keys.
+IndexKind = Literal["text", "hashed", "2dsphere"]
+_KINDS: tuple[str, ...] = get_args(IndexKind)
 
 #: What ``Index()`` takes at run time. Its parameters are typed ``Any``: to a type
 #: checker ``Book.pages`` is the field's value type (``int``), not a field proxy.
@@ -28,8 +32,10 @@ class Index:
 
     ``Index(Book.title)``, ``Index(Book.author, Book.pages.desc(), unique=True,
     name="author_pages")``; keys may also be stored key names or ``(key, direction)``
-    pairs. Extra keywords (``sparse=``, ``partialFilterExpression=``, ...) go to
-    ``pymongo.IndexModel``.
+    pairs. ``kind="text"`` makes a text index of the keys (``weights=`` may name them
+    by field: ``weights={Book.title: 10}``), ``kind="hashed"`` / ``"2dsphere"`` the
+    others. Extra keywords (``sparse=``, ``partialFilterExpression=``,
+    ``default_language=``, ...) go to ``pymongo.IndexModel``.
     """
 
     def __init__(
@@ -38,13 +44,21 @@ class Index:
         unique: bool = False,
         name: str | None = None,
         index_name: str | None = None,
+        kind: IndexKind | None = None,
         **options: Any,
     ) -> None:
         if not keys:
             raise TypeError("Index() needs at least one key")
+        if kind is not None and kind not in _KINDS:
+            raise TypeError(
+                f"Index(kind=...) is one of {', '.join(map(repr, _KINDS))}, not {kind!r:.80}"
+            )
         self.keys = keys
         self.unique = unique
         self.name: str | None = name or index_name
+        #: every key's type instead of a direction: ``"text"`` (a text index, what
+        #: ``query.text`` searches), ``"hashed"``, ``"2dsphere"``
+        self.kind: IndexKind | None = kind
         self.options = options
 
     def __repr__(self) -> str:
@@ -69,11 +83,31 @@ class Index:
 
     def to_index_model(self, model: type[Any]) -> IndexModel:
         options = dict(self.options)
+        keys = self.key_list(model)
+        if self.kind is not None:
+            keys = [(key, self.kind) for key, _ in keys]
+        if isinstance(options.get("weights"), Mapping):
+            options["weights"] = _weights(model, options["weights"])
         if self.unique:
             options["unique"] = True
         if self.name:
             options["name"] = self.name
-        return IndexModel(self.key_list(model), **options)
+        return IndexModel(keys, **options)
+
+
+def _weights(model: type[Any], weights: Mapping[Any, Any]) -> dict[str, Any]:
+    """A text index's ``weights=``: fields (``Book.title``) or stored key names -> weight."""
+    stored: dict[str, Any] = {}
+    for key, weight in weights.items():
+        if isinstance(key, FieldProxy):
+            key._check_stored("an index")
+            _checked(model, key.asc())
+            stored[key._path] = weight
+        elif isinstance(key, str):
+            stored[key] = weight
+        else:
+            raise TypeError(f"{model.__name__}: invalid text index weight key {key!r}")
+    return stored
 
 
 def _checked(model: type[Any], keys: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from anyodm.model.model import Model
     from anyodm.model.reference_paths import ReferencePath
     from anyodm.model.reference_shapes import BackReferenceShape, ReferenceShape
+    from anyodm.model.shard_key import ShardKey
 
 __all__ = ["DISCRIMINATOR_KEY", "REVISION_KEY", "Family", "ModelInfo", "ShapeInfo"]
 
@@ -226,6 +227,7 @@ class ModelInfo(ShapeInfo):
         discriminator: str | None = None,
         back_reference_names: tuple[str, ...] = (),
         concerns: Concerns | None = None,
+        shard_key: ShardKey | None = None,
     ) -> None:
         super().__init__(model, key_names, reference_names, parse_doc_with_default_factories)
         #: ``model_config``'s read concern, write concern and read preference (None: none)
@@ -239,6 +241,9 @@ class ModelInfo(ShapeInfo):
         #: the stored key of the document's revision, or None without optimistic concurrency
         self.revision_key: str | None = REVISION_KEY if optimistic_concurrency else None
         self.optimistic_concurrency = optimistic_concurrency
+        #: the fields of the collection's shard key and their stored keys (None: the
+        #: model declares none)
+        self.shard_key = shard_key
         #: the collection name
         self.collection = collection
         #: python name of the primary key field

@@ -48,6 +48,7 @@ from anyodm.model.reference_shapes import (
     unresolved,
 )
 from anyodm.model.schema import adapt_own_schema
+from anyodm.model.shard_key import checked_shard_key
 from anyodm.model.storable import field_type_problem
 from anyodm.model.tracking import MAYBE_STORED, SavedState, StoredDocument
 
@@ -95,6 +96,9 @@ class ODMConfigDict(ConfigDict, total=False):
     write_concern: WriteConcern
     #: the model's read preference (``pymongo.ReadPreference.SECONDARY``...)
     read_preference: ReadPreferenceMode
+    #: the fields of the collection's shard key (python names, in order): every write
+    #: of one instance filters on their stored values
+    shard_key: tuple[str, ...]
 
 
 _ODM_KEYS = frozenset(
@@ -107,6 +111,7 @@ _ODM_KEYS = frozenset(
         "discriminator",
         "validate_on_save",
         *CONCERN_NAMES,
+        "shard_key",
     }
 )
 _EMBEDDED_ODM_KEYS = frozenset({"parse_doc_with_default_factories"})
@@ -334,6 +339,15 @@ def _build_info(
             seen[REVISION_KEY],
             f"stored key {REVISION_KEY!r} holds the revision of optimistic concurrency",
         )
+    shard_key = checked_shard_key(
+        name,
+        own_config.get("shard_key"),
+        inherited=_inherited(cls, "shard_key", None),
+        family_root=None if family is None or family.root is cls else family.root.__name__,
+        key_names=key_names,
+        back_references=tuple(back_references),
+        array_kind=lambda field: _array_container(fields[field].annotation),
+    )
     return ModelInfo(
         cls,
         collection=collection or collection_name(name),
@@ -347,6 +361,7 @@ def _build_info(
         discriminator=discriminator,
         back_reference_names=tuple(back_references),
         concerns=_model_concerns(cls, name, own_config),
+        shard_key=shard_key,
     )
 
 

@@ -27,6 +27,7 @@ from anyodm.model.field_codec import (
 from anyodm.model.query import _elements, _is_array, _unwrap
 from anyodm.model.reference_paths import reference_paths
 from anyodm.model.reference_shapes import is_missing_target
+from anyodm.model.text_search import TEXT_SCORE, is_text_score
 
 if TYPE_CHECKING:
     from anyodm.model.model import Model
@@ -48,7 +49,15 @@ def _view_models(annotation: Any) -> list[type[BaseModel]]:
 class Projection:
     """What to request for ``view`` and how to decode each returned document."""
 
-    __slots__ = ("_fields", "_references", "keys", "model", "needs_lookups", "view")
+    __slots__ = (
+        "_fields",
+        "_references",
+        "keys",
+        "model",
+        "needs_lookups",
+        "reads_text_score",
+        "view",
+    )
 
     def __init__(self, model: type[Model], view: type[BaseModel]) -> None:
         if not (isinstance(view, type) and issubclass(view, BaseModel)):
@@ -59,8 +68,10 @@ class Projection:
         self.model: type[Model] = model
         self.view: type[BaseModel] = view
         self.needs_lookups: bool = False
-        #: stored paths to request
-        self.keys: dict[str, int] = {}
+        #: stored paths to request (1), and the text score's name (its ``$meta``)
+        self.keys: dict[str, Any] = {}
+        #: a view field is the text score (``query.TextScore``): the filter needs a search
+        self.reads_text_score: bool = False
         self._fields: list[tuple[str, str, Decoder]] = []  # (view name, stored key, decode)
         #: python dotted name -> stored dotted path of each reference loaded
         self._references: dict[str, str] = {}
@@ -69,7 +80,11 @@ class Projection:
             self.keys["_id"] = 0
 
     def _collect(self, model: type[Model], view: type[BaseModel]) -> None:
+        scores: list[str] = []
         for name, view_field in view.model_fields.items():
+            if is_text_score(view_field.metadata):
+                scores.append(name)
+                continue
             if name not in model.model_fields:
                 raise InvalidFieldError(
                     model,
@@ -80,6 +95,18 @@ class Projection:
             resolved = resolve_name(model, name, "projection")
             decode = self._decoder(resolved, view_field.annotation, name)
             self._fields.append((name, resolved.path, decode))
+        for name in scores:
+            if any(key == name or key.startswith(f"{name}.") for key in self.keys):
+                raise InvalidFieldError(
+                    model,
+                    f"{model.__name__}.{name}",
+                    f"projection {view.__name__} reads the text score as {name!r}, which is "
+                    f"also a stored key of {model.__name__} it requests: name the score "
+                    "field differently",
+                )
+            self.keys[name] = dict(TEXT_SCORE)
+            self._fields.append((name, name, _as_is))
+            self.reads_text_score = True
 
     def _decoder(self, resolved: Any, view_annotation: Any, dotted: str) -> Decoder:
         embedded = [sub for sub, _ in _embedded_alternatives(resolved.annotation)]
@@ -183,6 +210,10 @@ def _at(step: str | int, decode: Decoder, raw: Any) -> Any:
     except _Unfit as unfit:
         unfit.errors = [{**e, "loc": (step, *e["loc"])} for e in unfit.errors]
         raise
+
+
+def _as_is(raw: Any) -> Any:
+    return raw
 
 
 def _loaded(target: type[Any]) -> Decoder:

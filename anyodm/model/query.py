@@ -510,6 +510,11 @@ class FieldProxy:
                     f"{self._where}: elem_match() got a query on {foreign[0].__name__}, "
                     "which is not the element type of this array"
                 )
+        if _text_searches(conditions):
+            raise TypeError(
+                f"{self._where}: elem_match() cannot hold a text search (query.text): "
+                "MongoDB refuses $text inside $elemMatch"
+            )
         parts = [self._element_condition(q) if _is_operators(q) else dict(q) for q in conditions]
         cond = parts[0] if len(parts) == 1 else {"$and": parts}
         return self._expr("$elemMatch", cond)
@@ -673,7 +678,55 @@ def _combine(op: str, queries: tuple[QueryLike, ...]) -> QueryExpression:
             parts.extend(q[op])  # flatten (a & b) & c
         else:
             parts.append(dict(q))
+    if _text_searches(parts):
+        if op == "$nor":
+            raise TypeError(
+                "nor_(): MongoDB refuses a text search (query.text) inside $nor; "
+                "exclude words in the search itself (query.text('coffee -decaf'))"
+            )
+        if op == "$and":
+            return QueryExpression(all_of(parts), models)
     return QueryExpression({op: parts}, models)
+
+
+def _text_searches(parts: Iterable[Mapping[str, Any]]) -> int:
+    """How many ``$text`` searches the queries hold (at their top level and in their
+    logical operators); ``TypeError`` above one (MongoDB allows one per query)."""
+    found = sum(_text_count(part) for part in parts)
+    if found > 1:
+        raise TypeError(
+            "a query holds at most one text search (query.text): MongoDB allows one "
+            "$text per query; put every word in one search"
+        )
+    return found
+
+
+def _text_count(query: Mapping[str, Any]) -> int:
+    count = 0
+    for key, value in query.items():
+        if key == "$text":
+            count += 1
+        elif key in ("$and", "$or", "$nor") and isinstance(value, (list, tuple)):
+            count += sum(_text_count(part) for part in value if isinstance(part, Mapping))
+    return count
+
+
+def all_of(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Queries that must all match, as one filter: ``{"$and": parts}``, except that a
+    ``$text`` search is kept at the top level (where every server accepts it), with
+    the other conditions beside it."""
+    text_at = next((i for i, part in enumerate(parts) if "$text" in part), None)
+    if text_at is None:
+        return {"$and": parts}
+    rest = [dict(part) for part in parts]
+    text = rest[text_at].pop("$text")
+    rest = [part for part in rest if part]
+    if len(rest) == 1:
+        return {"$text": text, **rest[0]}
+    combined: dict[str, Any] = {"$text": text}
+    if rest:
+        combined["$and"] = rest
+    return combined
 
 
 def and_(*queries: QueryLike) -> QueryExpression:
@@ -741,6 +794,8 @@ def build_filter(model: type[Any], *queries: Any, with_children: bool = True) ->
         return {}
     if len(parts) == 1:
         return parts[0]
+    if _text_searches(parts):
+        return all_of(parts)
     return {"$and": parts}
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "plan_save",
     "saved_state",
     "set_saved_state",
+    "stored_values",
 ]
 
 _STATE = "__anyodm_state__"
@@ -304,6 +305,15 @@ def _comparing(codec_options: CodecOptions[Any] | None) -> CodecOptions[Any]:
         _COMPARING.clear()
     _COMPARING[id(codec_options)] = (codec_options, comparing)
     return comparing
+
+
+def stored_values(
+    state: StoredDocument, keys: tuple[str, ...], codec_options: CodecOptions[Any] | None = None
+) -> dict[str, Any]:
+    """The values ``state`` stores under the top-level ``keys`` (``None`` for a missing
+    one), decoded as the collection encodes, so that a filter sends them as stored."""
+    doc = state.to_dict(_comparing(codec_options))
+    return {key: doc.get(key) for key in keys}
 
 
 def keeps_extras(model: type[Any]) -> bool:

@@ -160,6 +160,22 @@ def refused(error: DeleteDeniedError) -> str:
     return error.referencing_model.__name__ + error.model.__name__
 
 
+class Order(Model):
+    """A model of a sharded collection, with a text index."""
+
+    model_config = {
+        "shard_key": ("tenant", "id"),
+        "indexes": lambda: [Index(Order.note, kind="text", weights={Order.note: 2})],
+    }
+    tenant: str
+    note: str = ""
+
+
+class OrderHit(BaseModel):
+    note: str
+    score: query.TextScore
+
+
 class CityOnly(BaseModel):
     city: str
 
@@ -259,6 +275,18 @@ assert_type(operations[0].as_dict(), dict[str, dict[str, Any]])
 
 
 # -- the async engine ---------------------------------------------------------------------
+
+
+async def text_search(engine: Engine) -> None:
+    search = query.text("late delivery", language="english", case_sensitive=False)
+    assert_type(search, QueryExpression)
+    assert_type(query.text_score(), SortExpression)
+    found = await engine.find(Order, search, Order.tenant == "acme", sort=query.text_score())
+    assert_type(found, list[Order])
+    hits = await engine.find(Order, search, projection=OrderHit)
+    assert_type(hits[0].score, float)
+    query.text(3)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    Index(Order.note, kind="fulltext")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 
 
 async def reads(engine: Engine) -> None:
