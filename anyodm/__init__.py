@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from anyodm.errors import (
     AnyODMError,
+    CollectionMismatchError,
     CursorClosedError,
     CursorConsumedError,
     DocumentNotFoundError,
@@ -56,6 +57,8 @@ if TYPE_CHECKING:
         Model,
         ObjectId,
         Reference,
+        TimeSeries,
+        View,
         WithBsonSerializer,
     )
     from anyodm.model.hooks import (
@@ -78,6 +81,7 @@ __all__ = [
     "BackReference",
     "ChangeEvent",
     "ChangeStream",
+    "CollectionMismatchError",
     "CursorClosedError",
     "CursorConsumedError",
     "Delete",
@@ -109,6 +113,7 @@ __all__ = [
     "SyncHookContext",
     "SyncSession",
     "SyncTransaction",
+    "TimeSeries",
     "Transaction",
     "TransactionPhase",
     "TransactionRetriesExhaustedError",
@@ -116,6 +121,7 @@ __all__ = [
     "Update",
     "UpdateResult",
     "Validate",
+    "View",
     "WithBsonSerializer",
     "WrittenDocumentParsingError",
     "after_event",
@@ -153,6 +159,8 @@ _LAZY = {
     "Model": "anyodm.model",
     "ObjectId": "anyodm.model",
     "Reference": "anyodm.model",
+    "TimeSeries": "anyodm.model",
+    "View": "anyodm.model",
     "WithBsonSerializer": "anyodm.model",
     "NotLoaded": "anyodm.model.lazy",
     "is_loaded": "anyodm.model.lazy",

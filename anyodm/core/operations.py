@@ -27,6 +27,13 @@ from anyodm.core.arguments import check_model_class
 from anyodm.core.find import FindSpec, open_cursor, read_all
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.core.indexes import ensure_index
+from anyodm.core.kinds import (
+    ensure_kind,
+    refuse_kind_indexes,
+    refuse_measurement_update,
+    refuse_write,
+    refuse_writes,
+)
 from anyodm.core.pending import (
     note_loaded,
     record_durable_or_pending,
@@ -53,11 +60,14 @@ from anyodm.core.write_errors import duplicate_keys_as_anyodm_errors
 from anyodm.errors import (
     AnyODMError,
     DuplicateKeyError,
+    InvalidOperationError,
     RevisionConflictError,
 )
+from anyodm.model.kinds import TimeSeriesKind
 from anyodm.model.tracking import (
     MAYBE_STORED,
     SavedState,
+    SavePlan,
     StoredDocument,
     keeps_extras,
     plan_save,
@@ -271,6 +281,8 @@ def _write_of(
     if family_guard is not None:
         pk_filter.update(family_guard)
     base: SavedState = state if plan.stored else None
+    if isinstance(model.__anyodm__.kind, TimeSeriesKind):
+        return _measurement_write(instance, plan, state)
     if not plan.stored:
         if type(state) is StoredDocument:  # a copy under another key: a new document
             state = None
@@ -307,6 +319,26 @@ def _write_of(
     return _Write(update, revised, sent, upsert=not plan.stored, guarded=plan.stored)
 
 
+def _measurement_write(instance: Model, plan: SavePlan, state: SavedState) -> _Write | None:
+    """The write saving a measurement of a time-series collection: an insert (of a
+    fresh instance, or of a copy under another key), nothing for an unchanged stored
+    one; the update of a stored one, and the save of one whose last save had an unknown
+    outcome (an insert could store it twice), are refused."""
+    if plan.stored:
+        if plan.changes or plan.unset:
+            refuse_measurement_update(instance)
+        return None
+    if state is MAYBE_STORED:
+        model = type(instance)
+        raise InvalidOperationError(
+            f"save() of a {model.__name__} whose previous save had an unknown outcome: "
+            f"{model.__name__} is a time-series collection, which cannot upsert, and an "
+            "insert might store the measurement twice; find it again first"
+        )
+    # no upsert fallback: a time-series collection has no unique index on _id
+    return _Write(RawBSONDocument(plan.sent.raw), None, plan.sent)
+
+
 def _outcome_unknown(exc: BaseException) -> bool:
     """Whether a failed write may nevertheless have been applied."""
     cause = exc.__cause__ if isinstance(exc, AnyODMError) else exc
@@ -329,8 +361,10 @@ def _check_loadable(instances: Iterable[Model]) -> None:
 
 def save(gateway: DatabaseGateway, instance: M, session: ClientSession | None) -> M:
     """Save the referenced instances, then upsert ``instance``'s modified fields."""
+    refuse_write(type(instance), "save", session)
     refs = _unsaved_references([instance], session)
     _check_loadable([instance, *refs])
+    refuse_writes((type(ref) for ref in refs), "save", session)
     # planned before the references are written: a value BSON cannot store raises
     # InvalidValueError with nothing written
     write = _write_of(gateway, instance, session)
@@ -407,8 +441,10 @@ def save_all(
     are not written, and every instance's saved state says which.  Run it in a
     transaction for all or nothing.
     """
+    refuse_writes((type(instance) for instance in instances), "save_all", session)
     ordered = _saving_order(instances, session)
     _check_loadable(ordered)
+    refuse_writes((type(instance) for instance in ordered), "save_all", session)
     _write_grouped(gateway, ordered, session)
     return instances
 
@@ -545,6 +581,7 @@ def delete(gateway: DatabaseGateway, instance: Model, session: ClientSession | N
     inside a transaction): a later save stores it whole.
     """
     model = type(instance)
+    refuse_write(model, "delete", session)
     collection = gateway.collection(model)
     doc_filter: dict[str, Any] = {"_id": instance.__anyodm_stored_pk__}
     guarded = False
@@ -578,6 +615,7 @@ def remove(
     session: ClientSession | None,
 ) -> int:
     """Delete the matching documents (at most one with ``just_one``); how many went."""
+    refuse_write(spec.model, "remove", session)
     collection = gateway.collection(spec.model)
     if just_one:
         return collection.delete_one(spec.filter, session=session).deleted_count
@@ -614,7 +652,10 @@ def plan_indexes(models: Iterable[type[Model]]) -> IndexPlan:
     """Each model with the indexes ``configure_database`` creates for it; checked (a
     model class, index names that agree within a family) before anything is sent."""
     checked = [check_model_class(m, "configure_database") for m in models]
-    return [(model, _family_indexes(model)) for model in checked]
+    planned = [(model, _family_indexes(model)) for model in checked]
+    for model, indexes in planned:
+        refuse_kind_indexes(model, indexes)
+    return planned
 
 
 def configure_database(
@@ -623,14 +664,16 @@ def configure_database(
     update_existing_indexes: bool,
     session: ClientSession | None,
 ) -> None:
-    """Create what the planned models need in the database: their indexes (with
-    ``update_existing_indexes``, replacing changed ones).  Safe to run from many
+    """Create what the planned models need in the database: their time-series
+    collections and views (:func:`anyodm.core.kinds.ensure_kind`), then their indexes
+    (with ``update_existing_indexes``, replacing changed ones).  Safe to run from many
     processes at once (:func:`anyodm.core.indexes.ensure_index`).
 
-    This is the one place where start-up creates things in the database: collection
-    options, time-series collections and views will be created here, before the
-    indexes.
+    This is the one place where start-up creates things in the database (collection
+    options belong here too, before the indexes).
     """
+    for model, _ in planned:  # first: an index would create a plain collection
+        ensure_kind(gateway.database, model, session)
     for model, indexes in planned:
         collection = gateway.collection(model)
         for index in indexes:

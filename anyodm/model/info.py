@@ -15,6 +15,7 @@ from anyodm.model.schema import doc_serializer_schema, doc_validator_schema
 if TYPE_CHECKING:
     from pymongo import IndexModel
 
+    from anyodm.model.kinds import CollectionKind
     from anyodm.model.model import Model
     from anyodm.model.reference_paths import ReferencePath
     from anyodm.model.reference_shapes import BackReferenceShape, ReferenceShape
@@ -222,8 +223,11 @@ class ModelInfo(ShapeInfo):
         family: Family | None = None,
         discriminator: str | None = None,
         back_reference_names: tuple[str, ...] = (),
+        kind: CollectionKind | None = None,
     ) -> None:
         super().__init__(model, key_names, reference_names, parse_doc_with_default_factories)
+        #: a time-series collection or a view (``model_config``); None: a plain collection
+        self.kind = kind
         #: the polymorphic family the model belongs to (None for an ordinary model)
         self.family = family
         #: the model's discriminator value in its family's documents

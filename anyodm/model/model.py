@@ -30,6 +30,7 @@ from anyodm.model.bson_types import BSON_SUBSTITUTES, ObjectId
 from anyodm.model.fields import Field, ODMFieldOptions, Reference, odm_options
 from anyodm.model.hooks import NO_HOOKS, ModelHooks, collect_hooks
 from anyodm.model.info import REVISION_KEY, Family, ModelInfo, ShapeInfo
+from anyodm.model.kinds import TimeSeries, View, resolve_kind
 from anyodm.model.naming import collection_name
 from anyodm.model.reference_paths import Each
 from anyodm.model.reference_shapes import (
@@ -86,6 +87,10 @@ class ODMConfigDict(ConfigDict, total=False):
     discriminator: str
     #: validate the instance again (pydantic) before each save writes it
     validate_on_save: bool
+    #: the collection is a time-series collection (``anyodm.TimeSeries``)
+    timeseries: TimeSeries
+    #: the model is a read-only view of another model's collection (``anyodm.View``)
+    view: View
 
 
 _ODM_KEYS = frozenset(
@@ -97,6 +102,8 @@ _ODM_KEYS = frozenset(
         "polymorphic",
         "discriminator",
         "validate_on_save",
+        "timeseries",
+        "view",
     }
 )
 _EMBEDDED_ODM_KEYS = frozenset({"parse_doc_with_default_factories"})
@@ -324,9 +331,23 @@ def _build_info(
             seen[REVISION_KEY],
             f"stored key {REVISION_KEY!r} holds the revision of optimistic concurrency",
         )
+    collection = collection or collection_name(name)
+    indexed = next((f for f, opts in options.items() if opts.index or opts.unique), None)
+    if family is not None and family.root is not cls:
+        if "timeseries" in own_config or "view" in own_config:
+            raise _fail(
+                name,
+                None,
+                f"a subclass of the polymorphic {family.root.__name__} shares its "
+                "collection, and its kind",
+            )
+        kind = family.root.__anyodm__.kind
+    else:
+        kind = resolve_kind(name, own_config, fields, key_names, primary, collection, indexed)
     return ModelInfo(
         cls,
-        collection=collection or collection_name(name),
+        kind=kind,
+        collection=collection,
         primary_field=primary,
         key_names=key_names,
         reference_names=tuple(references),
