@@ -15,9 +15,9 @@ class Sensor(EmbeddedModel):
 class Reading(Model):
     at: datetime
     sensor: Sensor = Field(key_name="s")
-    celsius: float
+    celsius: float = Field(index=True)
 
-    model_config = {
+    model_config = {  # noqa: RUF012
         "collection": "readings",
         "timeseries": TimeSeries(
             time_field="at",
@@ -44,7 +44,7 @@ class LongBook(Model):
     title: str
     publisher: Publisher = Reference()
 
-    model_config = {
+    model_config = {  # noqa: RUF012
         "collection": "long_books",
         "view": View(
             source=Book,
@@ -63,7 +63,7 @@ class PagesPerPublisher(Model):
     books: int
     pages: int
 
-    model_config = {
+    model_config = {  # noqa: RUF012
         "view": View(
             source=Book,
             pipeline=[

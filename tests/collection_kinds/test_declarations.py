@@ -109,13 +109,13 @@ def test_an_embedded_model_cannot_be_a_collection_kind() -> None:
 
         class Part(EmbeddedModel):
             at: datetime
-            model_config = {"timeseries": TimeSeries(time_field="at")}
+            model_config = {"timeseries": TimeSeries(time_field="at")}  # noqa: RUF012
 
 
 def test_view_pipeline_uses_the_source_fields() -> None:
     class Short(Model):
         title: str
-        model_config = {"view": View(source=Book, pipeline=[{"$match": Book.pages < 100}])}
+        model_config = {"view": View(source=Book, pipeline=[{"$match": Book.pages < 100}])}  # noqa: RUF012
 
     kind = Short.__anyodm__.kind
     assert kind is not None
@@ -173,4 +173,4 @@ def test_an_indexed_field_in_a_view_is_refused() -> None:
 
         class Short(Model):
             title: str = Field(index=True)
-            model_config = {"view": View(source=Book)}
+            model_config = {"view": View(source=Book)}  # noqa: RUF012
