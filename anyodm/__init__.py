@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from anyodm.errors import (
     AnyODMError,
+    CollectionMismatchError,
     CursorClosedError,
     CursorConsumedError,
     DeleteDeniedError,
@@ -57,6 +58,8 @@ if TYPE_CHECKING:
         Model,
         ObjectId,
         Reference,
+        TimeSeries,
+        View,
         WithBsonSerializer,
     )
     from anyodm.model.hooks import (
@@ -79,6 +82,7 @@ __all__ = [
     "BackReference",
     "ChangeEvent",
     "ChangeStream",
+    "CollectionMismatchError",
     "CursorClosedError",
     "CursorConsumedError",
     "Delete",
@@ -111,6 +115,7 @@ __all__ = [
     "SyncHookContext",
     "SyncSession",
     "SyncTransaction",
+    "TimeSeries",
     "Transaction",
     "TransactionPhase",
     "TransactionRetriesExhaustedError",
@@ -118,6 +123,7 @@ __all__ = [
     "Update",
     "UpdateResult",
     "Validate",
+    "View",
     "WithBsonSerializer",
     "WrittenDocumentParsingError",
     "after_event",
@@ -155,6 +161,8 @@ _LAZY = {
     "Model": "anyodm.model",
     "ObjectId": "anyodm.model",
     "Reference": "anyodm.model",
+    "TimeSeries": "anyodm.model",
+    "View": "anyodm.model",
     "WithBsonSerializer": "anyodm.model",
     "NotLoaded": "anyodm.model.lazy",
     "is_loaded": "anyodm.model.lazy",

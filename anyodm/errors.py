@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AnyODMError",
+    "CollectionMismatchError",
     "CursorClosedError",
     "CursorConsumedError",
     "DeleteDeniedError",
@@ -53,6 +54,24 @@ class CursorClosedError(AnyODMError, RuntimeError):
 class InvalidOperationError(AnyODMError, RuntimeError):
     """An operation that MongoDB refuses in the current context (for example ``watch``
     inside a transaction), refused before anything is sent."""
+
+
+class CollectionMismatchError(AnyODMError):
+    """``configure_database`` found a model's collection or view already in the database,
+    of another kind or with another definition than the model declares (a time-series
+    collection's options, a view's source or pipeline).  Nothing was changed for it."""
+
+    def __init__(
+        self, model: type[Any], collection: str, differences: Sequence[str], hint: str = ""
+    ) -> None:
+        self.model = model
+        self.collection = collection
+        self.differences: list[str] = list(differences)
+        super().__init__(
+            f"configure_database: {model.__name__}'s collection {collection!r} exists and "
+            f"is not what the model declares: {'; '.join(self.differences)}"
+            + (f" ({hint})" if hint else "")
+        )
 
 
 class DocumentNotFoundError(AnyODMError):

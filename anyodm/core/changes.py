@@ -47,6 +47,7 @@ from anyodm.core import open_cursors
 from anyodm.core.arguments import check_model_class
 from anyodm.core.find import make_find_spec
 from anyodm.core.gateway import DatabaseGateway
+from anyodm.core.kinds import refuse_watch
 from anyodm.errors import CursorClosedError, InvalidOperationError
 from anyodm.model.query import build_filter
 from anyodm.model.references import has_lookups
@@ -168,6 +169,7 @@ def make_watch_spec(
             raise TypeError(f"{operation}() takes queries only when watching one model")
     else:
         models = (check_model_class(target, operation),)
+    refuse_watch(models, operation)
     if full_document not in _FULL_DOCUMENT:
         raise ValueError(
             f"{operation}(full_document=...) must be one of "

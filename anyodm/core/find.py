@@ -24,6 +24,7 @@ from anyodm.core.arguments import (
 from anyodm.core.batches import decode_into
 from anyodm.core.decoding import into_decoder
 from anyodm.core.gateway import DatabaseGateway
+from anyodm.core.kinds import refuse_write
 from anyodm.core.options import NO_OPTIONS, CallOptions, refuse_in_transaction
 from anyodm.core.pending import note_loaded
 from anyodm.core.polymorphism import keep_pipeline_to_class
@@ -161,6 +162,8 @@ def make_find_spec(
     for a find with ``references="keys"``, which looks nothing up. ``with_children=False``
     keeps a polymorphic class to its own documents (a no-op outside a family)."""
     checked = check_model_class(model, operation)
+    if operation in _WRITES:
+        refuse_write(checked, operation)
     skip_n, limit_n = check_skip_limit(skip, limit, operation)
     keys_only = check_references(references, operation)
     children = check_with_children(with_children, operation)
@@ -246,6 +249,8 @@ def make_filter_spec(
     operation refuses it before anything is sent (it would mean something else on the
     stored documents, which hold only the referenced keys)."""
     checked = check_model_class(model, operation)
+    if operation in _WRITES:
+        refuse_write(checked, operation)
     children = check_with_children(with_children, operation)
     filter_ = build_filter(checked, *queries, with_children=children)
     key = path_into_references(checked, filter_)
@@ -258,6 +263,11 @@ def make_filter_spec(
     assert pipeline is not None  # a model with references to reach into
     return FindSpec(checked, filter_, None, 0, 0, [*pipeline, {"$count": "n"}])
 
+
+#: the operations that write with a filter (refused on views before anything else)
+_WRITES = frozenset(
+    {"remove", "update_one", "update_many", "find_one_and_update", "find_one_and_delete"}
+)
 
 #: the operations whose filter and sort are matched as finds match them (after the
 #: references are loaded)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Final, NamedTuple, TypeVar
 
 from pymongo.client_session import ClientSession
 
+from anyodm.core.kinds import refuse_write
 from anyodm.core.pending import state_for_save
 from anyodm.model.hooks import Event, Hook, Timing
 from anyodm.model.revalidation import revalidate
@@ -120,6 +121,7 @@ def save_plan(
     after: list[Step] = []
     seen: set[int] = set()
     for instance in instances:
+        refuse_write(type(instance), "save", session)  # before any hook runs
         hooks = type(instance).__anyodm_hooks__
         if not hooks.active or id(instance) in seen:
             continue
@@ -142,6 +144,7 @@ def save_plan(
 
 def delete_plan(instance: Model, skip_hooks: bool) -> HookPlan | None:
     """The steps of a delete of ``instance`` (None when there are none)."""
+    refuse_write(type(instance), "delete")  # a view: before any hook runs
     if skip_hooks or not type(instance).__anyodm_hooks__.hooks:
         return None
     before = _calls(instance, "before", _DELETE_EVENTS, _DELETE_EVENTS)

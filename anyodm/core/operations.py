@@ -33,6 +33,13 @@ from anyodm.core.delete_rules import (
 from anyodm.core.find import FindSpec, open_cursor, read_all
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.core.indexes import ensure_index
+from anyodm.core.kinds import (
+    ensure_kind,
+    refuse_kind_indexes,
+    refuse_measurement_update,
+    refuse_write,
+    refuse_writes,
+)
 from anyodm.core.options import (
     NO_OPTIONS,
     CallOptions,
@@ -66,12 +73,15 @@ from anyodm.core.write_errors import duplicate_keys_as_anyodm_errors
 from anyodm.errors import (
     AnyODMError,
     DuplicateKeyError,
+    InvalidOperationError,
     RevisionConflictError,
 )
 from anyodm.model.delete_rules import incoming_rules
+from anyodm.model.kinds import TimeSeriesKind
 from anyodm.model.tracking import (
     MAYBE_STORED,
     SavedState,
+    SavePlan,
     StoredDocument,
     keeps_extras,
     plan_save,
@@ -313,6 +323,8 @@ def _write_of(
     if family_guard is not None:
         pk_filter.update(family_guard)
     base: SavedState = state if plan.stored else None
+    if isinstance(model.__anyodm__.kind, TimeSeriesKind):
+        return _measurement_write(instance, plan, state)
     if not plan.stored:
         if type(state) is StoredDocument:  # a copy under another key: a new document
             state = None
@@ -350,6 +362,26 @@ def _write_of(
     return _Write(update, revised, sent, upsert=not plan.stored, guarded=plan.stored)
 
 
+def _measurement_write(instance: Model, plan: SavePlan, state: SavedState) -> _Write | None:
+    """The write saving a measurement of a time-series collection: an insert (of a
+    fresh instance, or of a copy under another key), nothing for an unchanged stored
+    one; the update of a stored one, and the save of one whose last save had an unknown
+    outcome (an insert could store it twice), are refused."""
+    if plan.stored:
+        if plan.changes or plan.unset:
+            refuse_measurement_update(instance)
+        return None
+    if state is MAYBE_STORED:
+        model = type(instance)
+        raise InvalidOperationError(
+            f"save() of a {model.__name__} whose previous save had an unknown outcome: "
+            f"{model.__name__} is a time-series collection, which cannot upsert, and an "
+            "insert might store the measurement twice; find it again first"
+        )
+    # no upsert fallback: a time-series collection has no unique index on _id
+    return _Write(RawBSONDocument(plan.sent.raw), None, plan.sent)
+
+
 def _outcome_unknown(exc: BaseException) -> bool:
     """Whether a failed write may nevertheless have been applied."""
     cause = exc.__cause__ if isinstance(exc, AnyODMError) else exc
@@ -378,9 +410,11 @@ def save(
 ) -> M:
     """Save the referenced instances, then upsert ``instance``'s modified fields
     (``options``: the call's comment and write concern, for every write it sends)."""
+    refuse_write(type(instance), "save", session)
     refuse_in_transaction(options, session)
     refs = _unsaved_references([instance], session)
     _check_loadable([instance, *refs])
+    refuse_writes((type(ref) for ref in refs), "save", session)
     # planned before the references are written: a value BSON cannot store raises
     # InvalidValueError with nothing written
     write = _write_of(gateway, instance, session)
@@ -461,9 +495,11 @@ def save_all(
     are not written, and every instance's saved state says which.  Run it in a
     transaction for all or nothing.
     """
+    refuse_writes((type(instance) for instance in instances), "save_all", session)
     refuse_in_transaction(options, session)
     ordered = _saving_order(instances, session)
     _check_loadable(ordered)
+    refuse_writes((type(instance) for instance in ordered), "save_all", session)
     _write_grouped(gateway, ordered, session, options)
     return instances
 
@@ -617,6 +653,7 @@ def delete(
     cascade requires).
     """
     model = type(instance)
+    refuse_write(model, "delete", session)
     collection = writable_collection(gateway, model, options, session)
     doc_filter: dict[str, Any] = {"_id": instance.__anyodm_stored_pk__}
     cascaded: list[CascadedDocuments] = []
@@ -665,6 +702,7 @@ def remove(
     read first and the rules applied to them (as :func:`delete`); the documents
     deleted are those that match and were read.
     """
+    refuse_write(spec.model, "remove", session)
     if incoming_rules(spec.model):
         return _remove_with_rules(gateway, spec, just_one, session)
     collection = writable_collection(gateway, spec.model, spec.options, session)
@@ -722,7 +760,10 @@ def plan_indexes(models: Iterable[type[Model]]) -> IndexPlan:
     """Each model with the indexes ``configure_database`` creates for it; checked (a
     model class, index names that agree within a family) before anything is sent."""
     checked = [check_model_class(m, "configure_database") for m in models]
-    return [(model, _family_indexes(model)) for model in checked]
+    planned = [(model, _family_indexes(model)) for model in checked]
+    for model, indexes in planned:
+        refuse_kind_indexes(model, indexes)
+    return planned
 
 
 def configure_database(
@@ -731,14 +772,16 @@ def configure_database(
     update_existing_indexes: bool,
     session: ClientSession | None,
 ) -> None:
-    """Create what the planned models need in the database: their indexes (with
-    ``update_existing_indexes``, replacing changed ones).  Safe to run from many
+    """Create what the planned models need in the database: their time-series
+    collections and views (:func:`anyodm.core.kinds.ensure_kind`), then their indexes
+    (with ``update_existing_indexes``, replacing changed ones).  Safe to run from many
     processes at once (:func:`anyodm.core.indexes.ensure_index`).
 
-    This is the one place where start-up creates things in the database: collection
-    options, time-series collections and views will be created here, before the
-    indexes.
+    This is the one place where start-up creates things in the database (collection
+    options belong here too, before the indexes).
     """
+    for model, _ in planned:  # first: an index would create a plain collection
+        ensure_kind(gateway.database, model, session)
     for model, indexes in planned:
         collection = gateway.collection(model)
         for index in indexes:

@@ -20,6 +20,7 @@ from anyodm.core.arguments import check_model_class
 from anyodm.core.find import FindSpec, make_filter_spec, make_find_spec
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.core.joins import with_references
+from anyodm.core.kinds import refuse_write
 from anyodm.core.options import writable_collection
 from anyodm.core.pending import note_loaded, record_durable_or_pending, state_for_save
 from anyodm.core.revisions import uses_revisions, with_revision_increment
@@ -125,6 +126,7 @@ def make_update_spec(
         find = make_filter_spec(model, queries, operation)
     else:
         find = make_find_spec(model, queries, sort, 0, None, operation)
+    refuse_write(find.model, operation)
     document = build_update(find.model, update, operation)
     if uses_revisions(find.model):  # instances loaded before this update become stale
         document = with_revision_increment(document)
@@ -198,6 +200,7 @@ def update(
 ) -> UpdateResult:
     """Apply the update to the first (``update_one``) or every matching document."""
     model = spec.find.model
+    refuse_write(model, "update_many" if many else "update_one", session)
     options = spec.find.options
     collection = writable_collection(gateway, model, options, session)
     spec.check_references_saved(session)
@@ -216,6 +219,7 @@ def find_one_and_update(
     or before it, as an instance; ``None`` if nothing matched (and nothing was upserted)."""
     find = spec.update.find
     model = find.model
+    refuse_write(model, "find_one_and_update", session)
     collection = writable_collection(gateway, model, find.options, session)
     spec.update.check_references_saved(session)
     after = ReturnDocument.AFTER if spec.return_updated else ReturnDocument.BEFORE
@@ -244,6 +248,7 @@ def find_one_and_delete(
     """Delete the first matching document (by ``sort``) and return it as an instance
     (an unsaved one: saving it inserts it again); ``None`` if nothing matched."""
     model = spec.model
+    refuse_write(model, "find_one_and_delete", session)
     collection = writable_collection(gateway, model, spec.options, session)
     doc = collection.find_one_and_delete(
         spec.filter, sort=spec.sort, session=session, **spec.options.driver

@@ -15,6 +15,7 @@ from anyodm.model.bson_types import (
 from anyodm.model.fields import BackReference, Field, Reference
 from anyodm.model.index import Index
 from anyodm.model.info import ModelInfo
+from anyodm.model.kinds import TimeSeries, View
 from anyodm.model.model import EmbeddedModel, Model, ODMConfigDict
 
 __all__ = [
@@ -31,5 +32,7 @@ __all__ = [
     "ObjectId",
     "Reference",
     "Regex",
+    "TimeSeries",
+    "View",
     "WithBsonSerializer",
 ]

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pymongo import IndexModel
 
     from anyodm.model.concerns import Concerns
+    from anyodm.model.kinds import CollectionKind
     from anyodm.model.model import Model
     from anyodm.model.reference_paths import ReferencePath
     from anyodm.model.reference_shapes import BackReferenceShape, ReferenceShape
@@ -228,10 +229,13 @@ class ModelInfo(ShapeInfo):
         back_reference_names: tuple[str, ...] = (),
         concerns: Concerns | None = None,
         shard_key: ShardKey | None = None,
+        kind: CollectionKind | None = None,
     ) -> None:
         super().__init__(model, key_names, reference_names, parse_doc_with_default_factories)
         #: ``model_config``'s read concern, write concern and read preference (None: none)
         self.concerns: Concerns | None = concerns
+        #: a time-series collection or a view (``model_config``); None: a plain collection
+        self.kind = kind
         #: the polymorphic family the model belongs to (None for an ordinary model)
         self.family = family
         #: the model's discriminator value in its family's documents

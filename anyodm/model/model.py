@@ -33,6 +33,7 @@ from anyodm.model.concerns import CONCERN_NAMES, Concerns, ReadPreferenceMode, c
 from anyodm.model.fields import Field, ODMFieldOptions, Reference, odm_options
 from anyodm.model.hooks import NO_HOOKS, ModelHooks, collect_hooks
 from anyodm.model.info import REVISION_KEY, Family, ModelInfo, ShapeInfo
+from anyodm.model.kinds import TimeSeries, View, resolve_kind
 from anyodm.model.naming import collection_name
 from anyodm.model.reference_paths import Each
 from anyodm.model.reference_shapes import (
@@ -99,6 +100,10 @@ class ODMConfigDict(ConfigDict, total=False):
     #: the fields of the collection's shard key (python names, in order): every write
     #: of one instance filters on their stored values
     shard_key: tuple[str, ...]
+    #: the collection is a time-series collection (``anyodm.TimeSeries``)
+    timeseries: TimeSeries
+    #: the model is a read-only view of another model's collection (``anyodm.View``)
+    view: View
 
 
 _ODM_KEYS = frozenset(
@@ -112,6 +117,8 @@ _ODM_KEYS = frozenset(
         "validate_on_save",
         *CONCERN_NAMES,
         "shard_key",
+        "timeseries",
+        "view",
     }
 )
 _EMBEDDED_ODM_KEYS = frozenset({"parse_doc_with_default_factories"})
@@ -348,9 +355,23 @@ def _build_info(
         back_references=tuple(back_references),
         array_kind=lambda field: _array_container(fields[field].annotation),
     )
+    collection = collection or collection_name(name)
+    indexed = next((f for f, opts in options.items() if opts.index or opts.unique), None)
+    if family is not None and family.root is not cls:
+        if "timeseries" in own_config or "view" in own_config:
+            raise _fail(
+                name,
+                None,
+                f"a subclass of the polymorphic {family.root.__name__} shares its "
+                "collection, and its kind",
+            )
+        kind = family.root.__anyodm__.kind
+    else:
+        kind = resolve_kind(name, own_config, fields, key_names, primary, collection, indexed)
     return ModelInfo(
         cls,
-        collection=collection or collection_name(name),
+        kind=kind,
+        collection=collection,
         primary_field=primary,
         key_names=key_names,
         reference_names=tuple(references),

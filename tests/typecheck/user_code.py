@@ -46,11 +46,13 @@ from anyodm import (
     SyncHookContext,
     SyncSession,
     SyncTransaction,
+    TimeSeries,
     Transaction,
     TransactionPhase,
     Update,
     UpdateResult,
     Validate,
+    View,
     after_event,
     before_event,
     is_loaded,
@@ -62,6 +64,7 @@ from anyodm import (
 from anyodm.aio.cursor import AsyncCursor
 from anyodm.core.cursor import SyncCursor
 from anyodm.errors import (
+    CollectionMismatchError,
     DocumentNotFoundError,
     InvalidValueError,
     PendingMigrationsError,
@@ -188,6 +191,38 @@ class BookSummary(BaseModel):
 class PagesByPublisher(BaseModel):
     publisher: ObjectId
     total: int
+
+
+# -- collection kinds ------------------------------------------------------------------
+
+
+class Reading(Model):
+    at: datetime
+    station: str
+    celsius: float
+
+    model_config = {
+        "timeseries": TimeSeries(time_field="at", meta_field="station", granularity="hours")
+    }
+
+
+class LongBook(Model):
+    title: str
+
+    model_config = {"view": View(source=Book, pipeline=[{"$match": Book.pages > 300}])}
+
+
+TimeSeries(time_field="at", granularity="days")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+View(source=BookSummary)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+
+
+async def collection_kinds(engine: Engine) -> None:
+    try:
+        await engine.configure_database([Reading, LongBook])
+    except CollectionMismatchError as exc:
+        assert_type(exc.differences, list[str])
+    assert_type(await engine.find(LongBook), list[LongBook])
+    assert_type(await engine.save(Reading(at=datetime.now(), station="s", celsius=1.0)), Reading)
 
 
 # -- constructors and instances ---------------------------------------------------------
