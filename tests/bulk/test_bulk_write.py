@@ -63,7 +63,9 @@ async def test_update_one_of_an_instance_and_an_upsert(engine: Any) -> None:
     result = await engine.bulk_write(
         [
             bulk.UpdateOne(book, update=update.set(Book.pages, 7)),
-            bulk.UpdateOne(Author, Author.name == "Zed", update=update.set(Author.name, "Zed"), upsert=True),
+            bulk.UpdateOne(
+                Author, Author.name == "Zed", update=update.set(Author.name, "Zed"), upsert=True
+            ),
         ]
     )
     assert result.upserted == 1 and result.items[1].upserted_id is not None
@@ -81,7 +83,13 @@ async def test_ordered_stops_at_a_duplicate_key_across_two_models(engine: Any) -
     later = Book(title="later")
     with pytest.raises(BulkWriteError) as info:
         await engine.bulk_write(
-            [bulk.Save(first), bulk.Insert(ann), bulk.Save(clash), bulk.Save(after), bulk.Insert(later)]
+            [
+                bulk.Save(first),
+                bulk.Insert(ann),
+                bulk.Save(clash),
+                bulk.Save(after),
+                bulk.Insert(later),
+            ]
         )
     result = info.value.result
     assert [item.status for item in result.items] == [
