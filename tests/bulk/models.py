@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from anyodm import Field, Model, Reference, after_event, before_event
 from anyodm import Delete as DeleteEvent
+from anyodm import Field, Model, Reference, after_event, before_event
 from anyodm import Save as SaveEvent
 
 

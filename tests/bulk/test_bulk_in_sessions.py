@@ -65,7 +65,8 @@ async def test_a_failure_in_a_transaction_sends_nothing_after_it_even_unordered(
 def test_sync_engine_in_a_session_and_a_transaction(anyodm_sync_engine: SyncEngine) -> None:
     with anyodm_sync_engine.session() as session:
         result = session.bulk_write([bulk.Insert(Book(title="s"))])
-        assert isinstance(result, BulkResult) and result.inserted == 1
+        assert isinstance(result, BulkResult)
+        assert result.inserted == 1
     book = Book(title="t")
     with pytest.raises(Abort), anyodm_sync_engine.transaction() as tx:
         tx.bulk_write([bulk.Save(book), bulk.UpdateMany(Book, update=update.set(Book.pages, 9))])

@@ -10,8 +10,8 @@ import pytest
 from anyodm import BulkWriteError, DuplicateKeyError, RevisionConflictError, bulk, update
 from anyodm.errors import InvalidValueError
 from anyodm.model.tracking import is_persisted, saved_state
-from tests.bulk.models import CALLS, Author, Book, Hooked, Versioned
 from tests.bulk.conftest import stored
+from tests.bulk.models import CALLS, Author, Book, Hooked, Versioned
 
 
 async def test_mixed_items_of_two_models_are_written_in_one_call(engine: Any) -> None:
@@ -36,7 +36,9 @@ async def test_mixed_items_of_two_models_are_written_in_one_call(engine: Any) ->
     assert result.items[0].instance is author
     assert {doc["title"]: doc["pages"] for doc in stored(engine, Book)} == {"old": 2, "new": 10}
     assert stored(engine, Book)[1]["author"] == author.id
-    assert is_persisted(author) and is_persisted(book) and is_persisted(old)
+    assert is_persisted(author)
+    assert is_persisted(book)
+    assert is_persisted(old)
     assert saved_state(gone) is None
     # the saved state is what was sent: a later save sends only what changed since
     book.title = "renamed"
@@ -68,7 +70,8 @@ async def test_update_one_of_an_instance_and_an_upsert(engine: Any) -> None:
             ),
         ]
     )
-    assert result.upserted == 1 and result.items[1].upserted_id is not None
+    assert result.upserted == 1
+    assert result.items[1].upserted_id is not None
     assert stored(engine, Book)[0]["pages"] == 7
     assert book.pages == 0  # the instance is not changed by a server-side update
     assert [doc["name"] for doc in stored(engine, Author)] == ["Zed"]
@@ -100,12 +103,17 @@ async def test_ordered_stops_at_a_duplicate_key_across_two_models(engine: Any) -
         "not_written",
     ]
     failed = result.items[2]
-    assert failed.code == 11000 and failed.instance is clash
-    assert isinstance(failed.error, DuplicateKeyError) and failed.error.instance is clash
+    assert failed.code == 11000
+    assert failed.instance is clash
+    assert isinstance(failed.error, DuplicateKeyError)
+    assert failed.error.instance is clash
     assert info.value.failed == [failed]
-    assert "item 2" in str(info.value) and "1 of 5" in str(info.value)
-    assert is_persisted(first) and is_persisted(ann)
-    assert saved_state(clash) is None and saved_state(after) is None
+    assert "item 2" in str(info.value)
+    assert "1 of 5" in str(info.value)
+    assert is_persisted(first)
+    assert is_persisted(ann)
+    assert saved_state(clash) is None
+    assert saved_state(after) is None
     assert saved_state(later) is None
     assert sorted(doc["name"] for doc in stored(engine, Author)) == ["Ann", "taken"]
     assert [doc["title"] for doc in stored(engine, Book)] == ["first"]
@@ -121,7 +129,8 @@ async def test_unordered_attempts_every_item(engine: Any) -> None:
     statuses = [item.status for item in info.value.result.items]
     assert statuses == ["failed", "written", "written"]
     assert saved_state(clash) is None
-    assert is_persisted(book) and is_persisted(ann)
+    assert is_persisted(book)
+    assert is_persisted(ann)
     assert sorted(doc["name"] for doc in stored(engine, Author)) == ["Ann", "taken"]
 
 
@@ -151,7 +160,8 @@ async def test_a_save_without_changes_sends_nothing_and_is_written(engine: Any) 
     book = Book(title="t")
     await engine.save(book)
     result = await engine.bulk_write([bulk.Save(book)])
-    assert result.ok and result.matched == 0
+    assert result.ok
+    assert result.matched == 0
 
 
 async def test_revision_conflicts_are_item_failures(engine: Any) -> None:
@@ -165,7 +175,8 @@ async def test_revision_conflicts_are_item_failures(engine: Any) -> None:
     with pytest.raises(BulkWriteError) as info:
         await engine.bulk_write([bulk.Save(mine), bulk.Save(fresh)], ordered=False)
     failed, written = info.value.result.items
-    assert failed.status == "failed" and isinstance(failed.error, RevisionConflictError)
+    assert failed.status == "failed"
+    assert isinstance(failed.error, RevisionConflictError)
     assert written.status == "written"
     assert stored(engine, Versioned)[0]["value"] == 1
     # a stale delete is refused too; a current one goes
@@ -195,7 +206,8 @@ async def test_an_unsaved_reference_is_refused_before_anything_is_sent(engine: A
 async def test_a_generator_of_items_is_consumed_once(engine: Any) -> None:
     books = [Book(title=f"g{i}") for i in range(3)]
     result = await engine.bulk_write(bulk.Insert(book) for book in books)
-    assert len(result.items) == 3 and result.inserted == 3
+    assert len(result.items) == 3
+    assert result.inserted == 3
 
 
 @pytest.mark.parametrize(
@@ -217,7 +229,7 @@ async def test_bad_input_is_refused_before_anything_is_sent(
 
 
 async def test_bad_items_are_refused_where_they_are_made() -> None:
-    with pytest.raises(TypeError, match="bulk.Save"):
+    with pytest.raises(TypeError, match=r"bulk\.Save"):
         bulk.Save(Book)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         bulk.UpdateOne(Book(title="x"), Book.title == "x", update=update.set(Book.pages, 1))
