@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from anyodm.core.bulk_results import BulkResult
+    from anyodm.core.bulk_results import BulkResult, ItemResult
     from anyodm.migrations.steps import MigrationStatus
 
 __all__ = [
@@ -157,8 +157,8 @@ class BulkWriteError(AnyODMError):
     """
 
     def __init__(self, result: BulkResult) -> None:
-        self.result = result
-        self.failed = result.failed
+        self.result: BulkResult = result
+        self.failed: list[ItemResult] = result.failed
         first = self.failed[0] if self.failed else None
         counts = (
             f"{len(self.failed)} of {len(result.items)} item(s) failed, "

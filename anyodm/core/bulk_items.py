@@ -10,7 +10,7 @@ where the item is made, before anything is sent.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Generic, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal
 
 from typing_extensions import TypeVar
 
@@ -71,7 +71,7 @@ class BulkItem:
 class _InstanceItem(BulkItem, Generic[M]):
     __slots__ = ("_instance",)
 
-    _operation = ""
+    _operation: ClassVar[str] = ""
 
     def __init__(self, instance: M) -> None:
         checked = check_instance(instance, f"bulk.{self._operation}")
@@ -90,7 +90,7 @@ class Insert(_InstanceItem[M]):
     hooks; its references must be saved already (or written by an earlier item)."""
 
     __slots__ = ()
-    _operation = "Insert"
+    _operation: ClassVar[str] = "Insert"
 
     @property
     def hook_kind(self) -> HookKind:
@@ -104,7 +104,7 @@ class Save(_InstanceItem[M]):
     written by an earlier item).  Runs the instance's save hooks."""
 
     __slots__ = ()
-    _operation = "Save"
+    _operation: ClassVar[str] = "Save"
 
     @property
     def hook_kind(self) -> HookKind:
@@ -117,7 +117,7 @@ class Delete(_InstanceItem[M]):
     hooks."""
 
     __slots__ = ()
-    _operation = "Delete"
+    _operation: ClassVar[str] = "Delete"
 
     @property
     def hook_kind(self) -> HookKind:
@@ -127,8 +127,8 @@ class Delete(_InstanceItem[M]):
 class _UpdateItem(BulkItem):
     __slots__ = ("_target", "spec")
 
-    _operation = ""
-    _many = False
+    _operation: ClassVar[str] = ""
+    _many: ClassVar[bool] = False
 
     def __init__(self, target: Any, queries: tuple[Any, ...], update: Any, upsert: Any) -> None:
         operation = f"bulk.{self._operation}"
@@ -161,7 +161,7 @@ class UpdateOne(_UpdateItem):
     is not changed, nor its saved state).  No hook runs."""
 
     __slots__ = ()
-    _operation = "UpdateOne"
+    _operation: ClassVar[str] = "UpdateOne"
 
     def __init__(
         self, target: type[Model] | Model, *queries: Any, update: Any, upsert: bool = False
@@ -174,8 +174,8 @@ class UpdateMany(_UpdateItem):
     runs."""
 
     __slots__ = ()
-    _operation = "UpdateMany"
-    _many = True
+    _operation: ClassVar[str] = "UpdateMany"
+    _many: ClassVar[bool] = True
 
     def __init__(
         self, model: type[Model], *queries: Any, update: Any, upsert: bool = False
@@ -186,7 +186,7 @@ class UpdateMany(_UpdateItem):
 class _RemoveItem(BulkItem):
     __slots__ = ("spec",)
 
-    _operation = ""
+    _operation: ClassVar[str] = ""
 
     def __init__(self, model: type[Model], queries: tuple[Any, ...]) -> None:
         self.spec: FindSpec[Any] = make_filter_spec(model, queries, f"bulk.{self._operation}")
@@ -197,7 +197,7 @@ class DeleteOne(_RemoveItem):
     """Delete the first document of ``model`` matching ``queries``.  No hook runs."""
 
     __slots__ = ()
-    _operation = "DeleteOne"
+    _operation: ClassVar[str] = "DeleteOne"
 
     def __init__(self, model: type[Model], *queries: Any) -> None:
         super().__init__(model, queries)
@@ -208,7 +208,7 @@ class DeleteMany(_RemoveItem):
     queries).  No hook runs."""
 
     __slots__ = ()
-    _operation = "DeleteMany"
+    _operation: ClassVar[str] = "DeleteMany"
 
     def __init__(self, model: type[Model], *queries: Any) -> None:
         super().__init__(model, queries)
