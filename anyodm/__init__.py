@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from anyodm.errors import (
     AnyODMError,
+    BulkWriteError,
     CollectionMismatchError,
     CursorClosedError,
     CursorConsumedError,
@@ -36,13 +37,14 @@ from anyodm.errors import (
 )
 
 if TYPE_CHECKING:
-    from anyodm import pipeline, query, update
+    from anyodm import bulk, pipeline, query, update
     from anyodm.aio.changes import ChangeStream
     from anyodm.aio.engine import AIOEngine, Engine
     from anyodm.aio.hooks import HookContext
     from anyodm.aio.session import Session, Transaction
     from anyodm.aio.session import Session as AIOSession
     from anyodm.aio.session import Transaction as AIOTransaction
+    from anyodm.core.bulk_results import BulkResult
     from anyodm.core.changes import ChangeEvent, SyncChangeStream
     from anyodm.core.engine import SyncEngine
     from anyodm.core.hooks import SyncHookContext
@@ -80,6 +82,8 @@ __all__ = [
     "AIOTransaction",
     "AnyODMError",
     "BackReference",
+    "BulkResult",
+    "BulkWriteError",
     "ChangeEvent",
     "ChangeStream",
     "CollectionMismatchError",
@@ -128,6 +132,7 @@ __all__ = [
     "WrittenDocumentParsingError",
     "after_event",
     "before_event",
+    "bulk",
     "is_loaded",
     "maybe_loaded",
     "pipeline",
@@ -142,6 +147,8 @@ _LAZY = {
     "query": "anyodm.query",
     "update": "anyodm.update",
     "pipeline": "anyodm.pipeline",
+    "bulk": "anyodm.bulk",
+    "BulkResult": "anyodm.core.bulk_results",
     "UpdateResult": "anyodm.core.server_operations",
     "AIOEngine": "anyodm.aio.engine",
     "Engine": "anyodm.aio.engine",
@@ -187,7 +194,7 @@ _ALIASES = {
 }
 
 
-_MODULES = frozenset({"query", "update", "pipeline"})
+_MODULES = frozenset({"query", "update", "pipeline", "bulk"})
 
 
 def __getattr__(name: str) -> Any:

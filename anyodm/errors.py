@@ -6,11 +6,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from anyodm.core.bulk_results import BulkResult, ItemResult
     from anyodm.migrations.steps import MigrationStatus
 
 __all__ = [
     "AnyODMError",
     "CollectionMismatchError",
+    "BulkWriteError",
     "CursorClosedError",
     "CursorConsumedError",
     "DeleteDeniedError",
@@ -187,6 +189,29 @@ class DuplicateKeyError(AnyODMError):
         name = model.__name__ if model is not None else "document"
         key = f" {self.key_value!r}" if self.key_value else ""
         super().__init__(f"duplicate key{key} while writing {name}: {driver_error}")
+
+
+class BulkWriteError(AnyODMError):
+    """Some items of a ``bulk_write`` failed.
+
+    ``result`` is the :class:`~anyodm.bulk.BulkResult` of the whole call: which items
+    were written (their instances' saved state records it), which failed (with the
+    server's code and message, and a :class:`DuplicateKeyError` or
+    :class:`RevisionConflictError` naming the instance where one applies) and which
+    were not written (after the failure of an ordered bulk write).  ``failed`` lists
+    the failed items' results.
+    """
+
+    def __init__(self, result: BulkResult) -> None:
+        self.result: BulkResult = result
+        self.failed: list[ItemResult] = result.failed
+        first = self.failed[0] if self.failed else None
+        counts = (
+            f"{len(self.failed)} of {len(result.items)} item(s) failed, "
+            f"{len(result.written)} written, {len(result.not_written)} not written"
+        )
+        where = f"; first: {first.describe()}" if first is not None else ""
+        super().__init__(f"bulk_write: {counts}{where}")
 
 
 class SessionStateError(AnyODMError, RuntimeError):

@@ -18,6 +18,9 @@ from anyodm.aio.hooks import with_hooks
 from anyodm.core import operations as ops
 from anyodm.core import server_operations as server
 from anyodm.core.arguments import check_instance, check_instances
+from anyodm.core.bulk import bulk_write
+from anyodm.core.bulk_items import BulkItem, check_items, check_ordered, hooked_items
+from anyodm.core.bulk_results import BulkResult
 from anyodm.core.delete_rules import needs_own_transaction, refuse_delete_rules
 from anyodm.core.fetching import check_fetch, fetch
 from anyodm.core.find import (
@@ -28,7 +31,7 @@ from anyodm.core.find import (
     make_find_spec,
     make_first_spec,
 )
-from anyodm.core.hooks import HookPlan, delete_plan, save_plan
+from anyodm.core.hooks import HookPlan, bulk_plan, delete_plan, save_plan
 from anyodm.core.options import (
     CountOptions,
     DistinctOptions,
@@ -426,3 +429,34 @@ class EngineMethods:
         spec = make_aggregate_spec(model, pipeline, into)
         spec.options = call_options(spec.model, "aggregate", options)
         return self._cursor("aggregate", spec, session)
+
+    # -- bulk writes ---------------------------------------------------------------------
+
+    async def bulk_write(
+        self,
+        items: Iterable[BulkItem],
+        *,
+        ordered: bool = True,
+        session: SessionLike = None,
+        skip_hooks: bool = False,
+    ) -> BulkResult:
+        """Write inserts, saves, updates and deletes of several models in one call
+        (``anyodm.bulk`` items): one bulk write per collection and run of items.
+
+        ``ordered=True`` stops at the first failure (the items after it are not
+        written); ``ordered=False`` attempts every item.  Returns a ``BulkResult``;
+        raises ``BulkWriteError`` (carrying it) if an item failed.  The instance items'
+        event hooks run around it (``skip_hooks=True``: not them)."""
+        checked = check_items(items, "bulk_write")
+        in_order = check_ordered(ordered, "bulk_write")
+        gateway = self._gateway
+
+        def write(d: ClientSession | None) -> BulkResult:
+            return bulk_write(gateway, checked, in_order, d)
+
+        hooked = hooked_items(checked)
+        if not any(type(instance).__anyodm_hooks__.active for _, instance in hooked):
+            return await self._run(session, "bulk_write", write)
+        return await self._hooked(
+            session, "bulk_write", lambda d: bulk_plan(hooked, d, skip_hooks), write
+        )

@@ -85,6 +85,8 @@ if TYPE_CHECKING:
 
     from anyodm.aio.cursor import AsyncCursor
     from anyodm.aio.engine import Engine
+    from anyodm.core.bulk_items import BulkItem
+    from anyodm.core.bulk_results import BulkResult
     from anyodm.core.options import (
         CountOptions,
         DistinctOptions,
@@ -269,6 +271,12 @@ class _AsyncCrud:
             ...
             ...
 
+        async def bulk_write(
+            self, items: Iterable[BulkItem], *, ordered: bool = True, skip_hooks: bool = False
+        ) -> BulkResult:
+            """Like the engine's ``bulk_write``, in this session."""
+            ...
+
     else:
         find = session_bound(EngineMethods.find)
         find_one = session_bound(EngineMethods.find_one)
@@ -284,6 +292,7 @@ class _AsyncCrud:
         distinct = session_bound(EngineMethods.distinct)
         aggregate = session_bound(EngineMethods.aggregate)
         fetch = session_bound(EngineMethods.fetch)
+        bulk_write = session_bound(EngineMethods.bulk_write)
 
 
 def _only_cancellations(exc: BaseException) -> bool:

@@ -14,6 +14,9 @@ from typing_extensions import TypeVar, Unpack
 from anyodm.core import operations as ops
 from anyodm.core import server_operations as server
 from anyodm.core.arguments import check_instance, check_instances
+from anyodm.core.bulk import bulk_write
+from anyodm.core.bulk_items import BulkItem, check_items, check_ordered, hooked_items
+from anyodm.core.bulk_results import BulkResult
 from anyodm.core.cursor import SyncCursor
 from anyodm.core.delete_rules import needs_own_transaction, refuse_delete_rules
 from anyodm.core.fetching import check_fetch, fetch
@@ -24,7 +27,7 @@ from anyodm.core.find import (
     make_find_spec,
     make_first_spec,
 )
-from anyodm.core.hooks import delete_plan, save_plan, with_sync_hooks
+from anyodm.core.hooks import bulk_plan, delete_plan, save_plan, with_sync_hooks
 from anyodm.core.options import (
     CountOptions,
     DistinctOptions,
@@ -368,3 +371,36 @@ class SyncEngineMethods:
         spec.options = call_options(spec.model, "aggregate", options)
         driver = self._driver_session(session, "aggregate")
         return SyncCursor(BatchReader(self._gateway, spec, driver))
+
+    # -- bulk writes ---------------------------------------------------------------------
+
+    def bulk_write(
+        self,
+        items: Iterable[BulkItem],
+        *,
+        ordered: bool = True,
+        session: SyncSessionLike = None,
+        skip_hooks: bool = False,
+    ) -> BulkResult:
+        """Write inserts, saves, updates and deletes of several models in one call
+        (``anyodm.bulk`` items): one bulk write per collection and run of items.
+
+        ``ordered=True`` stops at the first failure (the items after it are not
+        written); ``ordered=False`` attempts every item.  Returns a ``BulkResult``;
+        raises ``BulkWriteError`` (carrying it) if an item failed.  The instance items'
+        event hooks run around it (``skip_hooks=True``: not them)."""
+        checked = check_items(items, "bulk_write")
+        in_order = check_ordered(ordered, "bulk_write")
+        driver = self._driver_session(session, "bulk_write")
+        gateway = self._gateway
+        plan = None
+        hooked = hooked_items(checked)
+        if any(type(instance).__anyodm_hooks__.active for _, instance in hooked):
+            plan = bulk_plan(hooked, driver, skip_hooks)
+        return with_sync_hooks(
+            plan,
+            self._engine(),
+            session,
+            "bulk_write",
+            lambda: bulk_write(gateway, checked, in_order, driver),
+        )

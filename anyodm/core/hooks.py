@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "HookPlan",
     "SyncHookContext",
+    "bulk_plan",
     "delete_plan",
     "run_steps",
     "save_plan",
@@ -122,23 +123,59 @@ def save_plan(
     seen: set[int] = set()
     for instance in instances:
         refuse_write(type(instance), "save", session)  # before any hook runs
-        hooks = type(instance).__anyodm_hooks__
-        if not hooks.active or id(instance) in seen:
+        if not type(instance).__anyodm_hooks__.active or id(instance) in seen:
             continue
         seen.add(id(instance))
-        if skip_hooks or not hooks.hooks:
-            if hooks.validate_on_save:
-                before.append(Revalidation(instance))
-            continue
-        stored = state_for_save(instance, session) is not None
-        fired = _UPDATE_EVENTS if stored else _INSERT_EVENTS
-        writes = fired - _VALIDATE
-        before += _calls(instance, "before", writes, fired)
-        before += _calls(instance, "before", _VALIDATE, fired)
+        _add_save_steps(instance, None, session, skip_hooks, before, after)
+    return HookPlan(before, after) if before or after else None
+
+
+def _add_save_steps(
+    instance: Model,
+    insert: bool | None,
+    session: ClientSession | None,
+    skip_hooks: bool,
+    before: list[Step],
+    after: list[Step],
+) -> None:
+    """The steps of one instance's save (``insert``: an insert, or None: decided from
+    its saved state)."""
+    hooks = type(instance).__anyodm_hooks__
+    if skip_hooks or not hooks.hooks:
         if hooks.validate_on_save:
             before.append(Revalidation(instance))
-        before += _calls(instance, "after", _VALIDATE, fired)
-        after += _calls(instance, "after", writes, fired)
+        return
+    if insert is None:
+        insert = state_for_save(instance, session) is None
+    fired = _INSERT_EVENTS if insert else _UPDATE_EVENTS
+    writes = fired - _VALIDATE
+    before += _calls(instance, "before", writes, fired)
+    before += _calls(instance, "before", _VALIDATE, fired)
+    if hooks.validate_on_save:
+        before.append(Revalidation(instance))
+    before += _calls(instance, "after", _VALIDATE, fired)
+    after += _calls(instance, "after", writes, fired)
+
+
+def bulk_plan(
+    items: Iterable[tuple[str, Model]], session: ClientSession | None, skip_hooks: bool
+) -> HookPlan | None:
+    """The steps of a ``bulk_write``'s instance items, ``(kind, instance)`` in list
+    order: ``"save"`` as a save, ``"insert"`` as a save that inserts, ``"delete"`` as a
+    delete (None when there are none)."""
+    before: list[Step] = []
+    after: list[Step] = []
+    for kind, instance in items:
+        refuse_write(type(instance), "bulk_write", session)  # before any hook runs
+        if not type(instance).__anyodm_hooks__.active:
+            continue
+        if kind == "delete":
+            if not skip_hooks:
+                before += _calls(instance, "before", _DELETE_EVENTS, _DELETE_EVENTS)
+                after += _calls(instance, "after", _DELETE_EVENTS, _DELETE_EVENTS)
+            continue
+        insert = True if kind == "insert" else None
+        _add_save_steps(instance, insert, session, skip_hooks, before, after)
     return HookPlan(before, after) if before or after else None
 
 

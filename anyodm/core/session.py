@@ -34,6 +34,8 @@ from anyodm.errors import SessionStateError
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from anyodm.core.bulk_items import BulkItem
+    from anyodm.core.bulk_results import BulkResult
     from anyodm.core.cursor import SyncCursor
     from anyodm.core.engine import SyncEngine
     from anyodm.core.options import (
@@ -219,6 +221,12 @@ class _SyncCrud:
             ...
             ...
 
+        def bulk_write(
+            self, items: Iterable[BulkItem], *, ordered: bool = True, skip_hooks: bool = False
+        ) -> BulkResult:
+            """Like the engine's ``bulk_write``, in this session."""
+            ...
+
     else:
         find = session_bound(SyncEngineMethods.find)
         find_one = session_bound(SyncEngineMethods.find_one)
@@ -234,6 +242,7 @@ class _SyncCrud:
         distinct = session_bound(SyncEngineMethods.distinct)
         aggregate = session_bound(SyncEngineMethods.aggregate)
         fetch = session_bound(SyncEngineMethods.fetch)
+        bulk_write = session_bound(SyncEngineMethods.bulk_write)
 
 
 class SyncSession(_SyncCrud):

@@ -32,6 +32,7 @@ BOUND = (
     "distinct",
     "aggregate",
     "fetch",
+    "bulk_write",
 )
 
 

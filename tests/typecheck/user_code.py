@@ -24,6 +24,8 @@ from typing_extensions import assert_type
 
 from anyodm import (
     BackReference,
+    BulkResult,
+    BulkWriteError,
     ChangeEvent,
     ChangeStream,
     Delete,
@@ -55,6 +57,7 @@ from anyodm import (
     View,
     after_event,
     before_event,
+    bulk,
     is_loaded,
     maybe_loaded,
     pipeline,
@@ -606,3 +609,40 @@ def sync_engine(uri: str) -> None:
 # ``Book.pages`` is an ``int``, so nothing ties the value to the field's type.
 update.set(Book.pages, "not an int")
 Book.pages.desc()  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue]
+
+
+# -- bulk writes -------------------------------------------------------------------------
+
+
+async def bulk_writes(engine: Engine, book: Book, publisher: Publisher) -> None:
+    save = bulk.Save(book)
+    assert_type(save.instance, Book)
+    items: list[bulk.BulkItem] = [
+        bulk.Insert(publisher),
+        save,
+        bulk.Delete(book),
+        bulk.UpdateOne(Book, Book.pages < 10, update=update.set(Book.pages, 10), upsert=True),
+        bulk.UpdateOne(book, update=update.inc(Book.pages, 1)),
+        bulk.UpdateMany(Book, update={"$set": {"pages": 1}}),
+        bulk.DeleteOne(Book, Book.title == "x"),
+        bulk.DeleteMany(Book),
+    ]
+    try:
+        result = await engine.bulk_write(items, ordered=False, skip_hooks=True)
+    except BulkWriteError as error:
+        result = error.result
+        assert_type(error.failed, list[bulk.ItemResult])
+    assert_type(result, BulkResult)
+    assert_type(result.inserted, int)
+    assert_type(result.items[0].status, bulk.ItemStatus)
+    assert_type(result.items[0].instance, Model | None)
+    assert_type(result.items[0].code, int | None)
+    async with engine.transaction() as tx:
+        assert_type(await tx.bulk_write(bulk.Save(b) for b in [book]), BulkResult)
+    await engine.bulk_write([book])  # type: ignore[list-item]  # pyright: ignore[reportArgumentType]
+
+
+def sync_bulk_writes(engine: SyncEngine, book: Book) -> None:
+    assert_type(engine.bulk_write([bulk.Save(book)]), BulkResult)
+    with engine.session() as session:
+        assert_type(session.bulk_write([bulk.Delete(book)], ordered=True), BulkResult)
