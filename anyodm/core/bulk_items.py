@@ -69,6 +69,8 @@ class BulkItem:
 
 
 class _InstanceItem(BulkItem, Generic[M]):
+    """An item writing one instance."""
+
     __slots__ = ("_instance",)
 
     _operation: ClassVar[str] = ""
@@ -76,7 +78,7 @@ class _InstanceItem(BulkItem, Generic[M]):
     def __init__(self, instance: M) -> None:
         checked = check_instance(instance, f"bulk.{self._operation}")
         self._instance: M = instance
-        self.model = type(checked)
+        self.model: type[Model] = type(checked)
 
     @property
     def instance(self) -> M:
@@ -125,6 +127,8 @@ class Delete(_InstanceItem[M]):
 
 
 class _UpdateItem(BulkItem):
+    """An item updating documents by query (or one instance's document)."""
+
     __slots__ = ("_target", "spec")
 
     _operation: ClassVar[str] = ""
@@ -146,7 +150,7 @@ class _UpdateItem(BulkItem):
             model, self._target = type(instance), instance
             queries = ({"_id": instance.__anyodm_stored_pk__},)
         self.spec: UpdateSpec = make_update_spec(model, queries, update, upsert, operation)
-        self.model = self.spec.find.model
+        self.model: type[Model] = self.spec.find.model
 
     def _describe_target(self) -> str:
         if self._target is not None:
@@ -184,13 +188,15 @@ class UpdateMany(_UpdateItem):
 
 
 class _RemoveItem(BulkItem):
+    """An item deleting documents by query."""
+
     __slots__ = ("spec",)
 
     _operation: ClassVar[str] = ""
 
     def __init__(self, model: type[Model], queries: tuple[Any, ...]) -> None:
         self.spec: FindSpec[Any] = make_filter_spec(model, queries, f"bulk.{self._operation}")
-        self.model = self.spec.model
+        self.model: type[Model] = self.spec.model
 
 
 class DeleteOne(_RemoveItem):
