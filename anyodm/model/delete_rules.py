@@ -56,6 +56,11 @@ def cascades(model: type[Any]) -> bool:
 
 
 def _related(model: type[Any], target: type[Any]) -> bool:
+    """Whether a reference to ``target`` may hold a key of a document of ``model``: one
+    is the other's subclass, in one collection (a plain subclass, not polymorphic, has
+    a collection of its own, where the same key is another document)."""
+    if model.__anyodm__.collection != target.__anyodm__.collection:
+        return False
     return issubclass(model, target) or issubclass(target, model)
 
 
