@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import warnings
 from typing import Any
 
 import anyio
@@ -467,3 +468,49 @@ async def test_rules_keep_to_the_collection_their_reference_points_into(engine: 
     await engine.delete(guest_ann)  # the badge's own target: cascaded
     assert database["dr_badges"].count_documents({}) == 0
     assert database["dr_members"].count_documents({}) == 1
+
+
+# -- a polymorphic subclass that declares a reference again ------------------------------
+
+
+class Award(Model):
+    model_config = ODMConfigDict(polymorphic=True, collection="dr_awards")
+    name: str
+    winner: Writer = Reference(on_delete="cascade")
+
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)  # pydantic: "winner" shadows Award's
+
+    class Trophy(Award):
+        """Its own rule for the field it declares again: its documents deny."""
+
+        winner: Writer = Reference(on_delete="deny")
+
+    class Ribbon(Award):
+        """The default rule for its documents: they are left dangling."""
+
+        winner: Writer = Reference()
+
+
+class GoldTrophy(Trophy):
+    """Inherits Trophy's rule."""
+
+
+async def test_a_subclass_declaring_a_reference_again_follows_its_own_rule(
+    engine: Any,
+) -> None:
+    writer = Writer(name="w")
+    await engine.save_all(
+        [
+            Award(name="a", winner=writer),
+            Ribbon(name="r", winner=writer),
+            GoldTrophy(name="g", winner=writer),
+        ]
+    )
+    with pytest.raises(DeleteDeniedError):  # the gold trophy's rule (Trophy's)
+        await engine.delete(writer)
+    assert engine.database["dr_awards"].count_documents({}) == 3
+    await engine.remove(Award, Award.name == "g")
+    await engine.delete(writer)  # Award's cascade: its own documents, not the ribbon
+    assert [award.name for award in await engine.find(Award, references="keys")] == ["r"]
