@@ -132,6 +132,9 @@ def _referencing(rule: IncomingRule, ids: list[Any], deleting: _Deleting) -> dic
     family = family_documents_filter(rule.source)
     if family is not None:
         query.update(family)
+    redeclared = rule.source.__anyodm__.family
+    if rule.excluded and redeclared is not None:  # subclasses declaring it again: theirs
+        query[redeclared.key] = {**query.get(redeclared.key, {}), "$nin": list(rule.excluded)}
     gone = deleting.of(rule.source)
     if gone:
         query["_id"] = {"$nin": gone}

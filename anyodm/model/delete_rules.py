@@ -31,6 +31,9 @@ class IncomingRule(NamedTuple):
     field: str
     key: str
     rule: str
+    #: the discriminators of the source's polymorphic subclasses that declare this
+    #: field again otherwise (another rule, target or type): not this rule's documents
+    excluded: tuple[Any, ...] = ()
 
 
 _cache: WeakKeyDictionary[type[Any], tuple[int, tuple[IncomingRule, ...]]] = WeakKeyDictionary()
@@ -56,6 +59,11 @@ def cascades(model: type[Any]) -> bool:
 
 
 def _related(model: type[Any], target: type[Any]) -> bool:
+    """Whether a reference to ``target`` may hold a key of a document of ``model``: one
+    is the other's subclass, in one collection (a plain subclass, not polymorphic, has
+    a collection of its own, where the same key is another document)."""
+    if model.__anyodm__.collection != target.__anyodm__.collection:
+        return False
     return issubclass(model, target) or issubclass(target, model)
 
 
@@ -80,9 +88,23 @@ def _compute(model: type[Any]) -> tuple[IncomingRule, ...]:
         if any(_covers(other, other_path, source, path) for other, other_path in found):
             continue
         field = ".".join(step.name for step in path.steps if isinstance(step, FieldStep))
-        rules.append(IncomingRule(source, field, path.dotted, path.on_delete))
+        excluded = _redeclaring(source, path)
+        rules.append(IncomingRule(source, field, path.dotted, path.on_delete, excluded))
     rules.sort(key=lambda rule: (rule.source.__qualname__, rule.key))
     return tuple(rules)
+
+
+def _redeclaring(source: type[Any], path: ReferencePath) -> tuple[Any, ...]:
+    """The discriminators of the subclasses of ``source`` in its polymorphic family
+    that do not hold ``path`` as it is (they redeclared the field)."""
+    family = source.__anyodm__.family
+    if family is None:
+        return ()
+    return tuple(
+        member.__anyodm__.discriminator
+        for member in family.members_of(source)
+        if member is not source and path not in _paths_of(member)
+    )
 
 
 def _covers(

@@ -25,7 +25,7 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic_core import PydanticCustomError, core_schema, to_jsonable_python
 
 from anyodm.model.bson_types import (
     BSON_SERIALIZER_KEY,
@@ -183,11 +183,15 @@ def _accepting_not_loaded(schema: Schema, cls: type, name: str) -> Schema:
 
 def _dump_lazy(value: Any, handler: Any, info: Any) -> Any:
     """``model_dump`` of a reference: a ``NotLoaded`` placeholder as its key (a string
-    in JSON), loaded instances as usual."""
+    in JSON; an embedded-model key an object of them), loaded instances as usual."""
     from anyodm.model.lazy import NotLoaded
 
     def key(placeholder: NotLoaded[Any]) -> Any:
-        return str(placeholder.key) if info.mode == "json" else placeholder.key
+        if info.mode != "json":
+            return placeholder.key
+        if isinstance(placeholder.key, Mapping):
+            return to_jsonable_python(placeholder.key, fallback=str)
+        return str(placeholder.key)
 
     if isinstance(value, NotLoaded):
         return key(value)

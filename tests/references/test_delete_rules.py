@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import warnings
 from typing import Any
 
 import anyio
@@ -421,3 +422,95 @@ async def test_find_one_and_delete_refuses_a_model_with_rules(engine: Any) -> No
         await engine.find_one_and_delete(Writer)
     assert await engine.count(Writer) == 1
     assert await engine.find_one_and_delete(Review) is None  # no rules point to it
+
+
+# -- a plain (not polymorphic) subclass has a collection of its own ---------------------
+
+
+class Member(Model):
+    model_config = ODMConfigDict(collection="dr_members")
+    handle: str = Field(primary_field=True)
+
+
+class Guest(Member):
+    """A plain subclass: its documents are in a collection of their own."""
+
+    model_config = ODMConfigDict(collection="dr_guests")
+
+
+class Badge(Model):
+    model_config = ODMConfigDict(collection="dr_badges")
+    holder: Guest = Reference(on_delete="cascade")
+
+
+class Post(Model):
+    model_config = ODMConfigDict(collection="dr_posts")
+    author: Member = Reference(on_delete="deny")
+
+
+async def test_rules_keep_to_the_collection_their_reference_points_into(engine: Any) -> None:
+    """A reference to a plain subclass points into the subclass's collection: deleting
+    a base's document with the same key leaves its referencing documents alone, and a
+    reference to the base does not constrain the subclass's documents."""
+    database = engine.database
+    ann, bob, guest_ann, guest_bob = (
+        Member(handle="ann"),
+        Member(handle="bob"),
+        Guest(handle="ann"),
+        Guest(handle="bob"),
+    )
+    await engine.save_all([ann, guest_bob, Badge(holder=guest_ann), Post(author=bob)])
+    await engine.delete(ann)  # Badge.holder points at guests: the badge stays
+    assert database["dr_badges"].count_documents({}) == 1
+    await engine.delete(guest_bob)  # Post.author points at members: nothing denies it
+    assert database["dr_guests"].count_documents({}) == 1
+    assert database["dr_posts"].count_documents({}) == 1
+    await engine.delete(guest_ann)  # the badge's own target: cascaded
+    assert database["dr_badges"].count_documents({}) == 0
+    assert database["dr_members"].count_documents({}) == 1
+
+
+# -- a polymorphic subclass that declares a reference again ------------------------------
+
+
+class Award(Model):
+    model_config = ODMConfigDict(polymorphic=True, collection="dr_awards")
+    name: str
+    winner: Writer = Reference(on_delete="cascade")
+
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)  # pydantic: "winner" shadows Award's
+
+    class Trophy(Award):
+        """Its own rule for the field it declares again: its documents deny."""
+
+        winner: Writer = Reference(on_delete="deny")
+
+    class Ribbon(Award):
+        """The default rule for its documents: they are left dangling."""
+
+        winner: Writer = Reference()
+
+
+class GoldTrophy(Trophy):
+    """Inherits Trophy's rule."""
+
+
+async def test_a_subclass_declaring_a_reference_again_follows_its_own_rule(
+    engine: Any,
+) -> None:
+    writer = Writer(name="w")
+    await engine.save_all(
+        [
+            Award(name="a", winner=writer),
+            Ribbon(name="r", winner=writer),
+            GoldTrophy(name="g", winner=writer),
+        ]
+    )
+    with pytest.raises(DeleteDeniedError):  # the gold trophy's rule (Trophy's)
+        await engine.delete(writer)
+    assert engine.database["dr_awards"].count_documents({}) == 3
+    await engine.remove(Award, Award.name == "g")
+    await engine.delete(writer)  # Award's cascade: its own documents, not the ribbon
+    assert [award.name for award in await engine.find(Award, references="keys")] == ["r"]

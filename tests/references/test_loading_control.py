@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -10,7 +11,9 @@ from pydantic import BaseModel, ValidationError
 from pymongo import MongoClient
 
 from anyodm import (
+    EmbeddedModel,
     Engine,
+    Field,
     Model,
     NotLoaded,
     Reference,
@@ -353,3 +356,31 @@ async def test_keys_keep_the_revision_of_optimistic_concurrency(engine: Any) -> 
         await engine.save(stale)
     full = await engine.find_one(Ledger)
     assert (full.total, full.keeper.name) == (1, "k")
+
+
+class ShelfKey(EmbeddedModel):
+    shelf: int
+    slot: str
+
+
+class Box(Model):
+    model_config = ODMConfigDict(collection="lc_boxes")
+    key: ShelfKey = Field(primary_field=True)
+
+
+class Label(Model):
+    model_config = ODMConfigDict(collection="lc_labels")
+    box: Box = Reference()
+    boxes: list[Box] = Reference(default_factory=list)
+
+
+async def test_keys_of_an_embedded_model_key_dump_to_json_as_objects(engine: Any) -> None:
+    """A FastAPI response of a keys-only instance: an embedded-model key is a JSON object
+    (not the text of a Python dict)."""
+    box = Box(key=ShelfKey(shelf=1, slot="a"))
+    await engine.save(Label(box=box, boxes=[box]))
+    found = await engine.find_one(Label, references="keys")
+    dumped = json.loads(found.model_dump_json())
+    assert dumped["box"] == {"shelf": 1, "slot": "a"}
+    assert dumped["boxes"] == [{"shelf": 1, "slot": "a"}]
+    assert found.model_dump(mode="json")["box"] == {"shelf": 1, "slot": "a"}
