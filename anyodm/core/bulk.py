@@ -44,7 +44,7 @@ from anyodm.core.bulk_results import BulkResult, ItemResult, ItemStatus
 from anyodm.core.delete_rules import refuse_delete_rules
 from anyodm.core.gateway import DatabaseGateway
 from anyodm.core.kinds import refuse_writes
-from anyodm.core.operations import _check_loadable, _Write, _write_of
+from anyodm.core.operations import _check_loadable, _Write, _write_of, delete_filter
 from anyodm.core.pending import (
     record_durable_or_pending,
     record_unknown,
@@ -55,12 +55,10 @@ from anyodm.core.polymorphism import family_documents_filter, sibling_conflicts
 from anyodm.core.revisions import (
     REVISION_KEY,
     conflict_or_not_found,
-    guarded_filter,
     revision_conflict,
     uses_revisions,
 )
 from anyodm.core.server_operations import UpdateSpec
-from anyodm.core.shard_keys import shard_key_of, where_instance_lives
 from anyodm.core.write_errors import DUPLICATE_KEY_CODES
 from anyodm.errors import (
     AnyODMError,
@@ -277,21 +275,7 @@ def _plan_insert(
 def _plan_delete(
     gateway: DatabaseGateway, index: int, item: Delete[Any], session: ClientSession | None
 ) -> _Entry:
-    model, instance = item.model, item.instance
-    doc_filter: dict[str, Any] = {"_id": instance.__anyodm_stored_pk__}
-    guarded = False
-    if uses_revisions(model):
-        state = state_for_save(instance, session)
-        if isinstance(state, StoredDocument):
-            doc_filter, guarded = guarded_filter(doc_filter["_id"], state), True
-    shard_key = shard_key_of(model)
-    if shard_key is not None:  # where the document was loaded or last saved
-        state = state_for_save(instance, session)
-        codec_options = gateway.codec_options(model)
-        doc_filter.update(where_instance_lives(instance, shard_key, state, None, codec_options))
-    family_guard = family_documents_filter(model)
-    if family_guard is not None:
-        doc_filter.update(family_guard)
+    doc_filter, guarded, _ = delete_filter(gateway, item.instance, session)
     return _Entry(
         index, item, DriverDeleteOne(doc_filter), None, guard=doc_filter if guarded else None
     )

@@ -635,6 +635,40 @@ def _first_failed_index(exc: BaseException) -> int:
     return 0
 
 
+class DeleteFilter(NamedTuple):
+    """The filter of one instance's delete and what it guards."""
+
+    filter: dict[str, Any]
+    #: the filter checks the instance's revision (optimistic concurrency)
+    guarded: bool
+    #: the polymorphic family's part of the filter (None outside a family)
+    family_guard: dict[str, Any] | None
+
+
+def delete_filter(
+    gateway: DatabaseGateway, instance: Model, session: ClientSession | None
+) -> DeleteFilter:
+    """What a delete of ``instance`` filters on (``delete`` and bulk ``Delete`` items):
+    its ``_id``, the revision it knows, the shard key's values where the document was
+    loaded or last saved, and its class within a polymorphic family."""
+    model = type(instance)
+    doc_filter: dict[str, Any] = {"_id": instance.__anyodm_stored_pk__}
+    guarded = False
+    if uses_revisions(model):
+        state = state_for_save(instance, session)
+        if isinstance(state, StoredDocument):
+            doc_filter, guarded = guarded_filter(doc_filter["_id"], state), True
+    shard_key = shard_key_of(model)
+    if shard_key is not None:
+        state = state_for_save(instance, session)
+        codec_options = gateway.codec_options(model)
+        doc_filter.update(where_instance_lives(instance, shard_key, state, None, codec_options))
+    family_guard = family_documents_filter(model)
+    if family_guard is not None:
+        doc_filter.update(family_guard)
+    return DeleteFilter(doc_filter, guarded, family_guard)
+
+
 def delete(
     gateway: DatabaseGateway,
     instance: Model,
@@ -655,24 +689,11 @@ def delete(
     model = type(instance)
     refuse_write(model, "delete", session)
     collection = writable_collection(gateway, model, options, session)
-    doc_filter: dict[str, Any] = {"_id": instance.__anyodm_stored_pk__}
     cascaded: list[CascadedDocuments] = []
     if incoming_rules(model):
         require_transaction(model, session)
-        cascaded = plan_cascade(gateway, model, [doc_filter["_id"]], session)
-    guarded = False
-    if uses_revisions(model):
-        state = state_for_save(instance, session)
-        if isinstance(state, StoredDocument):
-            doc_filter, guarded = guarded_filter(doc_filter["_id"], state), True
-    shard_key = shard_key_of(model)
-    if shard_key is not None:  # where the document was loaded or last saved
-        state = state_for_save(instance, session)
-        codec_options = gateway.codec_options(model)
-        doc_filter.update(where_instance_lives(instance, shard_key, state, None, codec_options))
-    family_guard = family_documents_filter(model)
-    if family_guard is not None:
-        doc_filter.update(family_guard)
+        cascaded = plan_cascade(gateway, model, [instance.__anyodm_stored_pk__], session)
+    doc_filter, guarded, family_guard = delete_filter(gateway, instance, session)
     with writes_in_flight((instance,)) as overlapped:
         try:
             result = collection.delete_one(doc_filter, session=session, **options.comment)
