@@ -33,6 +33,10 @@ def _expected(
     docs: dict[Any, tuple[str, int]],
 ) -> tuple[dict[Any, tuple[str, int]], list[str]]:
     """The documents after the items (keyed by ``_id``), and each item's status."""
+    # each instance's saved state at the start: its document as reloaded (or none)
+    saved = {
+        index: docs[book.id][1] if book.id in docs else None for index, book in enumerate(books)
+    }
     docs = dict(docs)
     statuses: list[str] = []
     failed = False
@@ -41,15 +45,19 @@ def _expected(
             statuses.append("not_written")
             continue
         ok = True
-        if kind in ("insert", "save"):
+        if kind == "save" and saved[target] == books[target].pages:
+            pass  # nothing changed since the instance's last write: nothing is sent
+        elif kind in ("insert", "save"):
             book = books[target]
             taken = {title for key, (title, _) in docs.items() if key != book.id}
             if book.title in taken or (kind == "insert" and book.id in docs):
                 ok = False
             else:
                 docs[book.id] = (book.title, book.pages)
+                saved[target] = book.pages
         elif kind == "delete":
             docs.pop(books[target].id, None)
+            saved[target] = None
         elif kind == "bump":
             docs = {k: (t, p + 1 if t == target else p) for k, (t, p) in docs.items()}
         else:
