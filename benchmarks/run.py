@@ -264,7 +264,7 @@ def _get(summary: dict[str, Any], client: str, workload: str, key: str) -> float
 
 
 def check_targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """The targets of issues 4 and 6, each with the numbers it was judged on."""
+    """The performance targets (medians), each with the numbers it was judged on."""
     targets: list[dict[str, Any]] = []
 
     def add(name: str, ok: bool | None, detail: str) -> None:
@@ -345,7 +345,7 @@ def _paired_text(ratios: list[float]) -> str:
 def check_paired_targets(
     raw: dict[str, dict[str, list[Any]]], summary: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """The targets of issue 14, each judged on the median of its per-pair ratios."""
+    """The paired targets, each judged on the median of its per-pair ratios."""
     targets: list[dict[str, Any]] = []
 
     def add(name: str, ratios: list[float], ok: Callable[[float], bool]) -> None:
