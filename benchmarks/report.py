@@ -351,7 +351,7 @@ def overhead_section(data: dict[str, Any]) -> list[str]:
         engine_cpu = cpu(f"anyodm_{backend}", "find_one")
         if base and floor_cpu and engine_cpu:
             hops.append((backend, floor_cpu, engine_cpu))
-    if hops:
+    if hops and base:
         parts = "; ".join(
             f"on {backend}, PyMongo through that hop costs {us(floor_cpu)} per `find_one` "
             f"and anyodm's `Engine` {us(engine_cpu)} ({engine_cpu / floor_cpu:.2f}{X} the floor)"
@@ -393,7 +393,7 @@ def overhead_section(data: dict[str, Any]) -> list[str]:
             f"({ratio('anyodm_sync', 'update')}). The same state is what lets a save never "
             f"overwrite fields it did not change."
         )
-    peers = [
+    odms = [
         (label, cpu(client, "find_one"))
         for client, label in (
             ("odmantic_sync", "ODMantic's `SyncEngine`"),
@@ -401,7 +401,7 @@ def overhead_section(data: dict[str, Any]) -> list[str]:
             ("beanie", "Beanie"),
         )
     ]
-    known = [(label, value) for label, value in peers if value]
+    known = [(label, value) for label, value in odms if value]
     if known and sync:
         listed = ", ".join(f"{label} {us(value)}" for label, value in known)
         engines = ", ".join(
