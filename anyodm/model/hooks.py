@@ -239,7 +239,7 @@ def collect_hooks(cls: type[Any], *, embedded: bool) -> ModelHooks:
     class for hooks on an embedded model (it is saved as part of its document)."""
     by_name: dict[str, Hook | None] = {}
     for klass in reversed(cls.__mro__):
-        for name, value in vars(klass).items():
+        for name, value in list(vars(klass).items()):  # reading a value may add entries
             if name in by_name or _marks_of(value):
                 by_name[name] = _hook_of(klass, name, value)
     hooks = tuple(hook for hook in by_name.values() if hook is not None)
