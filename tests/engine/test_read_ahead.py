@@ -12,6 +12,7 @@ import anyio
 import anyio.to_thread
 import pytest
 from pymongo import MongoClient, monitoring
+from pymongo.errors import OperationFailure
 
 from anyodm import DocumentParsingError, Engine, Model
 from tests.engine.cursors import wait_until_closed
@@ -156,10 +157,7 @@ async def test_at_most_one_batch_is_in_flight_or_held(ticks: Ticks) -> None:
 async def test_the_limit_is_never_passed(ticks: Ticks, how: str) -> None:
     limit = 2 * BATCH + BATCH // 2
     cursor = ticks.engine.find(Tick, sort=Tick.n, limit=limit, batch_size=BATCH)
-    if how == "stream":
-        found = [t.n async for t in cursor]
-    else:
-        found = [t.n for t in await cursor]
+    found = [t.n async for t in cursor] if how == "stream" else [t.n for t in await cursor]
     assert found == list(range(limit))
     assert sum(ticks.commands.documents) == limit  # no document fetched past the limit
     assert ticks.commands.started_count == 2
@@ -228,3 +226,15 @@ async def test_a_find_in_a_session_reads_each_batch_when_asked(ticks: Ticks) -> 
             i += 1
         assert i == COUNT
         assert len(await session.find(Tick, batch_size=BATCH)) == COUNT
+
+
+async def test_a_failed_read_ahead_raises_after_the_batch_before_it(
+    ticks: Ticks, failpoint: Any
+) -> None:
+    failpoint(["getMore"], error_code=2)  # the read ahead of the second batch fails
+    seen: list[int] = []
+    with pytest.raises(OperationFailure):
+        async for tick in ticks.engine.find(Tick, sort=Tick.n, batch_size=BATCH):
+            seen.append(tick.n)
+    assert seen == list(range(BATCH))  # the first batch came whole, then the error
+    assert ticks.engine.thread_limiter.borrowed_tokens == 0
