@@ -238,3 +238,32 @@ async def test_a_failed_read_ahead_raises_after_the_batch_before_it(
             seen.append(tick.n)
     assert seen == list(range(BATCH))  # the first batch came whole, then the error
     assert ticks.engine.thread_limiter.borrowed_tokens == 0
+
+
+async def test_asyncios_own_cancel_mid_fetch_closes_the_cursor(
+    ticks: Ticks, anyio_backend: str
+) -> None:
+    if anyio_backend != "asyncio":
+        pytest.skip("task.cancel() is asyncio's own cancellation")
+    import asyncio
+
+    release = threading.Event()
+    waited: list[bool] = []
+    _block_decoding_at(BATCH + BATCH // 2, release, waited)
+    seen: list[int] = []
+
+    async def consume() -> None:
+        async for tick in ticks.engine.find(Tick, sort=Tick.n, batch_size=BATCH):
+            seen.append(tick.n)
+
+    task = asyncio.ensure_future(consume())
+    assert await anyio.to_thread.run_sync(ticks.commands.started_event(2).wait, WAIT)
+    task.cancel()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert seen == list(range(BATCH))
+    assert waited == [True]
+    assert ticks.commands.started_count == ticks.commands.succeeded_count == 2
+    assert ticks.engine.thread_limiter.borrowed_tokens == 0
+    assert ticks.closed()
