@@ -125,16 +125,17 @@ class EngineMethods:
         cleanup_timeout = self.cleanup_timeout
 
         def read_ahead() -> bool:
-            # Outside sessions (a driver session is one thread's at a time), and with a
-            # worker slot to spare for it.
-            return driver is None and slots.total_tokens >= 2
+            # With batch_size= (the default 100-document batches of a stream gain
+            # nothing measurable), outside sessions (a driver session is one thread's
+            # at a time), and with a worker slot to spare for it.
+            return bool(spec.options.batch_size) and driver is None and slots.total_tokens >= 2
 
         def cursor() -> AsyncCursor[Any]:
             reader = BatchReader(gateway, spec, driver)
             return AsyncCursor(reader, execute, list_all, cleanup_timeout, read_ahead)
 
         async def list_all() -> list[Any]:
-            if spec.options.batch_size and read_ahead():
+            if read_ahead():
                 # Batches of the size asked for: each next one read while the last is
                 # decoded (without batch_size=, the server's batches are few and large).
                 return await cursor()._read_all()

@@ -4,7 +4,8 @@ An async find reads its result batch by batch.  Read one after the other, each b
 costs a round trip and then its decoding and validation.  :class:`BatchPipeline` runs
 the two at once, in two worker threads: while one thread decodes and validates batch
 *n* (bytes already received, no cursor involved), another reads batch *n + 1* (the
-only thread in the driver cursor, under the core reader's lock).  Bounds:
+only thread in the driver cursor, under the core reader's lock).  The engine turns it
+on for calls given ``batch_size=`` (see ``EngineMethods._cursor``).  Bounds:
 
 * **one batch in flight**: the read of batch *n + 2* starts only when batch *n + 1* is
   asked for, so at most two batches are held (one decoded, one undecoded);

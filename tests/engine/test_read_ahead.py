@@ -267,3 +267,13 @@ async def test_asyncios_own_cancel_mid_fetch_closes_the_cursor(
     assert ticks.commands.started_count == ticks.commands.succeeded_count == 2
     assert ticks.engine.thread_limiter.borrowed_tokens == 0
     assert ticks.closed()
+
+
+async def test_a_stream_without_batch_size_reads_each_batch_when_asked(ticks: Ticks) -> None:
+    commands = ticks.commands
+    i = 0
+    async for tick in ticks.engine.find(Tick, sort=Tick.n):  # 100-document batches
+        assert tick.n == i
+        assert commands.started_count == i // 100
+        i += 1
+    assert i == COUNT
