@@ -5,30 +5,20 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator
 from types import TracebackType
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
-from pymongo.client_session import ClientSession
-
+from anyodm.aio.read_ahead import BatchPipeline, Executor
 from anyodm.aio.reads import ReadTurns
 from anyodm.core.cursor import BatchSource
 from anyodm.errors import CursorConsumedError
 
-__all__ = ["AsyncCursor"]
+__all__ = ["AsyncCursor", "Executor"]
 
 M = TypeVar("M")
-T = TypeVar("T")
 
 
-class Executor(Protocol):
-    """Runs ``func(driver_session)`` the way the engine runs an operation (in its
-    session, if any); ``cleanup=True`` on the capacity kept for cleanup."""
-
-    def __call__(
-        self,
-        operation: str,
-        func: Callable[[ClientSession | None], T],
-        cleanup: bool = False,
-    ) -> Awaitable[T]: ...
+def _never() -> bool:
+    return False
 
 
 def _consumed(how: str) -> CursorConsumedError:
@@ -43,7 +33,9 @@ class AsyncCursor(Generic[M]):
     """The result of ``Engine.find``.
 
     ``await cursor`` returns every result as a list (one thread hop).  ``async for``
-    streams one server batch per thread hop and keeps only the current batch (S6):
+    streams one server batch at a time, reading the next one while the current one is
+    decoded when ``read_ahead()`` allows it (:mod:`anyodm.aio.read_ahead`), and keeps
+    only those two batches (S6):
 
     * an exception or cancellation inside the loop's ``__anext__`` closes the server
       cursor at once;
@@ -64,6 +56,7 @@ class AsyncCursor(Generic[M]):
         "_consumed",
         "_execute",
         "_list",
+        "_pipeline",
         "_reader",
         "_turns",
     )
@@ -74,8 +67,10 @@ class AsyncCursor(Generic[M]):
         execute: Executor,
         list_all: Callable[[], Awaitable[list[M]]],
         cleanup_timeout: float,
+        read_ahead: Callable[[], bool] = _never,
     ) -> None:
         self._reader = reader
+        self._pipeline = BatchPipeline(reader, execute, read_ahead)
         self._execute = execute
         self._list = list_all
         self._cleanup_timeout = cleanup_timeout
@@ -99,14 +94,11 @@ class AsyncCursor(Generic[M]):
         if not self._batch:
             if self._consumed is not None:
                 raise StopAsyncIteration
-            if self._reader.done:
+            if self._pipeline.exhausted:
                 self._consumed = "read to its end"
                 raise StopAsyncIteration
-            reader = self._reader
             try:
-                batch = await self._turns.read(
-                    lambda: self._execute("find", lambda _driver: reader.next_batch())
-                )
+                batch = await self._turns.read(self._pipeline.next_batch)
             except BaseException:
                 await self.aclose()
                 raise
@@ -122,12 +114,29 @@ class AsyncCursor(Generic[M]):
         """Close the server cursor (to completion despite cancellation, bounded by the
         engine's cleanup timeout, on worker capacity kept for cleanup)."""
         self._batch.clear()
+        self._pipeline.drop()
         if self._consumed is None:
             self._consumed = "closed"
         # Reads queued or running end with CursorClosedError; the close never waits
         # behind them.
         await self._turns.close_reader(self._reader, self._execute, self._cleanup_timeout)
         self._batch.clear()
+        self._pipeline.drop()  # what a read that ran during the close kept
+
+    async def _read_all(self) -> list[M]:
+        """Every result, batch by batch (with read-ahead when allowed), into one list;
+        the cursor is closed if this fails or is cancelled."""
+        found: list[M] = []
+        if self._consumed is not None:
+            raise _consumed(self._consumed)
+        try:
+            while batch := await self._turns.read(self._pipeline.next_batch):
+                found.extend(batch)
+        except BaseException:
+            await self.aclose()
+            raise
+        self._consumed = "read to its end"
+        return found
 
     async def __aenter__(self) -> AsyncCursor[M]:
         return self

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
     from anyodm.aio.engine import Engine
     from anyodm.aio.session import Session, Transaction
+    from anyodm.aio.slots import ThreadSlots
     from anyodm.core.gateway import DatabaseGateway
     from anyodm.model import Model
 
@@ -74,6 +75,9 @@ class EngineMethods:
     cleanup_timeout: float
 
     if TYPE_CHECKING:
+
+        @property
+        def thread_limiter(self) -> ThreadSlots: ...
 
         def _executor(
             self, session: SessionLike, operation: str
@@ -117,14 +121,28 @@ class EngineMethods:
     ) -> AsyncCursor[Any]:
         execute, driver = self._executor(session, operation)
         gateway = self._gateway
+        slots = self.thread_limiter
+        cleanup_timeout = self.cleanup_timeout
+
+        def read_ahead() -> bool:
+            # With batch_size= (the default 100-document batches of a stream gain
+            # nothing measurable), outside sessions (a driver session is one thread's
+            # at a time), and with a worker slot to spare for it.
+            return bool(spec.options.batch_size) and driver is None and slots.total_tokens >= 2
+
+        def cursor() -> AsyncCursor[Any]:
+            reader = BatchReader(gateway, spec, driver)
+            return AsyncCursor(reader, execute, list_all, cleanup_timeout, read_ahead)
 
         async def list_all() -> list[Any]:
+            if read_ahead():
+                # Batches of the size asked for: each next one read while the last is
+                # decoded (without batch_size=, the server's batches are few and large).
+                return await cursor()._read_all()
             found: list[Any] = await execute(operation, lambda d: ops.find_all(gateway, spec, d))
             return found
 
-        return AsyncCursor(
-            BatchReader(gateway, spec, driver), execute, list_all, self.cleanup_timeout
-        )
+        return cursor()
 
     async def find_one(
         self,

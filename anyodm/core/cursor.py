@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import ClassVar, Generic, Protocol, TypeVar, overload
 
+from bson.raw_bson import RawBSONDocument
+
 from anyodm.errors import CursorConsumedError
 
 __all__ = ["BatchSource", "SyncCursor"]
@@ -29,6 +31,14 @@ class BatchSource(Protocol[M]):
 
     def next_batch(self) -> list[M]:
         """The next batch of results (empty at the end)."""
+        ...
+
+    def read_raw(self) -> list[RawBSONDocument]:
+        """The next batch, undecoded (empty at the end); the only read of the cursor."""
+        ...
+
+    def decode(self, raw: list[RawBSONDocument]) -> list[M]:
+        """Decode a batch :meth:`read_raw` returned (touches no cursor nor session)."""
         ...
 
     def read_rest(self) -> list[M]:

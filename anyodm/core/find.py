@@ -437,6 +437,19 @@ class BatchReader(Generic[M]):
 
     def next_batch(self) -> list[M]:
         """The next batch of models; an empty list once the result is exhausted."""
+        raw = self.read_raw()
+        try:
+            return self.decode(raw)
+        except BaseException:
+            with self._mutex:
+                self._close_locked()
+            raise
+
+    def read_raw(self) -> list[RawBSONDocument]:
+        """The next batch, undecoded (at most one round trip); empty at the end.
+
+        Only this touches the driver cursor (one thread at a time, under the lock); on
+        a failure the cursor is closed."""
         with self._mutex:
             self._check_open()
             if self.done:
@@ -447,13 +460,19 @@ class BatchReader(Generic[M]):
                 if not raw or not cursor.alive:
                     self.done = True
                     open_cursors.forget(self)
-                models: list[M] = []
-                decode_into(models, raw, self._codec, self._validate)
-                note_loaded(models, self._session)
             except BaseException:
                 self._close_locked()
                 raise
-            return models
+            return raw
+
+    def decode(self, raw: list[RawBSONDocument]) -> list[M]:
+        """Decode and validate a batch :meth:`read_raw` returned.  It touches neither
+        the driver cursor nor its session, so it may run in one thread while another
+        thread reads the next batch."""
+        models: list[M] = []
+        decode_into(models, raw, self._codec, self._validate)
+        note_loaded(models, self._session)
+        return models
 
     def read_rest(self) -> list[M]:
         """Every remaining model, then the cursor is closed.
