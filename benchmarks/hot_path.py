@@ -1,12 +1,15 @@
 """Client CPU of the read hot path: ``SyncEngine.find_one`` by id and ``find`` of 100
 documents, for a plain model and a model with one reference, on the embedded server.
 
-    python -m benchmarks.hot_path [--calls 2000] [--profile] [--uri mongodb://...]
+    python -m benchmarks.hot_path [--calls 2000] [--profile] [--spec-only] [--uri ...]
 
-Prints client CPU per call (``time.process_time``: the server runs in its own process)
-as one JSON line per workload.  ``--profile`` prints instead a cProfile of ``--calls``
-``find_one`` calls per model (sorted by cumulative time), and how many times each
-argument check and plan step ran per call.  ``PYTHONPATH=<other checkout>`` measures
+Prints client CPU per call in microseconds (``time.process_time``: the server runs in
+its own process), the median of ``--rounds``, as one JSON line; the ``spec`` workloads
+time building the call's specification alone (``make_first_spec``/``make_find_spec``:
+argument checks, filter, lookups), without the round trip and its noise.
+``--profile`` prints instead a cProfile of ``--calls`` ``find_one`` calls per model
+(sorted by cumulative time), and how many times each argument check and plan step ran
+per call.  ``PYTHONPATH=<other checkout>`` measures
 another checkout's ``anyodm`` with the same script.
 """
 
@@ -21,7 +24,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import anyodm
 from anyodm import Model, Reference, SyncEngine
+from anyodm.core.find import make_find_spec, make_first_spec
 
 DB = "bench_hot_path"
 
@@ -32,6 +37,12 @@ COUNTED = (
     "build_sort",
     "find_pipeline",
     "path_into_references",
+    "has_lookups",
+    "loaded_paths",
+    "loaded_back_references",
+    "_first_path_into",
+    "_paths",
+    "read_plan",
     "has_text_search",
     "codec_options",
     "call_options",
@@ -76,7 +87,9 @@ def _cpu_per_call(run: Callable[[], Any], calls: int) -> float:
     return (time.process_time() - start) / calls
 
 
-def measure(engine: SyncEngine, calls: int, rounds: int) -> dict[str, float]:
+def measure(
+    engine: SyncEngine, calls: int, rounds: int, spec_only: bool = False
+) -> dict[str, float]:
     """Median client CPU per call (microseconds) of each workload over ``rounds``."""
     plain_id, book_id = _fill(engine)
     workloads: dict[str, Callable[[], Any]] = {
@@ -85,10 +98,19 @@ def measure(engine: SyncEngine, calls: int, rounds: int) -> dict[str, float]:
         "find 100 plain": lambda: engine.find(Plain).to_list(),
         "find 100 reference": lambda: engine.find(Book).to_list(),
     }
+    if spec_only:
+        workloads = {}
+    # the specification alone (checks, filter, lookups; no round trip): what a read plan
+    # saves, without the round trip's noise
+    workloads["find_one spec plain"] = lambda: make_first_spec(Plain, (Plain.id == plain_id,), None)
+    workloads["find_one spec reference"] = lambda: make_first_spec(
+        Book, (Book.id == book_id,), None
+    )
+    workloads["find spec reference"] = lambda: make_find_spec(Book, (), None, 0, None, "find")
     results: dict[str, list[float]] = {name: [] for name in workloads}
     for _ in range(rounds):
         for name, run in workloads.items():
-            n = calls if name.startswith("find_one") else max(calls // 20, 10)
+            n = max(calls // 20, 10) if name.startswith("find 100") else calls
             results[name].append(_cpu_per_call(run, n) * 1e6)
     return {name: statistics.median(values) for name, values in results.items()}
 
@@ -119,6 +141,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--spec-only", action="store_true", help="only the specifications")
     parser.add_argument("--uri", default=None)
     args = parser.parse_args()
     server = None
@@ -135,7 +158,9 @@ def main() -> None:
             if args.profile:
                 profile(engine, args.calls)
             else:
-                print(json.dumps(measure(engine, args.calls, args.rounds)))
+                figures: dict[str, Any] = {"anyodm": anyodm.__file__}
+                figures.update(measure(engine, args.calls, args.rounds, args.spec_only))
+                print(json.dumps(figures))
         finally:
             engine.close()
     finally:
