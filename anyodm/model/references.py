@@ -308,7 +308,7 @@ class ReadPlan:
     __slots__ = ("_has_lookups", "_lookups", "_prefixes", "model")
 
     def __init__(self, model: type[Any]) -> None:
-        self.model = model
+        self.model: type[Any] = model
         self._prefixes: tuple[str, ...] | None = None
         self._has_lookups: bool | None = None
         #: the lookup stages, with top-level lists ordered by the client (True) or in
