@@ -32,7 +32,7 @@ from anyodm.errors import CursorClosedError, InvalidFieldError
 from anyodm.model.pipeline import build_pipeline
 from anyodm.model.projection import projection_for
 from anyodm.model.query import build_filter, build_sort
-from anyodm.model.references import find_pipeline, path_into_references
+from anyodm.model.references import ReadPlan, path_into_references, read_plan
 from anyodm.model.text_search import check_text_search, has_text_search
 
 if TYPE_CHECKING:
@@ -174,20 +174,21 @@ def make_find_spec(
     view = None if projection is None else projection_for(checked, projection)
     reads_score = view is not None and view.reads_text_score
     check_text_search(checked, filter_, sort_, reads_score, operation)
+    plan = read_plan(checked)
     if operation not in _FINDS:
         refuse_paths_into_references(checked, filter_, sort_, operation)
     else:
-        refuse_text_search_after_lookups(checked, filter_, sort_, operation)
+        refuse_text_search_after_lookups(checked, filter_, sort_, operation, plan)
     if keys_only:
         _refuse_paths_with_keys(checked, filter_, sort_, operation)
         return FindSpec(checked, filter_, sort_, skip_n, limit_n, None, keys_only=True)
     if projection is None:
-        pipeline = find_pipeline(checked, filter_, sort_, skip_n, limit_n or None)
+        pipeline = plan.pipeline(filter_, sort_, skip_n, limit_n or None)
         return FindSpec(checked, filter_, sort_, skip_n, limit_n, pipeline)
     assert view is not None
     pipeline = None
     if view.needs_lookups:
-        pipeline = find_pipeline(checked, filter_, sort_, skip_n, limit_n or None, in_place=True)
+        pipeline = plan.pipeline(filter_, sort_, skip_n, limit_n or None, in_place=True)
         if pipeline is not None:
             pipeline.append({"$project": dict(view.keys)})
     return FindSpec(
@@ -214,8 +215,9 @@ def make_first_spec(
     sort_ = None if sort is None else build_sort(checked, sort)
     if sort_ is not None:
         check_text_search(checked, filter_, sort_, False, "find_one")
-    refuse_text_search_after_lookups(checked, filter_, sort_, "find_one")
-    pipeline = find_pipeline(checked, filter_, sort_, 0, 1)
+    plan = read_plan(checked)
+    refuse_text_search_after_lookups(checked, filter_, sort_, "find_one", plan)
+    pipeline = plan.pipeline(filter_, sort_, 0, 1)
     return FindSpec(checked, filter_, sort_, 0, 1, pipeline)
 
 
@@ -253,13 +255,16 @@ def make_filter_spec(
         refuse_write(checked, operation)
     children = check_with_children(with_children, operation)
     filter_ = build_filter(checked, *queries, with_children=children)
-    key = path_into_references(checked, filter_)
+    if not filter_:
+        return FindSpec(checked, filter_, None, 0, 0, None)
+    plan = read_plan(checked)
+    key = plan.path_into(filter_)
     if key is None:
         return FindSpec(checked, filter_, None, 0, 0, None)
     if operation != "count":
         raise _into_references_refused(checked, key, operation)
-    refuse_text_search_after_lookups(checked, filter_, None, operation)
-    pipeline = find_pipeline(checked, filter_, None, 0, None)
+    refuse_text_search_after_lookups(checked, filter_, None, operation, plan)
+    pipeline = plan.pipeline(filter_, None, 0, None)
     assert pipeline is not None  # a model with references to reach into
     return FindSpec(checked, filter_, None, 0, 0, [*pipeline, {"$count": "n"}])
 
@@ -284,14 +289,14 @@ def refuse_paths_into_references(model: type[Any], filter_: Any, sort: Any, oper
 
 
 def refuse_text_search_after_lookups(
-    model: type[Any], filter_: Any, sort: Any, operation: str
+    model: type[Any], filter_: Any, sort: Any, operation: str, plan: ReadPlan | None = None
 ) -> None:
     """``InvalidFieldError`` if a text search comes with a filter or sort on a
     referenced document's fields: those are matched after the lookups, and MongoDB runs
     a ``$text`` search only in the first stage of an aggregation."""
     if not has_text_search(filter_):
         return
-    key = path_into_references(model, filter_, sort)
+    key = (plan or read_plan(model)).path_into(filter_, sort)
     if key is not None:
         raise InvalidFieldError(
             model,

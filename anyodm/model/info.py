@@ -10,6 +10,20 @@ from pydantic import ValidationError
 from pydantic_core import CoreSchema, SchemaSerializer, SchemaValidator
 
 from anyodm.errors import DocumentParsingError
+from anyodm.model.index import model_indexes
+from anyodm.model.reference_paths import (
+    Each,
+    ReferencePath,
+    compute_reference_paths,
+    reference_paths,
+)
+from anyodm.model.reference_shapes import (
+    BackReferenceShape,
+    ReferenceShape,
+    back_reference_shape,
+    reference_shape,
+)
+from anyodm.model.references import found_key, is_top_level_list
 from anyodm.model.registry import note_delete_rules, register_model
 from anyodm.model.schema import doc_serializer_schema, doc_validator_schema
 
@@ -19,8 +33,6 @@ if TYPE_CHECKING:
     from anyodm.model.concerns import Concerns
     from anyodm.model.kinds import CollectionKind
     from anyodm.model.model import Model
-    from anyodm.model.reference_paths import ReferencePath
-    from anyodm.model.reference_shapes import BackReferenceShape, ReferenceShape
     from anyodm.model.shard_key import ShardKey
 
 __all__ = ["DISCRIMINATOR_KEY", "REVISION_KEY", "Family", "ModelInfo", "ShapeInfo"]
@@ -74,8 +86,6 @@ def _target_at(model: type[Any], loc: tuple[Any, ...]) -> type[Any] | None:
     """The model the reference at ``loc`` (a validation error's location: stored keys
     and list positions) points to, through looked-up documents too; None if no
     reference is there."""
-    from anyodm.model.reference_paths import Each, reference_paths
-
     for path in reference_paths(model):
         steps = path.steps
         if len(loc) < len(steps):
@@ -176,8 +186,6 @@ class ShapeInfo:
     @cached_property
     def reference_shapes(self) -> dict[str, ReferenceShape]:
         """Reference field name -> its target, and whether it is a list / optional."""
-        from anyodm.model.reference_shapes import reference_shape
-
         return {name: reference_shape(self.model, name) for name in self.reference_names}
 
     @cached_property
@@ -188,16 +196,12 @@ class ShapeInfo:
     @cached_property
     def reference_paths(self) -> tuple[ReferencePath, ...]:
         """Every reference in the documents, embedded models' included (resolved on first use)."""
-        from anyodm.model.reference_paths import compute_reference_paths
-
         return compute_reference_paths(self.model)
 
     @cached_property
     def client_ordered_lists(self) -> tuple[tuple[str, str, bool], ...]:
         """``(stored key, temporary key, optional items)`` of each top-level list of
         references a find looks up into a temporary field for parsing to order."""
-        from anyodm.model.references import found_key, is_top_level_list
-
         return tuple(
             (path.dotted, found_key(path.dotted), path.optional)
             for path in self.reference_paths
@@ -258,8 +262,6 @@ class ModelInfo(ShapeInfo):
     @cached_property
     def back_references(self) -> dict[str, BackReferenceShape]:
         """Back-reference field name -> the referencing model and its foreign key."""
-        from anyodm.model.reference_shapes import back_reference_shape
-
         return {name: back_reference_shape(self.model, name) for name in self.back_reference_names}
 
     def family_filter(self) -> dict[str, Any] | None:
@@ -288,6 +290,4 @@ class ModelInfo(ShapeInfo):
         """``Field(index=/unique=)`` indexes, then ``model_config["indexes"]`` (for a
         polymorphic subclass, its own, each limited to the documents of its class and
         subclasses: computed on each use, as the family may have grown)."""
-        from anyodm.model.index import model_indexes
-
         return model_indexes(self.model, self._index_spec)

@@ -35,6 +35,7 @@ from anyodm.model.hooks import NO_HOOKS, ModelHooks, collect_hooks
 from anyodm.model.info import REVISION_KEY, Family, ModelInfo, ShapeInfo
 from anyodm.model.kinds import TimeSeries, View, resolve_kind
 from anyodm.model.naming import collection_name
+from anyodm.model.query import FieldProxy
 from anyodm.model.reference_paths import Each
 from anyodm.model.reference_shapes import (
     MISSING_TARGET,
@@ -496,8 +497,6 @@ def _field_proxy_or_error(cls: Any, name: str) -> Any:
     if fields is not None and proxies is not None and name in fields:
         proxy = proxies.get(name)
         if proxy is None:
-            from anyodm.model.query import FieldProxy
-
             proxy = proxies[name] = FieldProxy.for_field(cls, name)
         return proxy
     parent = getattr(ModelMetaclass, "__getattr__", None)

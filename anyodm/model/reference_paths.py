@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, Union, get_args, get_origin
 from weakref import WeakKeyDictionary
 
 from anyodm.errors import InvalidValueError
+from anyodm.model.class_kinds import is_embedded_class
 from anyodm.model.lazy import NotLoaded
 
 if typing.TYPE_CHECKING:
@@ -95,10 +96,8 @@ _depth_cache: WeakKeyDictionary[type, int] = WeakKeyDictionary()
 
 def _embedded_shapes(owner: type[Any], name: str, annotation: Any) -> Iterator[tuple[bool, Any]]:
     """``(in_array, embedded_class)`` for each embedded model a field can hold."""
-    from anyodm.model.model import EmbeddedModel
-
     for alt in _unwrap_optional(annotation):
-        if isinstance(alt, type) and issubclass(alt, EmbeddedModel):
+        if is_embedded_class(alt):
             yield False, alt
             continue
         origin = get_origin(alt)
@@ -106,16 +105,12 @@ def _embedded_shapes(owner: type[Any], name: str, annotation: Any) -> Iterator[t
         if origin in _ARRAYS:
             for arg in args:
                 for item in _unwrap_optional(arg):
-                    if isinstance(item, type) and issubclass(item, EmbeddedModel):
+                    if is_embedded_class(item):
                         yield True, item
         elif isinstance(origin, type) and issubclass(origin, Mapping):
             for arg in args[1:]:
                 for item in _unwrap_optional(arg):
-                    if (
-                        isinstance(item, type)
-                        and issubclass(item, EmbeddedModel)
-                        and reference_paths(item)
-                    ):
+                    if is_embedded_class(item) and reference_paths(item):
                         raise TypeError(
                             f"{owner.__name__}.{name}: {item.__name__} holds references, "
                             "which are not supported inside dict values (use a list)"

@@ -10,12 +10,13 @@ import typing
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 
+from anyodm.model.class_kinds import is_document_class
 from anyodm.model.fields import odm_options
+from anyodm.model.reference_paths import FieldStep, ReferencePath, reference_paths
 
 if TYPE_CHECKING:
     from anyodm.model.fields import OnDelete
     from anyodm.model.model import Model
-    from anyodm.model.reference_paths import ReferencePath
 
 __all__ = [
     "MISSING_TARGET",
@@ -60,9 +61,7 @@ def _optional_parts(annotation: Any) -> tuple[list[Any], bool]:
 
 
 def _is_model_class(annotation: Any) -> bool:
-    from anyodm.model.model import Model
-
-    return isinstance(annotation, type) and issubclass(annotation, Model)
+    return is_document_class(annotation)
 
 
 def _annotation(model: type[Any], name: str) -> Any:
@@ -126,8 +125,6 @@ class BackReferenceShape(typing.NamedTuple):
 def back_reference_shape(model: type[Any], name: str) -> BackReferenceShape:
     """What a ``BackReference`` field loads; ``TypeError`` naming the field if its
     annotation is not ``list[M]`` or ``M`` has no reference at that path to ``model``."""
-    from anyodm.model.reference_paths import FieldStep, reference_paths
-
     annotation = _annotation(model, name)
     options = odm_options(model.model_fields[name])
     assert options is not None

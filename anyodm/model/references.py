@@ -31,6 +31,7 @@ __all__ = [
     "is_top_level_list",
     "missing_target",
     "path_into_references",
+    "read_plan",
 ]
 
 
@@ -41,27 +42,6 @@ _FOUND = "__anyodm_found"
 def _missing_or_null(key: Any) -> dict[str, Any]:
     """An expression: ``missing_target`` of a stored key expression."""
     return {"$cond": [{"$eq": [{"$ifNull": [key, None]}, None]}, None, {MISSING_TARGET: key}]}
-
-
-#: The lookup stages of each model, with lists ordered by the server or by the client,
-#: for the number of classes its polymorphic family has (they depend on nothing else):
-#: built once.
-_LOOKUPS: WeakKeyDictionary[type[Any], dict[tuple[bool, int], list[dict[str, Any]]]] = (
-    WeakKeyDictionary()
-)
-
-
-def _model_lookups(model: type[Any], ordered_by_client: bool) -> list[dict[str, Any]]:
-    per_model = _LOOKUPS.get(model)
-    if per_model is None:
-        per_model = _LOOKUPS[model] = {}
-    family = getattr(model.__anyodm__, "family", None)
-    version = (ordered_by_client, 0 if family is None else len(family.classes))
-    stages = per_model.get(version)
-    if stages is None:
-        stages = [*_lookups(model, (), ordered_by_client), *_back_reference_lookups(model)]
-        per_model[version] = stages
-    return stages
 
 
 def found_key(key: str) -> str:
@@ -114,7 +94,7 @@ def check_findable(model: type[Any]) -> None:
     """Raise the ``TypeError`` naming the chain if ``model``'s references (its
     back-references' included) form a cycle that finds could not load (checked before a
     find-and-modify sends anything)."""
-    _model_lookups(model, ordered_by_client=False)
+    read_plan(model).lookups(ordered_by_client=False)
 
 
 def _top_level_lookup(
@@ -295,7 +275,7 @@ def _back_reference_lookups(model: type[Any]) -> list[dict[str, Any]]:
 def has_lookups(model: type[Any]) -> bool:
     """Whether loading ``model``'s documents needs lookups: an eager reference anywhere in
     them (embedded models included) or a back-reference."""
-    return bool(loaded_paths(model)) or bool(loaded_back_references(model))
+    return read_plan(model).has_lookups
 
 
 def _paths(query: Any) -> Iterable[str]:
@@ -314,13 +294,105 @@ def _paths(query: Any) -> Iterable[str]:
                 yield item[0]
 
 
-def _needs_lookups_first(query: Any, reference_keys: Iterable[str]) -> bool:
-    return _first_path_into(query, reference_keys) is not None
-
-
-def _first_path_into(query: Any, reference_keys: Iterable[str]) -> str | None:
-    prefixes = tuple(f"{key}." for key in reference_keys)
+def _first_path_into(query: Any, prefixes: tuple[str, ...]) -> str | None:
     return next((path for path in _paths(query) if path.startswith(prefixes)), None)
+
+
+class ReadPlan:
+    """What the finds of one model send apart from their filter, sort and window: the
+    lookups that load its references and what reaches into them, each computed at its
+    first use and kept (:func:`read_plan` makes a new plan when the model's polymorphic
+    family grows). A computation that raises (a cycle of references, two subclasses
+    keeping different references under one key) is not kept: it raises again."""
+
+    __slots__ = ("_has_lookups", "_lookups", "_prefixes", "model")
+
+    def __init__(self, model: type[Any]) -> None:
+        self.model: type[Any] = model
+        self._prefixes: tuple[str, ...] | None = None
+        self._has_lookups: bool | None = None
+        #: the lookup stages, with top-level lists ordered by the client (True) or in
+        #: place by the server (False)
+        self._lookups: dict[bool, list[dict[str, Any]]] = {}
+
+    @property
+    def reference_prefixes(self) -> tuple[str, ...]:
+        """``"<stored path>."`` of every eager reference a find loads."""
+        prefixes = self._prefixes
+        if prefixes is None:
+            paths = loaded_paths(self.model)
+            prefixes = self._prefixes = tuple(f"{loaded.path.dotted}." for loaded in paths)
+        return prefixes
+
+    @property
+    def has_lookups(self) -> bool:
+        """Whether finds need lookups (an eager reference or a back-reference)."""
+        found = self._has_lookups
+        if found is None:
+            found = bool(loaded_paths(self.model)) or bool(loaded_back_references(self.model))
+            self._has_lookups = found
+        return found
+
+    def lookups(self, ordered_by_client: bool) -> list[dict[str, Any]]:
+        """The lookup stages (``TypeError`` naming the chain for a cycle of references)."""
+        stages = self._lookups.get(ordered_by_client)
+        if stages is None:
+            model = self.model
+            stages = [*_lookups(model, (), ordered_by_client), *_back_reference_lookups(model)]
+            self._lookups[ordered_by_client] = stages
+        return stages
+
+    def path_into(self, filter: Any, sort: Any = None) -> str | None:
+        """See :func:`path_into_references`."""
+        if not filter and not sort:
+            return None
+        prefixes = self.reference_prefixes
+        if not prefixes:
+            return None
+        return _first_path_into(filter, prefixes) or _first_path_into(sort, prefixes)
+
+    def pipeline(
+        self,
+        filter: Mapping[str, Any] | None,
+        sort: list[tuple[str, int]] | None,
+        skip: int | None,
+        limit: int | None,
+        in_place: bool = False,
+    ) -> list[dict[str, Any]] | None:
+        """See :func:`find_pipeline`."""
+        if not self.has_lookups:
+            return None
+        late = self.path_into(filter, sort) is not None
+        # a top-level list of references is put in order by model_validate_doc (cheaper
+        # than the server's $map), unless the filter or sort needs the documents in
+        # place, or the caller does (``in_place``: a projection, which keeps only the
+        # fields it names)
+        lookups = self.lookups(ordered_by_client=not (late or in_place))
+        narrowing: list[dict[str, Any]] = []
+        if filter:
+            narrowing.append({"$match": dict(filter)})
+        if sort:
+            narrowing.append({"$sort": dict(sort)})
+        if skip:
+            narrowing.append({"$skip": skip})
+        if limit:
+            narrowing.append({"$limit": limit})
+        return [*lookups, *narrowing] if late else [*narrowing, *lookups]
+
+
+#: each model's current plan, with the size of its polymorphic family when it was made
+_PLANS: WeakKeyDictionary[type[Any], tuple[int, ReadPlan]] = WeakKeyDictionary()
+
+
+def read_plan(model: type[Any]) -> ReadPlan:
+    """``model``'s read plan: made at the first find after the class is complete, made
+    anew once a subclass joins its polymorphic family (its lookups then cover it)."""
+    family = getattr(model.__anyodm__, "family", None)
+    version = 0 if family is None else len(family.classes)
+    cached = _PLANS.get(model)
+    if cached is None or cached[0] != version:
+        cached = _PLANS[model] = (version, ReadPlan(model))
+    return cached[1]
 
 
 def path_into_references(model: type[Any], filter: Any, sort: Any = None) -> str | None:
@@ -329,10 +401,7 @@ def path_into_references(model: type[Any], filter: Any, sort: Any = None) -> str
     none does (the filter then means the same on the stored documents)."""
     if not filter and not sort:
         return None
-    keys = [loaded.path.dotted for loaded in loaded_paths(model)]
-    if not keys:
-        return None
-    return _first_path_into(filter, keys) or _first_path_into(sort, keys)
+    return read_plan(model).path_into(filter, sort)
 
 
 def find_pipeline(
@@ -351,21 +420,4 @@ def find_pipeline(
     A missing referenced document leaves its field absent, which ``model_validate_doc``
     reports as a ``DocumentParsingError`` naming the reference field.
     """
-    if not has_lookups(model):
-        return None
-    keys = [loaded.path.dotted for loaded in loaded_paths(model)]
-    late = _needs_lookups_first(filter, keys) or _needs_lookups_first(sort, keys)
-    # a top-level list of references is put in order by model_validate_doc (cheaper than
-    # the server's $map), unless the filter or sort needs the documents in place, or the
-    # caller does (``in_place``: a projection, which keeps only the fields it names)
-    lookups = _model_lookups(model, ordered_by_client=not (late or in_place))
-    narrowing: list[dict[str, Any]] = []
-    if filter:
-        narrowing.append({"$match": dict(filter)})
-    if sort:
-        narrowing.append({"$sort": dict(sort)})
-    if skip:
-        narrowing.append({"$skip": skip})
-    if limit:
-        narrowing.append({"$limit": limit})
-    return [*lookups, *narrowing] if late else [*narrowing, *lookups]
+    return read_plan(model).pipeline(filter, sort, skip, limit, in_place)

@@ -37,6 +37,10 @@ from anyodm.model.bson_types import (
     uuid_from_bson,
     uuid_to_bson,
 )
+from anyodm.model.class_kinds import shape_of
+from anyodm.model.fields import odm_options
+from anyodm.model.lazy import BackReferencesNotLoaded, NotLoaded
+from anyodm.model.query import bson_value
 from anyodm.model.standins import standin
 
 __all__ = ["adapt_own_schema", "doc_serializer_schema", "doc_validator_schema"]
@@ -138,8 +142,6 @@ def adapt_own_schema(schema: Schema, cls: type) -> Schema:
 
 def _reference_fields(cls: type) -> list[str]:
     """The reference fields of a model class (their values may be placeholders)."""
-    from anyodm.model.fields import odm_options
-
     fields = cls.__dict__.get("__pydantic_fields__") or {}
     return [
         name
@@ -162,7 +164,6 @@ def _accepting_not_loaded(schema: Schema, cls: type, name: str) -> Schema:
         return {**schema, "schema": _accepting_not_loaded(schema["schema"], cls, name)}
     if kind == "list":
         return {**schema, "items_schema": _accepting_not_loaded(schema["items_schema"], cls, name)}
-    from anyodm.model.lazy import NotLoaded
 
     def validate(value: Any, handler: Any) -> Any:
         if not isinstance(value, NotLoaded):
@@ -184,7 +185,6 @@ def _accepting_not_loaded(schema: Schema, cls: type, name: str) -> Schema:
 def _dump_lazy(value: Any, handler: Any, info: Any) -> Any:
     """``model_dump`` of a reference: a ``NotLoaded`` placeholder as its key (a string
     in JSON; an embedded-model key an object of them), loaded instances as usual."""
-    from anyodm.model.lazy import NotLoaded
 
     def key(placeholder: NotLoaded[Any]) -> Any:
         if info.mode != "json":
@@ -213,10 +213,7 @@ _LAZY_SER = core_schema.wrap_serializer_function_ser_schema(_dump_lazy, info_arg
 
 def _shape(cls: Any) -> Any:
     """The ODM description of a model class (``None`` for plain pydantic models)."""
-    from anyodm.model.info import ShapeInfo
-
-    shape = cls.__dict__.get("__anyodm__") if isinstance(cls, type) else None
-    return shape if isinstance(shape, ShapeInfo) else None
+    return shape_of(cls)
 
 
 def _always(node: Schema) -> bool:
@@ -245,8 +242,6 @@ def _lazy_schema(schema: Schema, reference: Any) -> Schema:
     """A reference field's schema from documents when it is not loaded (a lazy one, or
     any with ``references="keys"``): the stored key (or list of keys) becomes
     ``NotLoaded`` placeholders (``None`` stays ``None``); its default is kept."""
-    from anyodm.model.lazy import NotLoaded
-
     target = reference.target
 
     def one(value: Any) -> Any:
@@ -289,7 +284,6 @@ def doc_validator_schema(
     into ``NotLoaded`` placeholders (finds with ``references="keys"``). A back-reference
     missing from the document (not loaded) is a :class:`BackReferencesNotLoaded`.
     """
-    from anyodm.model.lazy import BackReferencesNotLoaded
 
     def visit(node: Schema) -> Schema:
         kind = node["type"]
@@ -359,8 +353,6 @@ _REFERENCE_LIST_SER = core_schema.any_schema(
 
 
 def _extra_to_bson(value: Any) -> Any:
-    from anyodm.model.query import bson_value
-
     return bson_value(value)
 
 
